@@ -146,14 +146,14 @@ class _Wrapped(nn.Module):
         if self.counter.backward_steps > self.counter.max_steps:
             raise SolverError(
                 f"the adjoint (backward) solve exceeded max_steps={self.counter.max_steps}",
-                t_reached=float(t0),
+                t_reached=float(t0.detach()),
                 n_steps=self.counter.backward_steps,
             )
 
     def _count_step(self, t0: Tensor) -> None:
         counter = self.counter
         counter.n_steps += 1
-        counter.t_reached = float(t0)
+        counter.t_reached = float(t0.detach())
         if counter.n_steps > counter.max_steps:
             raise SolverError(
                 f"the solver exceeded max_steps={counter.max_steps}; raise max_steps, loosen "
@@ -168,7 +168,7 @@ class _WrappedAdaptive(_Wrapped):
 
     def callback_accept_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         self.counter.n_accepted += 1
-        self.counter.t_reached = float(t0 + dt)
+        self.counter.t_reached = float((t0 + dt).detach())
 
     def callback_reject_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         self.counter.n_rejected += 1
@@ -194,7 +194,7 @@ class Solution:
         return self._counter.stats()
 
 
-def _check_inputs(y0: Tensor, ts: Tensor) -> None:
+def _check_inputs(field: Field, y0: Tensor, ts: Tensor) -> None:
     if not isinstance(y0, Tensor) or y0.ndim < 2:
         got = tuple(y0.shape) if isinstance(y0, Tensor) else type(y0).__name__
         raise ShapeError(f"y0 must be a tensor of shape (batch, *state), got {got}")
@@ -207,6 +207,13 @@ def _check_inputs(y0: Tensor, ts: Tensor) -> None:
             "ts is float32 but y0 is float64: times would lose precision; pass ts in float64"
         )
     check_times(ts.detach().cpu().numpy(), "ts")
+    if isinstance(field, nn.Module):
+        for name, param in field.named_parameters():
+            if param.is_floating_point() and param.dtype != y0.dtype:
+                raise DTypeError(
+                    f"field parameter {name!r} is {param.dtype} but y0 is {y0.dtype}; "
+                    "convert one of them (e.g. field.to(y0.dtype))"
+                )
     if not bool(torch.isfinite(y0).all()):
         raise NonFiniteError("y0 contains NaN or inf")
 
@@ -269,7 +276,7 @@ def solve(
             f"adjoint={adjoint!r} is not available with backend={backend!r}; "
             f"expected one of {list(_BACKEND_ADJOINTS[backend])}"
         )
-    _check_inputs(y0, ts)
+    _check_inputs(field, y0, ts)
     counter = _Counter(max_steps)
     wrapper_cls = _WrappedAdaptive if spec.adaptive else _Wrapped
     wrapped = wrapper_cls(field, counter, y0.shape[1:], y0.dtype)
