@@ -321,10 +321,12 @@ def _solve_torchdiffeq(
 
     options: dict = {}
     if not spec.adaptive:
-        grid = torch.as_tensor(
-            fixed_grid(ts.detach().cpu().numpy(), step_size, n_steps), dtype=ts.dtype
-        ).to(ts.device)
-        options["grid_constructor"] = lambda func, y, t: grid
+        # Called with the forward times, and by the adjoint with each reversed interval.
+        def grid_constructor(func, y, t: Tensor) -> Tensor:
+            grid = fixed_grid(t.detach().cpu().numpy(), step_size, n_steps)
+            return torch.as_tensor(grid, dtype=t.dtype, device=t.device)
+
+        options["grid_constructor"] = grid_constructor
     kwargs = dict(rtol=rtol, atol=atol, method=_TORCHDIFFEQ_NAMES[spec.name], options=options)
     if adjoint == "backsolve":
         ys = torchdiffeq.odeint_adjoint(
