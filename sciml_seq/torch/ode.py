@@ -61,8 +61,11 @@ class _Regularized(nn.Module):
         h = y[:, : self.size].reshape(y.shape[0], *self.state_shape)
         rates = []
         if "jacobian" in self.regularizers:
+            # Under no_grad (e.g. the forward pass of adjoint="backsolve") a view of a
+            # state that requires grad still says requires_grad but is cut off the graph.
+            connected = torch.is_grad_enabled() and h.requires_grad
             with torch.enable_grad():
-                if not h.requires_grad:
+                if not connected:
                     h = h.detach().requires_grad_(True)
                 dh = self.field(t, h)
                 (eps_jac,) = torch.autograd.grad(dh, h, self.noise, create_graph=True)
@@ -199,6 +202,12 @@ class ResidualStack(nn.Module):
         self.n_layers = int(n_layers)
         self.t_end = float(t_end)
         self.grid = fixed_grid(np.array([0.0, t_end]), None, self.n_layers)
+
+    @property
+    def last_stats(self) -> SolveStats:
+        """The fixed cost of a call: one evaluation per layer, and one VJP per layer backwards."""
+        n = self.n_layers
+        return SolveStats(nfe_forward=n, nfe_backward=n, n_steps=n, n_accepted=n, n_rejected=0)
 
     def forward(self, h: Tensor) -> Tensor:
         grid = torch.as_tensor(self.grid, dtype=h.dtype, device=h.device)
