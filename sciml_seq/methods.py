@@ -9,6 +9,7 @@ decided by the backend modules; this table only describes the methods.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,12 +89,23 @@ def check_step_options(
                 f"method={method.name!r} is a fixed-step method: give exactly one of "
                 f"step_size or n_steps (got step_size={step_size!r}, n_steps={n_steps!r})"
             )
-        if step_size is not None and not (math.isfinite(step_size) and step_size > 0):
+        if step_size is not None and not (
+            _is_real(step_size) and math.isfinite(step_size) and step_size > 0
+        ):
             raise OptionError(f"step_size must be a positive finite number, got {step_size!r}")
-        if n_steps is not None and (int(n_steps) != n_steps or n_steps < 1):
+        if n_steps is not None and not _is_positive_int(n_steps):
             raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if int(max_steps) != max_steps or max_steps < 1:
+    if not _is_positive_int(max_steps):
         raise OptionError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def _is_real(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _is_positive_int(x: object) -> bool:
+    """``x`` is a whole number >= 1 (``3`` or ``3.0``; not NaN, inf, a bool or a string)."""
+    return _is_real(x) and math.isfinite(x) and int(x) == x and x >= 1
 
 
 def check_times(ts: np.ndarray, name: str = "ts") -> None:
@@ -122,13 +134,17 @@ def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np):
     ``n_grid - 1`` is the number of steps.
     """
     if n_steps is not None:
-        fractions = xp.arange(n_steps, dtype=ts.dtype) / n_steps
+        # Fractions k/N come from numpy (N is static) so that every xp gives the same
+        # grid: XLA turns division by a constant into multiplication by its reciprocal.
+        fractions = xp.asarray(np.arange(n_steps) / n_steps, dtype=ts.dtype)
         interior = ts[:-1, None] + (ts[1:] - ts[:-1])[:, None] * fractions[None, :]
         return xp.concatenate([interior.reshape(-1), ts[-1:]])
     ts64 = np.asarray(ts, dtype=np.float64)
     pieces = []
     for t0, t1 in zip(ts64[:-1], ts64[1:], strict=True):
-        n = max(1, math.ceil((t1 - t0) / step_size - 1e-9))
+        # abs: torchdiffeq's adjoint asks for the grid of reversed (decreasing) intervals.
+        n = max(1, math.ceil(abs(t1 - t0) / step_size - 1e-9))
         pieces.append(t0 + (t1 - t0) * np.arange(n) / n)
     pieces.append(ts64[-1:])
-    return np.concatenate(pieces).astype(np.asarray(ts).dtype)
+    dtype = np.asarray(ts).dtype
+    return np.concatenate(pieces).astype(dtype if np.issubdtype(dtype, np.floating) else np.float64)
