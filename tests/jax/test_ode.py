@@ -1,0 +1,254 @@
+"""sciml_seq.jax.ode: the Euler/residual identity, RNODE regularisers and STEER
+against direct float64 computations, errors, jit/vmap/grad, and parity with
+sciml_seq.torch.ode after weight conversion."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.linalg
+
+from sciml_seq.errors import DTypeError, OptionError, ShapeError
+from sciml_seq.jax.fields import TimeMLP
+from sciml_seq.jax.ode import ODEBlock, ResidualStack, block_keys
+
+try:
+    import torch
+except ImportError:  # the parity tests below need it; the rest do not
+    torch = None
+
+A = np.array([[-0.5, 1.0], [-2.0, -0.3]])
+T = 1.3
+H0 = np.array([0.7, -1.1])
+TIGHT = dict(method="dopri5", rtol=1e-11, atol=1e-13, max_steps=100_000)
+
+
+class Linear(eqx.Module):
+    """f(t, h) = A h."""
+
+    a: jax.Array
+
+    def __call__(self, t, h):
+        return self.a @ h
+
+
+def expm_apply(h0: np.ndarray, t: float) -> np.ndarray:
+    return scipy.linalg.expm(A * t) @ h0
+
+
+def kinetic_exact(h0: np.ndarray, t_end: float) -> float:
+    """int_0^T ||A expm(A t) h0||^2 dt by quadrature."""
+    return scipy.integrate.quad(
+        lambda t: float(np.sum((A @ expm_apply(h0, t)) ** 2)),
+        0.0,
+        t_end,
+        epsabs=1e-13,
+        epsrel=1e-12,
+    )[0]
+
+
+def mlp(time_conditioning: str = "concat+film") -> TimeMLP:
+    """A TimeMLP(3, 6) with non-zero FiLM layers, so time enters every way it can."""
+    field = TimeMLP(3, 6, 2, time_conditioning=time_conditioning, key=jax.random.key(0))
+    if field.film:
+        keys = jax.random.split(jax.random.key(1), len(field.film))
+        field = eqx.tree_at(
+            lambda m: [lin.weight for lin in m.film],
+            field,
+            [
+                0.3 * jax.random.normal(k, lin.weight.shape)
+                for k, lin in zip(keys, field.film, strict=True)
+            ],
+        )
+    return field
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return np.random.default_rng(5).standard_normal((4, 3))
+
+
+def test_residual_stack_is_euler(batch):
+    field = mlp()
+    h = jnp.asarray(batch)
+    n = 8  # the block of the euler parity test below: one compiled solve for both
+    stack = ResidualStack(field, n, t_end=T)
+    block = ODEBlock(field, t_end=T, method="euler", n_steps=n, regularizers=("kinetic",))
+    np.testing.assert_allclose(jax.vmap(stack)(h), jax.vmap(block)(h), rtol=0, atol=1e-12)
+
+
+def test_kinetic_regulariser_and_steer_in_inference():
+    block = ODEBlock(Linear(jnp.asarray(A)), t_end=T, steer=0.4, regularizers=("kinetic",), **TIGHT)
+    assert not block.inference
+    evaluation = eqx.nn.inference_mode(block)
+    assert evaluation.inference
+    h0 = jnp.asarray(H0)
+    out = evaluation.solve(h0)  # no key needed in inference
+    assert float(out.t_end) == T
+    assert list(out.regularization) == ["kinetic"]
+    assert out.regularization["kinetic"].shape == ()
+    np.testing.assert_allclose(out.regularization["kinetic"], kinetic_exact(H0, T), rtol=1e-8)
+    np.testing.assert_allclose(out.ys, expm_apply(H0, T), rtol=0, atol=1e-9)
+    # Output times switch STEER off, also in training; the solve (and the integrals)
+    # run from ts[0] to ts[-1].  (Two times, so the compiled solve above is reused.)
+    ts = jnp.array([0.4, T])
+    out = block.solve(h0, ts)
+    assert out.ys.shape == (2, 2) and float(out.t_end) == T
+    np.testing.assert_array_equal(out.ys[0], h0)
+    np.testing.assert_allclose(out.ys[1], expm_apply(H0, T - 0.4), rtol=0, atol=1e-9)
+    kinetic = kinetic_exact(H0, T - 0.4)  # autonomous field: time-shift invariant
+    np.testing.assert_allclose(out.regularization["kinetic"], kinetic, rtol=1e-8)
+    assert ODEBlock(Linear(jnp.asarray(A)), steer=0.4, inference=True).inference
+
+
+def test_jacobian_and_steer_under_jit_and_vmap():
+    """With STEER and the Hutchinson term together, each draw comes from its own key
+    (:func:`block_keys`), per example under ``jax.vmap`` inside ``jit``."""
+    b = 0.4
+    block = ODEBlock(
+        Linear(jnp.asarray(A)), t_end=T, steer=b, regularizers=("jacobian", "kinetic"), **TIGHT
+    )
+    h0 = jnp.asarray(H0)
+    keys = jax.random.split(jax.random.key(0), 3)
+    batched = eqx.filter_jit(jax.vmap(lambda m, x, k: m.solve(x, key=k), in_axes=(None, None, 0)))
+    out = batched(block, h0, keys)
+    assert out.ys.shape == (3, 2) and out.t_end.shape == (3,)
+    assert out.regularization["jacobian"].shape == (3,) and out.stats.n_steps.shape == (3,)
+    for i, key in enumerate(keys):
+        steer_key, noise_key = block_keys(key)
+        t_end = T + b * jax.random.uniform(steer_key, (), jnp.float64, minval=-1.0, maxval=1.0)
+        eps = np.asarray(jax.random.normal(noise_key, h0.shape, h0.dtype))
+        t_i = float(out.t_end[i])
+        assert T - b <= t_i <= T + b
+        assert t_i == pytest.approx(float(t_end), abs=1e-15)
+        # For f(h) = A h, eps^T df/dh = (A^T eps)^T, constant in time.
+        expected_jac = t_i * np.sum((A.T @ eps) ** 2)
+        np.testing.assert_allclose(out.regularization["jacobian"][i], expected_jac, rtol=1e-9)
+        kinetic = kinetic_exact(H0, t_i)
+        np.testing.assert_allclose(out.regularization["kinetic"][i], kinetic, rtol=1e-8)
+        np.testing.assert_allclose(out.ys[i], expm_apply(H0, t_i), rtol=0, atol=1e-9)
+    assert len(set(np.asarray(out.t_end).tolist())) == 3
+    again = batched(block, h0, keys)  # the compiled function is reused
+    np.testing.assert_array_equal(again.ys, out.ys)
+
+
+def test_errors():
+    lin = Linear(jnp.asarray(A))
+    h0 = jnp.asarray(H0)
+    with pytest.raises(OptionError, match="key is required.*jacobian"):
+        ODEBlock(lin, regularizers=("jacobian",)).solve(h0)
+    with pytest.raises(OptionError, match="key is required.*STEER"):
+        ODEBlock(lin, steer=0.2)(h0)
+    with pytest.raises(OptionError, match="regularizer 'lyapunov'"):
+        ODEBlock(lin, regularizers=("lyapunov",))
+    with pytest.raises(OptionError, match="duplicates"):
+        ODEBlock(lin, regularizers=("kinetic", "kinetic"))
+    with pytest.raises(OptionError, match="t_end"):
+        ODEBlock(lin, t_end=0.0)
+    with pytest.raises(OptionError, match="steer"):
+        ODEBlock(lin, t_end=1.0, steer=1.5)
+    with pytest.raises(OptionError, match="steer"):
+        ODEBlock(lin, steer=-0.1)
+    with pytest.raises(OptionError, match="n_steps"):
+        ODEBlock(lin, method="rk4")
+    with pytest.raises(OptionError, match="method"):
+        ODEBlock(lin, method="rk45")
+    with pytest.raises(OptionError, match="adjoint"):
+        ODEBlock(lin, adjoint="seminorm")
+    with pytest.raises(OptionError, match="n_layers"):
+        ResidualStack(lin, 0)
+    with pytest.raises(OptionError, match="t_end"):
+        ResidualStack(lin, 2, t_end=-1.0)
+    with pytest.raises(ShapeError, match="h0"):
+        ODEBlock(lin)(jnp.asarray(1.0))
+    with pytest.raises(DTypeError, match="h0"):
+        ODEBlock(lin, regularizers=("jacobian",))(jnp.array([1, 2]), key=jax.random.key(0))
+    with pytest.raises(ShapeError, match="h must have shape"):
+        ODEBlock(mlp(), method="euler", n_steps=1)(jnp.zeros((2, 3)))  # a batch: vmap it
+    with pytest.raises(ShapeError, match="h must be"):
+        ResidualStack(lin, 2)(jnp.asarray(1.0))
+
+
+# --- parity with PyTorch -------------------------------------------------------------
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+def torch_pair(**block_options):
+    """A torch ODEBlock on a float64 TimeMLP and its JAX twin via convert.torch_to_jax."""
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.torch import ODEBlock as TorchODEBlock
+    from sciml_seq.torch import TimeMLP as TorchTimeMLP
+
+    torch.manual_seed(0)
+    field = TorchTimeMLP(3, 6, 2, time_conditioning="concat+film", dtype=torch.float64)
+    for film in field.film:
+        torch.nn.init.normal_(film.weight, std=0.3)
+    torch_block = TorchODEBlock(field, **block_options)
+    jax_block = torch_to_jax(torch_block, ODEBlock(mlp(), **block_options))
+    return torch_block, jax_block
+
+
+@needs_torch
+@pytest.mark.parametrize("method", ["euler", "midpoint", "heun", "rk4"])
+def test_fixed_step_parity_with_torch(method, batch):
+    torch_block, jax_block = torch_pair(
+        method=method, n_steps=8, t_end=T, regularizers=("kinetic",)
+    )
+    expected = torch_block.solve(torch.tensor(batch))
+    got = jax.vmap(jax_block.solve)(jnp.asarray(batch))
+    np.testing.assert_allclose(got.ys, expected.ys.detach(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        got.regularization["kinetic"], expected.regularization["kinetic"].detach(), rtol=1e-10
+    )
+
+
+@needs_torch
+def test_gradient_parity_with_torch(batch):
+    """JAX's checkpointed gradient equals torch's direct backprop: both differentiate
+    the discrete solve exactly."""
+    import copy
+
+    from sciml_seq.convert import jax_to_torch
+
+    options = dict(method="rk4", n_steps=8, t_end=T, regularizers=("kinetic",))
+    torch_block, jax_block = torch_pair(**options)
+    out = torch_block.solve(torch.tensor(batch))
+    (out.ys.pow(2).sum() + out.regularization["kinetic"].sum()).backward()
+
+    def loss(block, h):
+        out = jax.vmap(block.solve)(h)
+        return jnp.sum(out.ys**2) + jnp.sum(out.regularization["kinetic"])
+
+    grads = eqx.filter_jit(eqx.filter_grad(loss))(jax_block, jnp.asarray(batch))
+    as_torch = jax_to_torch(grads.field, copy.deepcopy(torch_block.field)).state_dict()
+    for name, param in torch_block.field.named_parameters():
+        np.testing.assert_allclose(as_torch[name], param.grad, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@needs_torch
+def test_adaptive_parity_with_torch(batch):
+    torch_block, jax_block = torch_pair(method="dopri5", rtol=1e-8, atol=1e-10, t_end=T)
+    ts = np.array([0.0, 0.3, 0.9, T])
+    got = jax.vmap(jax_block, in_axes=(0, None))(jnp.asarray(batch), jnp.asarray(ts))
+    assert got.shape == (4, 4, 3)
+    expected = torch_block(torch.tensor(batch), torch.tensor(ts)).detach().numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    final = torch_block(torch.tensor(batch)).detach().numpy()
+    np.testing.assert_allclose(got[:, -1], final, atol=1e-6)
+
+
+@needs_torch
+def test_residual_stack_parity_with_torch(batch):
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.torch import ResidualStack as TorchResidualStack
+
+    torch_block, _ = torch_pair(method="euler", n_steps=1)
+    torch_stack = TorchResidualStack(torch_block.field, 6, t_end=T)
+    jax_stack = torch_to_jax(torch_stack, ResidualStack(mlp(), 6, t_end=T))
+    expected = torch_stack(torch.tensor(batch)).detach().numpy()
+    np.testing.assert_allclose(jax.vmap(jax_stack)(jnp.asarray(batch)), expected, atol=1e-12)
