@@ -10,10 +10,12 @@ from typing import Any
 class SolveStats:
     """What an ODE solve cost.
 
-    Each count is an ``int`` when the whole batch shares one step sequence
-    (torchdiffeq, fixed-step methods) or an integer array of shape ``(batch,)``
-    when the backend steps each sample on its own (torchode; diffrax under
-    ``vmap``).  ``None`` means the backend does not report that count.
+    Each count is a Python ``int`` when the whole batch shares one step
+    sequence (torchdiffeq, fixed-step methods in torch), or an integer array:
+    per sample, shape ``(batch,)``, when the backend steps each sample on its
+    own (torchode; diffrax under ``vmap``), and 0-d for one JAX example.
+    ``None`` means the backend does not report that count (diffrax does not
+    report its backward pass, so ``nfe_backward`` is ``None`` in JAX).
 
     Attributes
     ----------
@@ -23,8 +25,8 @@ class SolveStats:
     nfe_backward:
         Vector-field vector-Jacobian products in the backward pass (for
         ``adjoint="backsolve"`` one per adjoint-dynamics evaluation; for direct
-        backprop one per recorded forward evaluation).  Zero until a backward
-        pass has run.
+        backprop one per recorded forward evaluation).  In torch it is read
+        live: zero until a backward pass has run, then its count.
     n_steps:
         Step attempts, accepted plus rejected.
     n_accepted, n_rejected:
