@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,10 +19,16 @@ def main() -> None:
 
 @app.command()
 def compare(
-    quick: bool = typer.Option(False, "--quick", help="Small sizes: under 3 minutes on 2 CPU cores."),
-    epochs: int | None = typer.Option(None, min=1, help="Override the number of epochs."),
-    output: Path = typer.Option(Path("outputs/compare_quick.png"), help="Where to save the plot."),
-    threads: int = typer.Option(2, min=1, help="torch CPU threads."),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes: under 3 minutes on 2 CPU cores.")
+    ] = False,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Override the number of epochs.")
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Where to save the plot.")] = Path(
+        "outputs/compare_quick.png"
+    ),
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 2,
 ) -> None:
     """Train a residual stack and ODE blocks (rk4, dopri5 at two tolerances) on the
     damped-oscillator flow map; print test error, NFE and time; plot error vs NFE."""
@@ -42,7 +49,9 @@ def compare(
         task = progress.add_task("training", total=config.epochs * len(candidates))
 
         def report(name: str, epoch: int, loss: float) -> None:
-            progress.update(task, advance=1, description=f"{name} epoch {epoch + 1} loss {loss:.2e}")
+            progress.update(
+                task, advance=1, description=f"{name} epoch {epoch + 1} loss {loss:.2e}"
+            )
 
         results = run_comparison(config, candidates, progress=report)
     console.print(results_table(results, title="damped oscillator flow map (PyTorch, CPU)"))

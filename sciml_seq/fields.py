@@ -16,7 +16,9 @@ def check_field_options(
         if int(value) != value or value < low:
             raise OptionError(f"{name} must be an integer >= {low}, got {value!r}")
     if activation not in ACTIVATIONS:
-        raise OptionError(f"activation={activation!r} is unknown; expected one of {list(ACTIVATIONS)}")
+        raise OptionError(
+            f"activation={activation!r} is unknown; expected one of {list(ACTIVATIONS)}"
+        )
     if time_conditioning not in TIME_CONDITIONINGS:
         raise OptionError(
             f"time_conditioning={time_conditioning!r} is unknown; "

@@ -25,7 +25,9 @@ def check_block_options(t_end: float, steer: float, regularizers: Sequence[str])
     regularizers = tuple(regularizers)
     for name in regularizers:
         if name not in REGULARIZERS:
-            raise OptionError(f"regularizer {name!r} is unknown; expected any of {list(REGULARIZERS)}")
+            raise OptionError(
+                f"regularizer {name!r} is unknown; expected any of {list(REGULARIZERS)}"
+            )
     if len(set(regularizers)) != len(regularizers):
         raise OptionError(f"regularizers has duplicates: {list(regularizers)}")
     return regularizers

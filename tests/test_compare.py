@@ -46,7 +46,11 @@ def test_plot_is_written(results, tmp_path):
 
 def test_default_candidates_follow_config():
     config = dataclasses.replace(TINY, tolerances=(1e-2,), n_layers=5)
-    assert [c.name for c in default_candidates(config)] == ["resnet-5", "ode-rk4-5", "ode-dopri5-0.01"]
+    assert [c.name for c in default_candidates(config)] == [
+        "resnet-5",
+        "ode-rk4-5",
+        "ode-dopri5-0.01",
+    ]
 
 
 def test_cli_compare_prints_table_and_writes_plot(tmp_path, monkeypatch):

@@ -97,7 +97,9 @@ def run_comparison(
     from ..torch import TimeMLP
 
     data = make_oscillator_task(config.n_train, config.n_test, config.horizon, seed=config.seed)
-    x_train, y_train = (torch.as_tensor(a, dtype=torch.float32) for a in (data.x_train, data.y_train))
+    x_train, y_train = (
+        torch.as_tensor(a, dtype=torch.float32) for a in (data.x_train, data.y_train)
+    )
     x_test, y_test = (torch.as_tensor(a, dtype=torch.float32) for a in (data.x_test, data.y_test))
     results = []
     for candidate in candidates or default_candidates(config):

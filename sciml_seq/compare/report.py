@@ -39,8 +39,13 @@ def plot_error_vs_nfe(results: Sequence[Result], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for r in results:
         ax.scatter(r.nfe_forward + r.nfe_backward, r.test_rel_l2, s=40)
-        ax.annotate(r.name, (r.nfe_forward + r.nfe_backward, r.test_rel_l2),
-                    textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(
+            r.name,
+            (r.nfe_forward + r.nfe_backward, r.test_rel_l2),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("vector-field evaluations per training step (forward + backward)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ShapeError
-from ..fields import ACTIVATIONS, check_field_options
+from ..fields import check_field_options
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {  # keys: sciml_seq.fields.ACTIVATIONS
     "tanh": torch.tanh,
@@ -71,11 +71,11 @@ class TimeMLP(nn.Module):
 
     def forward(self, t: Tensor, h: Tensor) -> Tensor:
         if h.ndim != 2 or h.shape[1] != self.features:
-            raise ShapeError(
-                f"h must have shape (batch, {self.features}), got {tuple(h.shape)}"
-            )
+            raise ShapeError(f"h must have shape (batch, {self.features}), got {tuple(h.shape)}")
         if t.shape != h.shape[:1]:
-            raise ShapeError(f"t must have shape (batch,) = {tuple(h.shape[:1])}, got {tuple(t.shape)}")
+            raise ShapeError(
+                f"t must have shape (batch,) = {tuple(h.shape[:1])}, got {tuple(t.shape)}"
+            )
         t_col = t[:, None].to(h.dtype)
         act = _ACTIVATIONS[self.activation]
         x = h

@@ -16,10 +16,10 @@ Conventions (shared with :mod:`sciml_seq.jax.solve`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 

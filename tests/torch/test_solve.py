@@ -93,7 +93,9 @@ def test_step_size_grid_hits_every_output_time(problem):
 def test_rk4_uses_exactly_four_evaluations_per_step(problem):
     field, y0, _ = problem
     for n in (1, 7, 25):
-        sol = solve(field, y0, torch.tensor([0.0, 1.5], dtype=torch.float64), method="rk4", n_steps=n)
+        sol = solve(
+            field, y0, torch.tensor([0.0, 1.5], dtype=torch.float64), method="rk4", n_steps=n
+        )
         assert sol.stats.as_dict() == {
             "nfe_forward": 4 * n,
             "nfe_backward": 0,
@@ -133,9 +135,10 @@ def test_accepted_steps_match_independent_count(problem):
     attempts = np.array(times[2:]).reshape(-1, 6)  # skip f(t0) and the initial-step probe
     h = (attempts[:, 5] - attempts[:, 0]) / (1 - 1 / 5)
     starts = attempts[:, 5] - h
-    accepted = sum(
-        np.isclose(starts[k + 1], attempts[k, 5], rtol=1e-12) for k in range(len(starts) - 1)
-    ) + 1
+    accepted = (
+        sum(np.isclose(starts[k + 1], attempts[k, 5], rtol=1e-12) for k in range(len(starts) - 1))
+        + 1
+    )
     assert stats.n_steps == len(attempts)
     assert stats.n_accepted == accepted
 

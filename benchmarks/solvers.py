@@ -1,0 +1,246 @@
+"""Time one ODE block (forward + backward, same weights) under every solver backend.
+
+The block integrates a TimeMLP field ``features -> hidden -> features`` (time
+concatenated) over [0, 1] with dopri5 at rtol = atol = ``--tol`` for a batch of
+states, and the loss is the mean square of the final state.  Backends:
+torchdiffeq (direct backprop and adjoint), torchode (direct, per-sample steps)
+and diffrax under ``jax.jit`` (recursive checkpointing and backsolve adjoint).
+The JAX field is converted from the torch field, so every row solves the same
+problem.  Prints a table (median of ``--repeats`` timed runs after warm-up;
+ratio against torchdiffeq-direct in the same process) and writes it with the
+command to ``benchmarks/results/solvers_<device>.md``.
+
+    python benchmarks/solvers.py --device cpu
+    python benchmarks/solvers.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Row:
+    backend: str
+    adjoint: str
+    ms: float
+    nfe_forward: float
+    nfe_backward: float | None
+    peak_mib: float | None
+    note: str = ""
+
+
+def _median_ms(run: Callable[[], None], sync: Callable[[], None], repeats: int) -> float:
+    for _ in range(2):  # warm-up: compilation, caches, allocator
+        run()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def bench_torch(args, field, h0) -> list[Row]:
+    import torch
+
+    from sciml_seq.torch import ODEBlock, available_methods
+
+    device = h0.device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    configs = [("torchdiffeq", "direct"), ("torchdiffeq", "backsolve")]
+    if "dopri5" in _maybe(lambda: available_methods("torchode"), ()):
+        configs.append(("torchode", "direct"))
+    rows = []
+    for backend, adjoint in configs:
+        block = ODEBlock(
+            field,
+            method="dopri5",
+            rtol=args.tol,
+            atol=args.tol,
+            adjoint=adjoint,
+            backend=backend,
+            max_steps=100_000,
+        )
+
+        def run(block=block) -> None:
+            field.zero_grad(set_to_none=True)
+            block(h0).pow(2).mean().backward()
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        ms = _median_ms(run, sync, args.repeats)
+        stats = block.last_stats
+        peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+        rows.append(
+            Row(
+                backend,
+                adjoint,
+                ms,
+                _mean(stats.nfe_forward),
+                _mean(stats.nfe_backward),
+                peak,
+                note="per-sample steps" if backend == "torchode" else "one step size per batch",
+            )
+        )
+    return rows
+
+
+def bench_jax(args, torch_field, h0_np) -> list[Row]:
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.jax import ODEBlock, TimeMLP
+
+    jax.config.update("jax_default_matmul_precision", "highest")
+    template = TimeMLP(args.features, args.hidden, depth=1, key=jax.random.PRNGKey(0))
+    field = torch_to_jax(torch_field, template)
+    h0 = jnp.asarray(h0_np)
+    rows = []
+    for adjoint in ("checkpoint", "backsolve"):
+        block = ODEBlock(
+            field, method="dopri5", rtol=args.tol, atol=args.tol, adjoint=adjoint, max_steps=100_000
+        )
+
+        @eqx.filter_jit
+        def loss_and_grad(block, h0):
+            def loss(block):
+                out = jax.vmap(lambda h: block.solve(h))(h0)
+                return jnp.mean(out.ys**2), out.stats
+
+            (value, stats), grads = eqx.filter_value_and_grad(loss, has_aux=True)(block)
+            return value, stats, grads
+
+        result: dict = {}
+
+        def run(block=block, result=result) -> None:
+            result["out"] = loss_and_grad(block, h0)
+
+        def sync(result=result) -> None:
+            jax.block_until_ready(result["out"])
+
+        ms = _median_ms(run, sync, args.repeats)
+        stats = result["out"][1]
+        rows.append(
+            Row(
+                "diffrax (jit)",
+                adjoint,
+                ms,
+                _mean(stats.nfe_forward),
+                None,
+                None,
+                note="per-sample steps (vmap)",
+            )
+        )
+    return rows
+
+
+def _mean(x) -> float | None:
+    return None if x is None else float(np.mean(np.asarray(x)))
+
+
+def _maybe(fn, default):
+    try:
+        return fn()
+    except ImportError:
+        return default
+
+
+def format_table(rows: list[Row], header: str) -> str:
+    base = rows[0].ms
+    lines = [
+        header,
+        "",
+        "| backend | adjoint | time fwd+bwd (ms) | ratio to torchdiffeq-direct | NFE fwd | NFE bwd "
+        "| peak GPU MiB | note |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        nfe_b = "n/r" if r.nfe_backward is None else f"{r.nfe_backward:.1f}"
+        peak = "" if r.peak_mib is None else f"{r.peak_mib:.0f}"
+        lines.append(
+            f"| {r.backend} | {r.adjoint} | {r.ms:.2f} | {r.ms / base:.2f} | {r.nfe_forward:.1f} "
+            f"| {nfe_b} | {peak} | {r.note} |"
+        )
+    lines.append("")
+    lines.append("n/r: diffrax does not report backward-pass evaluations.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--tol", type=float, default=1e-5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--skip-jax", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from sciml_seq.torch import TimeMLP
+
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+    torch.manual_seed(0)
+    field = TimeMLP(args.features, args.hidden, depth=1).to(args.device)
+    h0_np = np.random.default_rng(0).standard_normal((args.batch, args.features)).astype(np.float32)
+    h0 = torch.as_tensor(h0_np, device=args.device)
+
+    rows = bench_torch(args, field, h0)
+    if not args.skip_jax:
+        rows += bench_jax(args, field.cpu(), h0_np)
+        field.to(args.device)
+    if args.device == "cuda":
+        device_name = torch.cuda.get_device_name()
+    else:
+        device_name = (
+            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        )
+    versions = _versions()
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    header = (
+        f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, batch {args.batch}, "
+        f"TimeMLP {args.features}->{args.hidden}->{args.features}, float32\n\n"
+        f"device: {device_name}  \n{versions}  \n"
+        f"command: `python benchmarks/{Path(__file__).name} {command}`  \n"
+        f"median of {args.repeats} runs after 2 warm-up runs"
+    )
+    table = format_table(rows, header)
+    print(table)
+    out = args.out or Path(__file__).parent / "results" / f"solvers_{args.device}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n")
+    return table
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name in ("torch", "torchdiffeq", "torchode", "jax", "diffrax", "equinox"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            parts.append(f"{name} missing")
+    return "versions: " + ", ".join(parts)
+
+
+if __name__ == "__main__":
+    main()
