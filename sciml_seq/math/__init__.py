@@ -2,6 +2,9 @@
 
 * :mod:`sciml_seq.math.hippo` -- HiPPO transition matrices, their (N)PLR / DPLR
   forms and the diagonal (S4D) initialisations.
+* :mod:`sciml_seq.math.discretize` -- zero-order hold, bilinear and Euler
+  discretisations of ``x' = A x + B u`` (dense and diagonal), and a reference
+  Vandermonde kernel.
 
 The PyTorch and JAX layers convert these arrays to tensors; nothing here
 imports torch or jax.
@@ -9,6 +12,19 @@ imports torch or jax.
 
 from __future__ import annotations
 
+from .discretize import (
+    DISCRETIZATIONS,
+    backward_euler,
+    backward_euler_diag,
+    bilinear,
+    bilinear_diag,
+    discretize,
+    forward_euler,
+    forward_euler_diag,
+    vandermonde_kernel,
+    zoh,
+    zoh_diag,
+)
 from .hippo import (
     DPLR,
     INITS,
@@ -28,13 +44,21 @@ from .hippo import (
 )
 
 __all__ = [
+    "DISCRETIZATIONS",
     "DPLR",
     "INITS",
     "MEASURES",
     "NPLR",
     "DiagonalInit",
+    "backward_euler",
+    "backward_euler_diag",
+    "bilinear",
+    "bilinear_diag",
+    "discretize",
     "dplr",
     "dplr_matrix",
+    "forward_euler",
+    "forward_euler_diag",
     "init_ssm",
     "nplr",
     "rank_correction",
@@ -43,4 +67,7 @@ __all__ = [
     "s4d_lin",
     "s4d_real",
     "transition",
+    "vandermonde_kernel",
+    "zoh",
+    "zoh_diag",
 ]
