@@ -71,7 +71,6 @@ def bench_torch(args, field, h0) -> list[Row]:
             atol=args.tol,
             adjoint=adjoint,
             backend=backend,
-            max_steps=100_000,
         )
 
         def run(block=block) -> None:
@@ -111,9 +110,7 @@ def bench_jax(args, torch_field, h0_np) -> list[Row]:
     h0 = jnp.asarray(h0_np)
     rows = []
     for adjoint in ("checkpoint", "backsolve"):
-        block = ODEBlock(
-            field, method="dopri5", rtol=args.tol, atol=args.tol, adjoint=adjoint, max_steps=100_000
-        )
+        block = ODEBlock(field, method="dopri5", rtol=args.tol, atol=args.tol, adjoint=adjoint)
 
         @eqx.filter_jit
         def loss_and_grad(block, h0):
@@ -216,7 +213,8 @@ def main(argv: list[str] | None = None) -> str:
     versions = _versions()
     command = " ".join(sys.argv[1:] if argv is None else argv)
     header = (
-        f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, batch {args.batch}, "
+        f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, max_steps 4096, "
+        f"batch {args.batch}, "
         f"TimeMLP {args.features}->{args.hidden}->{args.features}, float32\n\n"
         f"device: {device_name}  \n{versions}  \n"
         f"command: `python benchmarks/{Path(__file__).name} {command}`  \n"

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("torch", "jax", "convert", "methods", "stats", "errors", "data", "compare", "cli")
+_SUBMODULES = (
+    "torch",
+    "jax",
+    "math",
+    "convert",
+    "methods",
+    "stats",
+    "errors",
+    "data",
+    "compare",
+    "cli",
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import compare, convert, data, errors, jax, methods, stats, torch  # noqa: F401

@@ -26,7 +26,7 @@ def test_cuda_matches_cpu_with_gradients(options, atol):
     results = []
     for device in ("cpu", "cuda"):
         block = ODEBlock(field.to(device), **options)
-        x = h0.to(device).requires_grad_()
+        x = h0.to(device).detach().requires_grad_()
         out = block(x)
         out.pow(2).sum().backward()
         results.append((out.cpu(), x.grad.cpu(), block.last_stats))

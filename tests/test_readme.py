@@ -1,0 +1,29 @@
+"""The README's quick starts run as written."""
+
+from __future__ import annotations
+
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_both_quick_starts():
+    blocks = _blocks()
+    assert any("sciml_seq.torch" in b for b in blocks)
+    assert any("sciml_seq.jax" in b for b in blocks)
+
+
+@pytest.mark.parametrize("index", range(len(_blocks())))
+def test_readme_block_runs(index, tmp_path, capsys):
+    script = tmp_path / f"block{index}.py"
+    script.write_text(_blocks()[index])
+    runpy.run_path(str(script), run_name="__main__")
+    assert capsys.readouterr().out  # every block prints what it shows
