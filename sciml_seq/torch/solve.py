@@ -70,7 +70,7 @@ class _Counter:
         self.n_accepted = 0
         self.n_rejected = 0
         self.backward_steps = 0
-        self.t_reached = float("nan")
+        self.t_reached: Tensor | float = float("nan")  # a tensor: reading it would sync
         self.per_sample: dict[str, Tensor] | None = None
 
     def stats(self) -> SolveStats:
@@ -153,12 +153,12 @@ class _Wrapped(nn.Module):
     def _count_step(self, t0: Tensor) -> None:
         counter = self.counter
         counter.n_steps += 1
-        counter.t_reached = float(t0.detach())
+        counter.t_reached = t0.detach()
         if counter.n_steps > counter.max_steps:
             raise SolverError(
                 f"the solver exceeded max_steps={counter.max_steps}; raise max_steps, loosen "
                 "rtol/atol, or regularise the dynamics",
-                t_reached=counter.t_reached,
+                t_reached=float(counter.t_reached),
                 n_steps=counter.n_steps - 1,
             )
 
@@ -168,7 +168,7 @@ class _WrappedAdaptive(_Wrapped):
 
     def callback_accept_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         self.counter.n_accepted += 1
-        self.counter.t_reached = float((t0 + dt).detach())
+        self.counter.t_reached = (t0 + dt).detach()
 
     def callback_reject_step(self, t0: Tensor, y0: Tensor, dt: Tensor) -> None:
         self.counter.n_rejected += 1
@@ -289,13 +289,13 @@ def solve(
         if "underflow in dt" in str(err):
             raise SolverError(
                 "the step size underflowed; the dynamics may be stiff or blow up",
-                t_reached=counter.t_reached,
+                t_reached=float(counter.t_reached),
                 n_steps=counter.n_steps,
             ) from err
         if "non-finite values in state" in str(err):
             raise SolverError(
                 "the state became NaN or inf during the solve",
-                t_reached=counter.t_reached,
+                t_reached=float(counter.t_reached),
                 n_steps=counter.n_steps,
             ) from err
         raise
