@@ -1,7 +1,8 @@
 """Continuous-depth blocks: ``ODEBlock`` and its fixed-depth twin ``ResidualStack``.
 
-Mirrors :mod:`sciml_seq.torch.ode`: same constructor arguments (less ``backend``:
-the JAX side always solves with diffrax), same parameter paths, same numbers.
+Mirrors :mod:`sciml_seq.torch.ode`: same constructor arguments, same parameter
+paths, same numbers (``backend`` is ``"diffrax"`` or a host backend, ``"scipy"``
+or ``"julia"``, where torch has ``"torchdiffeq"``/``"torchode"``).
 Equinox modules acting on one example; ``jax.vmap`` them over a batch.
 
 Randomness is explicit: STEER's end time and the Hutchinson noise of the
@@ -22,6 +23,7 @@ import numpy as np
 from jax import Array
 
 from ..errors import DTypeError, OptionError, ShapeError
+from ..host.interface import HOST_BACKENDS, check_host_block_options
 from ..methods import ADJOINTS, check_step_options, fixed_grid, get_method
 from ..ode import check_block_options
 from ..stats import SolveStats
@@ -94,9 +96,11 @@ class ODEBlock(eqx.Module):
         parameters to be trained.
     t_end:
         Integration time ``T`` (the block's "depth").
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint:
+    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend:
         Passed to :func:`sciml_seq.jax.solve` (``adjoint`` defaults to
-        ``"checkpoint"``, diffrax's recursive checkpointing).
+        ``"checkpoint"``, diffrax's recursive checkpointing; ``backend`` to
+        ``"diffrax"``; the host backends ``"scipy"``/``"julia"`` take their own
+        method names, :func:`sciml_seq.host.host_methods`, and no regularisers).
     regularizers:
         Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
         their integrals over the solve come back in
@@ -127,6 +131,7 @@ class ODEBlock(eqx.Module):
     n_steps: int | None = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
     regularizers: tuple[str, ...] = eqx.field(static=True)
     steer: float = eqx.field(static=True)
     # Not static, as eqx.nn.Dropout: eqx.nn.inference_mode replaces it with tree_at.
@@ -147,11 +152,23 @@ class ODEBlock(eqx.Module):
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
         inference: bool = False,
+        backend: str = "diffrax",
     ) -> None:
         self.regularizers = check_block_options(t_end, steer, regularizers)
-        check_step_options(get_method(method), step_size, n_steps, max_steps)
-        if adjoint not in ADJOINTS:
-            raise OptionError(f"adjoint={adjoint!r} is unknown; expected one of {list(ADJOINTS)}")
+        if backend in HOST_BACKENDS:
+            check_host_block_options(backend, method, adjoint, self.regularizers)
+        elif backend == "diffrax":
+            check_step_options(get_method(method), step_size, n_steps, max_steps)
+            if adjoint not in ADJOINTS:
+                raise OptionError(
+                    f"adjoint={adjoint!r} is unknown; expected one of {list(ADJOINTS)}"
+                )
+        else:
+            raise OptionError(
+                f"backend={backend!r} is unknown; expected 'diffrax' or one of "
+                f"{list(HOST_BACKENDS)}"
+            )
+        self.backend = backend
         self.field = field
         self.t_end = float(t_end)
         self.method = method
@@ -209,6 +226,7 @@ class ODEBlock(eqx.Module):
             n_steps=self.n_steps,
             max_steps=self.max_steps,
             adjoint=self.adjoint,
+            backend=self.backend,
         )
         ys = solution.ys
         regularization: dict[str, Array] = {}

@@ -43,6 +43,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from ..errors import DTypeError, NonFiniteError, OptionError, ShapeError, SolverError
+from ..host.interface import HOST_BACKENDS
 from ..methods import (
     ADJOINTS,
     METHODS,
@@ -292,6 +293,7 @@ def solve(
     max_steps: int = 4096,
     adjoint: Adjoint = "checkpoint",
     throw: bool = True,
+    backend: str = "diffrax",
 ) -> Solution:
     """Integrate ``dy/dt = field(t, y)`` from ``ts[0]`` and return the states at ``ts``.
 
@@ -331,6 +333,10 @@ def solve(
     throw:
         Raise on failure (``SolverError``, or an equinox runtime error when
         traced); with ``False`` inspect ``Solution.result`` instead.
+    backend:
+        ``"diffrax"``, or a host backend, ``"scipy"`` or ``"julia"``
+        (:func:`sciml_seq.jax.host.solve_host`: ``TimeMLP`` fields only, float64
+        on the host through ``jax.pure_callback``, continuous adjoints).
 
     Returns
     -------
@@ -346,6 +352,27 @@ def solve(
     SolverError:
         ``max_steps`` reached, with the time reached and the step count.
     """
+    if backend in HOST_BACKENDS:
+        from .host import solve_host
+
+        return solve_host(
+            field,
+            y0,
+            ts,
+            backend=backend,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            step_size=step_size,
+            n_steps=n_steps,
+            max_steps=max_steps,
+            adjoint=adjoint,
+            throw=throw,
+        )
+    if backend != "diffrax":
+        raise OptionError(
+            f"backend={backend!r} is unknown; expected 'diffrax' or one of {list(HOST_BACKENDS)}"
+        )
     spec = get_method(method, available_methods(), "diffrax")
     check_step_options(spec, step_size, n_steps, max_steps)
     if adjoint not in ADJOINTS:

@@ -24,11 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DTypeError, NonFiniteError, OptionError, ShapeError, SolverError
+from ..host.interface import HOST_BACKENDS, host_methods
 from ..methods import ADJOINTS, check_step_options, check_times, fixed_grid, get_method
 from ..stats import SolveStats
 
 Field = Callable[[Tensor, Tensor], Tensor]
-Backend = Literal["torchdiffeq", "torchode"]
+Backend = Literal["torchdiffeq", "torchode", "scipy", "julia"]
 Adjoint = Literal["direct", "backsolve"]
 
 # Our method name -> the backend's name for it.
@@ -46,7 +47,12 @@ _BACKEND_ADJOINTS = {"torchdiffeq": ("direct", "backsolve"), "torchode": ("direc
 
 
 def available_methods(backend: Backend = "torchdiffeq") -> tuple[str, ...]:
-    """The shared method names the installed ``backend`` provides (feature-detected)."""
+    """The shared method names the installed ``backend`` provides (feature-detected).
+
+    For the host backends (``"scipy"``, ``"julia"``) the names they accept.
+    """
+    if backend in HOST_BACKENDS:
+        return host_methods(backend)
     if backend == "torchdiffeq":
         from torchdiffeq._impl.odeint import SOLVERS
 
@@ -260,13 +266,31 @@ def solve(
         gradient of the discrete solve); ``"backsolve"`` solves the continuous
         adjoint ODE backwards (torchdiffeq's ``odeint_adjoint``, O(1) memory).
     backend:
-        ``"torchdiffeq"`` (one step sequence for the whole batch) or
-        ``"torchode"`` (each sample steps on its own; stats per sample).
+        ``"torchdiffeq"`` (one step sequence for the whole batch),
+        ``"torchode"`` (each sample steps on its own; stats per sample), or a
+        host backend, ``"scipy"`` or ``"julia"`` (:func:`sciml_seq.torch.host.solve_host`:
+        ``TimeMLP`` fields only, float64 on the CPU, continuous adjoints).
 
     Returns
     -------
     Solution with ``ys`` of shape ``(batch, n_times, *state)`` and ``stats``.
     """
+    if backend in HOST_BACKENDS:
+        from .host import solve_host
+
+        return solve_host(
+            field,
+            y0,
+            ts,
+            backend=backend,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            step_size=step_size,
+            n_steps=n_steps,
+            max_steps=max_steps,
+            adjoint=adjoint,
+        )
     spec = get_method(method, available_methods(backend), backend)
     check_step_options(spec, step_size, n_steps, max_steps)
     if adjoint not in ADJOINTS:

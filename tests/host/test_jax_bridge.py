@@ -1,0 +1,124 @@
+"""The JAX bridge (jax.custom_vjp over jax.pure_callback) to the SciPy host backend:
+agreement with diffrax, gradient checks (also under vmap/jit), statistics and errors."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from sciml_seq.errors import OptionError, SolverError, UnavailableError
+
+jax = pytest.importorskip("jax")
+eqx = pytest.importorskip("equinox")
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+from jax.test_util import check_grads  # noqa: E402
+
+from sciml_seq.jax import ODEBlock, TimeMLP, solve  # noqa: E402
+
+TS = jnp.array([0.0, 0.4, 1.0])
+Y0 = jnp.array([0.3, -0.2])
+Y0S = jnp.array([[0.3, -0.2], [0.1, 0.5], [-0.4, 0.2]])
+TIGHT = dict(rtol=1e-11, atol=1e-13)
+
+
+def field(time_conditioning: str = "concat+film") -> TimeMLP:
+    f = TimeMLP(2, 3, 1, time_conditioning=time_conditioning, key=jax.random.key(0))
+    if f.film:  # zero-initialised: make FiLM matter
+        w = 0.5 * jax.random.normal(jax.random.key(1), f.film[0].weight.shape)
+        f = eqx.tree_at(lambda m: m.film[0].weight, f, w)
+    return f
+
+
+def scipy_solve(f, y0, **kw):
+    return solve(f, y0, TS, backend="scipy", method="DOP853", **{**TIGHT, **kw})
+
+
+def test_agrees_with_diffrax_and_reports_stats() -> None:
+    f = field()
+    sol = scipy_solve(f, Y0)
+    ref = solve(f, Y0, TS, method="dopri5", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sol.ys, ref.ys, rtol=0, atol=1e-10)
+    assert sol.ys.dtype == jnp.float64
+    assert int(sol.stats.nfe_forward) > 0 and int(sol.stats.n_accepted) > 0
+    assert sol.stats.n_steps is None and sol.stats.nfe_backward is None
+    batched = jax.vmap(lambda y: scipy_solve(f, y))(Y0S)
+    assert batched.ys.shape == (3, 3, 2) and batched.stats.n_accepted.shape == (3,)
+    np.testing.assert_allclose(batched.ys[0], sol.ys, rtol=0, atol=1e-14)
+
+
+def test_check_grads_through_the_bridge() -> None:
+    f = field()
+    check_grads(lambda y: scipy_solve(f, y).ys, (Y0,), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+    def by_params(w):
+        g = eqx.tree_at(lambda m: m.layers[0].weight, f, w)
+        return scipy_solve(g, Y0).ys
+
+    check_grads(by_params, (f.layers[0].weight,), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_vmapped_jitted_gradients_sum_the_per_example_gradients() -> None:
+    f = field()
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(3, 3, 2)))
+
+    def loss(model):
+        ys = jax.vmap(lambda y: scipy_solve(model, y, adjoint="backsolve").ys)(Y0S)
+        return jnp.sum(w * ys)
+
+    got = eqx.filter_jit(eqx.filter_grad(loss))(f)
+    per_example = [
+        eqx.filter_grad(lambda m, i=i: jnp.sum(w[i] * scipy_solve(m, Y0S[i]).ys))(f)
+        for i in range(3)
+    ]
+    want = jax.tree.map(lambda *g: sum(g), *per_example)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_ode_block_backend_argument() -> None:
+    f = field()
+    block = ODEBlock(f, backend="scipy", method="Radau")
+    assert block.backend == "scipy"
+    np.testing.assert_allclose(block(Y0), scipy_solve(f, Y0).ys[-1], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(eqx.filter_jit(block)(Y0), block(Y0), rtol=0, atol=1e-14)
+    with pytest.raises(OptionError, match="method='tsit5' is not available with backend='scipy'"):
+        ODEBlock(f, backend="scipy", method="tsit5")
+    with pytest.raises(OptionError, match="regularizers"):
+        ODEBlock(f, backend="scipy", method="RK45", regularizers=("kinetic",))
+    with pytest.raises(OptionError, match="backend='torchode' is unknown"):
+        ODEBlock(f, backend="torchode")
+    with pytest.raises(OptionError, match="support only"):
+        solve(lambda t, y: -y, Y0, TS, backend="scipy", method="RK45")
+
+
+def test_solver_failure_raises_or_returns_result() -> None:
+    f = field()
+    with pytest.raises(SolverError, match="max_steps=2"):
+        solve(f, Y0, TS, backend="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2)
+    sol = solve(
+        f, Y0, TS, backend="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2,
+        throw=False,
+    )
+    assert not bool(jnp.all(jnp.isfinite(sol.ys)))
+
+
+def test_main_thread_check_before_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sciml_seq.host.scipy_backend import ScipyBackend
+
+    monkeypatch.setattr(ScipyBackend, "requires_main_thread", True)
+    errors = []
+
+    def worker() -> None:
+        try:
+            scipy_solve(field(), Y0)
+        except UnavailableError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
