@@ -32,12 +32,14 @@ HEAVY = ("torch", "jax", "jaxlib", "equinox", "diffrax", "juliacall", "juliapkg"
     "modules",
     [
         ["sciml_seq.host", "sciml_seq.host.scipy_backend"],
+        ["sciml_seq.julia", "sciml_seq.julia.methods", "sciml_seq.julia.backend"],
     ],
 )
 def test_imports_load_no_framework_and_no_julia(modules: list[str]) -> None:
     code = (
         "import json, sys\n"
         + "".join(f"import {m}\n" for m in modules)
+        + "import sciml_seq.julia as j; j.JULIA_METHODS; j.julia_status\n"
         + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     result = subprocess.run(
