@@ -16,8 +16,9 @@ gradient.  Gradients reach ``y0`` and the ``TimeMLP``'s arrays; the output times
 are treated as constants (``stop_gradient``), as in the torch front end.
 
 Backends that must be entered from the main thread (Julia) are refused on other
-threads when the solve is called; callbacks run where XLA runs them (on the
-CPU backend, the calling thread), so prefer the CPU platform for them.
+threads when the solve is called; callbacks run where XLA runs them (the calling
+thread on the CPU platform and, as seen on an H100, on the GPU platform too), and
+the Julia backend checks again there.
 """
 
 from __future__ import annotations

@@ -1,0 +1,66 @@
+"""Host backends with GPU inputs: results and gradients come back on the GPU, equal to
+the CPU's (skipped without a GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_torch_cuda_tensors_round_trip_through_the_scipy_backend(dtype) -> None:
+    from sciml_seq.torch import ODEBlock, TimeMLP
+
+    torch.manual_seed(0)
+    field = TimeMLP(3, 8, time_conditioning="concat+film", dtype=dtype)
+    h0 = torch.randn(4, 3, dtype=dtype)
+    results = []
+    for device in ("cpu", "cuda"):
+        block = ODEBlock(field.to(device), backend="scipy", method="DOP853", rtol=1e-9, atol=1e-11)
+        x = h0.to(device).detach().requires_grad_()
+        out = block(x)
+        assert out.device.type == device and out.dtype == dtype
+        out.pow(2).sum().backward()
+        assert x.grad.device.type == device
+        assert all(q.grad.device.type == device for q in field.parameters())
+        results.append((out.cpu(), x.grad.cpu(), [q.grad.cpu() for q in field.parameters()]))
+        field.zero_grad()
+    (out_cpu, grad_cpu, p_cpu), (out_gpu, grad_gpu, p_gpu) = results
+    torch.testing.assert_close(out_gpu, out_cpu, rtol=0, atol=0)  # same host computation
+    torch.testing.assert_close(grad_gpu, grad_cpu, rtol=0, atol=0)
+    for a, b in zip(p_gpu, p_cpu, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _jax_gpu():
+    jax = pytest.importorskip("jax")
+    try:
+        return jax, jax.devices("gpu")[0]
+    except RuntimeError:
+        pytest.skip("needs a JAX GPU device")
+
+
+def test_jax_gpu_arrays_through_the_scipy_backend() -> None:
+    jax, gpu = _jax_gpu()
+    jax.config.update("jax_enable_x64", True)
+    from sciml_seq.jax import TimeMLP, solve
+
+    field = TimeMLP(3, 8, key=jax.random.key(0))
+    ts = jax.numpy.array([0.0, 0.5, 1.0])
+    y0 = jax.numpy.array([0.3, -0.2, 0.1])
+
+    def loss(model, y):
+        sol = solve(model, y, ts, backend="scipy", method="DOP853", rtol=1e-9, atol=1e-11)
+        return jax.numpy.sum(sol.ys**2)
+
+    values = []
+    for device in (jax.devices("cpu")[0], gpu):
+        model, y = jax.device_put((field, y0), device)
+        value, grad = jax.jit(jax.value_and_grad(loss, argnums=1))(model, y)
+        assert grad.devices() == {device}
+        values.append((np.asarray(value), np.asarray(grad)))
+    np.testing.assert_allclose(values[1][0], values[0][0], rtol=1e-12)
+    np.testing.assert_allclose(values[1][1], values[0][1], rtol=1e-10)
