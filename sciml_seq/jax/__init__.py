@@ -3,14 +3,30 @@
 Modules act on one example, equinox-style; ``jax.vmap`` batches them.
 """
 
+from .attention import MultiheadAttention
 from .fields import TimeMLP
 from .ode import BlockOutput, ODEBlock, ResidualStack, block_keys
+from .position import (
+    ComplexOrderEncoding,
+    EncodingTable,
+    LearnedEncoding,
+    NeuralODEEncoding,
+    RotaryEncoding,
+    SinusoidalEncoding,
+)
 from .solve import Solution, available_methods, solve
 
 __all__ = [
     "BlockOutput",
+    "ComplexOrderEncoding",
+    "EncodingTable",
+    "LearnedEncoding",
+    "MultiheadAttention",
+    "NeuralODEEncoding",
     "ODEBlock",
     "ResidualStack",
+    "RotaryEncoding",
+    "SinusoidalEncoding",
     "Solution",
     "TimeMLP",
     "available_methods",
