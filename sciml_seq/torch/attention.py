@@ -113,6 +113,10 @@ class MultiheadAttention(nn.Module):
             raise ShapeError(f"x must have shape (batch, length, dim={self.dim}), got {got}")
         batch, length, _ = x.shape
         if positions is not None:
+            if not isinstance(positions, Tensor):
+                raise DTypeError(
+                    f"positions must be a torch.Tensor, got {type(positions).__name__}"
+                )
             check_shapes(
                 x.shape,
                 ("batch", "length", "dim"),

@@ -4,17 +4,12 @@ Every encoding is called as ``encoding(x, positions)`` with REAL positions of
 shape ``(batch, length)`` (times; integer dtypes are accepted too) and returns
 ``x`` with the position information put in, in the shape of ``x``:
 
-==========================  ===========================  ==================================
-encoding                    ``x``                        ``forward(x, positions)``
-==========================  ===========================  ==================================
-:class:`SinusoidalEncoding` ``(batch, length, dim)``     ``x + encoding(positions)``
-:class:`LearnedEncoding`    ``(batch, length, dim)``     ``x + encoding(positions)``
-:class:`NeuralODEEncoding`  ``(batch, length, dim)``     ``x + encoding(positions)``
-:class:`RotaryEncoding`     ``(batch, heads, length,     queries/keys rotated by position
-                            head_dim)``
-:class:`ComplexOrderEncoding` ``(batch, length, dim)``   ``out([Re z, Im z])``, ``z`` the
-                                                         complex embedding of ``x``
-==========================  ===========================  ==================================
+- :class:`SinusoidalEncoding`, :class:`LearnedEncoding`, :class:`NeuralODEEncoding`:
+  ``x (batch, length, dim)`` -> ``x + encoding(positions)``;
+- :class:`RotaryEncoding`: queries or keys ``x (batch, heads, length, head_dim)``,
+  rotated by position;
+- :class:`ComplexOrderEncoding`: ``x (batch, length, dim)`` -> ``out([Re z, Im z])``,
+  ``z`` the complex embedding of ``x`` at ``positions`` (not added to ``x``).
 
 The additive ones also expose the table alone, ``encoding(positions)`` of shape
 ``(batch, length, dim)``.  To inject an additive encoding "per layer", call it
@@ -58,12 +53,17 @@ _POS_AXES = ("batch", "length")
 # --------------------------------------------------------------------------- helpers
 
 
+def _check_tensors(x: object, positions: object) -> None:
+    """``x`` and ``positions`` are tensors (checked before their shapes are compared)."""
+    for name, value in (("x", x), ("positions", positions)):
+        if not isinstance(value, Tensor):
+            raise DTypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+
+
 def _check_positions(positions: Tensor, ndim: int = 2) -> None:
     """``positions`` is a real tensor of ``ndim`` axes with finite values."""
     if not isinstance(positions, Tensor):
-        raise ShapeError(
-            f"positions must be a tensor of shape (batch, length), got {type(positions).__name__}"
-        )
+        raise DTypeError(f"positions must be a torch.Tensor, got {type(positions).__name__}")
     if positions.dtype == torch.bool or positions.is_complex():
         raise DTypeError(f"positions must be real numbers, got dtype {positions.dtype}")
     if positions.ndim != ndim:
@@ -146,6 +146,7 @@ class SinusoidalEncoding(nn.Module):
         return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2).to(dtype)
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        _check_tensors(x, positions)
         check_shapes(x.shape, _SEQ_AXES, positions.shape, _POS_AXES, features=self.dim)
         _check_positions(positions)
         return x + self._table(positions, x.dtype)
@@ -223,6 +224,7 @@ class LearnedEncoding(nn.Module):
             )
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        _check_tensors(x, positions)
         check_shapes(x.shape, _SEQ_AXES, positions.shape, _POS_AXES, features=self.dim)
         return x + self.encoding(positions).to(x.dtype)
 
@@ -280,6 +282,7 @@ class RotaryEncoding(nn.Module):
         return x * cos + rotate_half(x) * sin
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        _check_tensors(x, positions)
         check_shapes(
             x.shape,
             ("batch", "heads", "length", "head_dim"),
@@ -337,6 +340,7 @@ class ComplexOrderEncoding(nn.Module):
 
     def components(self, x: Tensor, positions: Tensor) -> Tensor:
         """``[Re z, Im z]`` concatenated on the feature axis: ``(batch, length, 2 * dim)``."""
+        _check_tensors(x, positions)
         check_shapes(x.shape, _SEQ_AXES, positions.shape, _POS_AXES, features=self.dim)
         _check_positions(positions)
         r = self.amplitude(x)
@@ -455,7 +459,7 @@ class NeuralODEEncoding(nn.Module):
         Returns the encoding at the sorted distinct grid values, ``(n_distinct, dim)``.
         """
         if not isinstance(grid, Tensor):
-            raise ShapeError(f"grid must be a tensor, got {type(grid).__name__}")
+            raise DTypeError(f"grid must be a torch.Tensor, got {type(grid).__name__}")
         _check_positions(grid.reshape(1, -1))
         self._check_values(grid)
         times = torch.unique(self._times(grid).flatten(), sorted=True)
@@ -498,6 +502,7 @@ class NeuralODEEncoding(nn.Module):
         return values[inverse].reshape(*positions.shape, self.dim)
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
+        _check_tensors(x, positions)
         check_shapes(x.shape, _SEQ_AXES, positions.shape, _POS_AXES, features=self.dim)
         return x + self.encoding(positions).to(x.dtype)
 

@@ -314,6 +314,8 @@ def test_shape_and_value_errors(name):
         enc(x, bad)
     with pytest.raises(DTypeError, match="positions must be real"):
         enc(x, torch.zeros(2, 5, dtype=torch.bool))
+    with pytest.raises(DTypeError, match="positions must be a torch.Tensor, got list"):
+        enc(x, [[0.0] * 5] * 2)
 
 
 def test_option_errors():
