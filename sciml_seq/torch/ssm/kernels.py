@@ -135,7 +135,9 @@ def dplr_kernel(
     if R == 1:
         k_f = r00 - c * r01 * r10 / (1 + c * r11)
     else:
-        M = torch.eye(R, dtype=r.dtype, device=r.device) + c * r11.permute(2, 3, 0, 1)
+        M = torch.eye(R, dtype=r.dtype, device=r.device) + c[:, None, None] * r11.permute(
+            2, 3, 0, 1
+        )
         M = torch.linalg.inv(M).permute(2, 3, 0, 1)  # (R, R, H, K)
         k_f = r00 - c * torch.einsum("iahk,abhk,bjhk->ijhk", r01, M, r10)
     k = torch.fft.irfft(k_f, n=n_nodes)

@@ -17,7 +17,7 @@ from sciml_seq.torch.ssm import load_official_state_dict
 
 from .reference import SHARED, assert_close, fixture_names, layer_spec, load
 
-KINDS = ("s4d",)  # S4 (DPLR) joins once the layer exists
+KINDS = ("s4d", "s4")
 
 
 def build(meta: dict):

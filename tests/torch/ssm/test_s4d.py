@@ -211,7 +211,7 @@ class _Unrolled(torch.nn.Module):
         return torch.stack(ys, 1), torch.view_as_real(state)
 
 
-def gradcheck_layer(layer, u, s0):
+def gradcheck_layer(layer, u, s0, fast=False):
     """gradcheck of the conv path with a state, and of the unrolled steps, w.r.t. u and params."""
     names = [n for n, _ in layer.named_parameters()]
     params = tuple(p.detach().clone().requires_grad_() for p in layer.parameters())
@@ -226,7 +226,7 @@ def gradcheck_layer(layer, u, s0):
         pd = {f"m.{k}": v for k, v in zip(names, ps, strict=True)}
         return torch.func.functional_call(unrolled, pd, (u, s0))
 
-    assert torch.autograd.gradcheck(conv, (u.requires_grad_(), *params))
+    assert torch.autograd.gradcheck(conv, (u.requires_grad_(), *params), fast_mode=fast)
     assert torch.autograd.gradcheck(step, (u, *params), fast_mode=True)
 
 
