@@ -69,9 +69,7 @@ def roots_of_unity(n: int, dtype) -> Array:
     return jnp.asarray(np.exp(1j * angle), dtype=dtype)
 
 
-def dplr_kernel(
-    dt: Array, lam: Array, B: Array, C: Array, P: Array, n_nodes: int, L: int
-) -> Array:
+def dplr_kernel(dt: Array, lam: Array, B: Array, C: Array, P: Array, n_nodes: int, L: int) -> Array:
     """DPLR kernel ``(nB, nC, H, L)`` from the truncated generating function.
 
     See :func:`sciml_seq.torch.ssm.kernels.dplr_kernel`.
@@ -89,7 +87,7 @@ def dplr_kernel(
     if R == 1:
         k_f = r00 - c * r01 * r10 / (1 + c * r11)
     else:
-        M = jnp.eye(R, dtype=r.dtype) + c * jnp.transpose(r11, (2, 3, 0, 1))
+        M = jnp.eye(R, dtype=r.dtype) + c[:, None, None] * jnp.transpose(r11, (2, 3, 0, 1))
         M = jnp.transpose(jnp.linalg.inv(M), (2, 3, 0, 1))
         k_f = r00 - c * jnp.einsum("iahk,abhk,bjhk->ijhk", r01, M, r10)
     k = jnp.fft.irfft(k_f, n=n_nodes)

@@ -13,7 +13,7 @@ from tests.torch.ssm.reference import SHARED, assert_close, fixture_names, layer
 
 from .util import all_outputs, template
 
-KINDS = ("s4d",)  # S4 (DPLR) joins once the layer exists
+KINDS = ("s4d", "s4")
 
 
 def bhl(y):
