@@ -86,3 +86,17 @@ def test_weights_round_trip():
         assert before.keys() == after.keys()
         for key in before:
             np.testing.assert_array_equal(before[key], after[key], err_msg=f"{name}.{key}")
+
+
+@pytest.mark.slow  # compiles one more diffrax solve
+def test_floater_fixed_step_parity_is_exact():
+    """With rk4 on the same distinct positions both frameworks take the same steps."""
+    options = dict(method="rk4", n_steps=3)
+    torch.manual_seed(0)
+    tm = tp.NeuralODEEncoding(DIM, 8, 2, dtype=F64, **options)
+    jm = torch_to_jax(tm, jp.NeuralODEEncoding(DIM, 8, 2, key=KEY, **options))
+    positions = np.array([[0.3, 1.45, 2.6, 3.2], [3.2, 2.6, 0.3, 1.45]])  # same set per sample
+    x = np.random.default_rng(1).standard_normal((2, 4, DIM))
+    expected = tm(torch.tensor(x), torch.tensor(positions)).detach().numpy()
+    got = np.stack([jm(jnp.asarray(x[b]), jnp.asarray(positions[b])) for b in range(2)])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
