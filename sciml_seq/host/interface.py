@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-import scipy.special
 
 from ..errors import OptionError, ShapeError, UnavailableError
 from ..fields import check_field_options
@@ -249,6 +248,7 @@ def params_from_module(module: Any) -> np.ndarray:
 
 def _activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(act(z), act'(z))`` with the exact definitions of the torch fields."""
+    import scipy.special  # here: the front ends import this module for HOST_BACKENDS
     if name == "tanh":
         a = np.tanh(z)
         return a, 1.0 - a * a
