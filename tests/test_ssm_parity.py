@@ -2,7 +2,7 @@
 
 The JAX twin gets the PyTorch weights through sciml_seq.convert.torch_to_jax;
 outputs (conv, state forwarding, rate change, steps) and the gradients of a
-loss over the conv outputs w.r.t. every parameter must agree to ~1e-12.
+loss over the conv output w.r.t. every parameter must agree to ~1e-12.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sciml_seq.torch import ssm as tssm  # noqa: E402
 from tests.jax.ssm.util import run_steps, twin  # noqa: E402
 
 B, L, H = 2, 10, 3
-#: Outputs whose loss is differentiated (the step outputs are compared by value only:
-#: differentiating through the scan costs more compile time than it adds coverage,
-#: and the PyTorch steps are gradchecked).
-DIFFERENTIATED = ("y", "y_state", "next_state", "y_rate")
+#: Outputs whose loss is differentiated.  The others are compared by value only:
+#: differentiating through state forwarding and the step scan triples the compile
+#: time of these tests, and those PyTorch paths are gradchecked in tests/torch/ssm.
+DIFFERENTIATED = ("y",)
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,8 @@ CASES = [
     ("S4D", {"d_state": 8, "channels": 2, "init": "legs", "disc": "bilinear", "l_max": 10}),
     ("S4D", {"d_state": 6, "init": "inv", "disc": "zoh", "bidirectional": True}),
     ("S4", {"d_state": 8, "channels": 2, "init": "legt", "l_max": 12}),
-    ("S4", {"d_state": 6, "init": "legs", "l_max": 10, "bidirectional": True}),
+    ("LSSL", {"d_state": 5, "channels": 2, "init": "legs", "disc": "zoh"}),
+    ("LSSL", {"d_state": 4, "init": "fout", "disc": "backward_euler", "l_max": 8}),
 ]
 
 
@@ -91,7 +92,9 @@ def jax_outputs(layer, u, s0):
     return out, grads
 
 
-@pytest.mark.parametrize(("cls", "kwargs"), CASES, ids=lambda c: c if isinstance(c, str) else "")
+@pytest.mark.parametrize(
+    ("cls", "kwargs"), CASES, ids=[f"{cls}-{i}" for i, (cls, _) in enumerate(CASES)]
+)
 def test_torch_and_jax_agree(cls, kwargs):
     torch.manual_seed(0)
     tlayer = getattr(tssm, cls)(H, dtype=torch.float64, **kwargs)
@@ -99,7 +102,9 @@ def test_torch_and_jax_agree(cls, kwargs):
     rng = np.random.default_rng(0)
     u = rng.standard_normal((B, L, H))
     n_state = tlayer.kernel.state_spec()[0][-1]
-    s0 = rng.standard_normal((B, H, n_state)) + 1j * rng.standard_normal((B, H, n_state))
+    s0 = rng.standard_normal((B, H, n_state))
+    if tlayer.kernel.state_spec()[1].is_complex:
+        s0 = s0 + 1j * rng.standard_normal((B, H, n_state))
     t_out, t_grads = torch_outputs(tlayer, torch.as_tensor(u), torch.as_tensor(s0))
     j_out, j_grads = jax_outputs(jlayer, jnp.asarray(u), jnp.asarray(s0))
     assert set(t_out) == set(j_out)

@@ -2,13 +2,24 @@
 
 * :class:`S4D`: diagonal state matrix, Vandermonde kernel.
 * :class:`S4`: diagonal-plus-low-rank state matrix, Cauchy kernel + Woodbury.
+* :class:`LSSL`: dense HiPPO state matrix, Krylov kernel (the original layer).
 * :func:`load_official_state_dict`: official ``state-spaces/s4`` checkpoints.
 
 Sequences are ``(batch, length, channels)``; every layer returns
 ``(y, next_state)`` and has a recurrent ``step`` mode (see :class:`SSMLayer`).
 """
 
+from .lssl import LSSL, LSSLKernel
 from .s4 import S4, S4Kernel
 from .s4d import S4D, S4DKernel, SSMLayer, load_official_state_dict
 
-__all__ = ["S4", "S4D", "S4DKernel", "S4Kernel", "SSMLayer", "load_official_state_dict"]
+__all__ = [
+    "LSSL",
+    "LSSLKernel",
+    "S4",
+    "S4D",
+    "S4DKernel",
+    "S4Kernel",
+    "SSMLayer",
+    "load_official_state_dict",
+]
