@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ...errors import OptionError, ShapeError
 from ...ssm import check_common, dplr_init
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
 from .s4d import (
@@ -104,25 +103,37 @@ class S4Kernel(eqx.Module):
         dA, dB = dplr_dense(dt, lam, P, B[0])
         return dA, dB, conj_ext(self.plain_C())
 
+    def tuning(self, L: int, rate: float = 1.0) -> tuple[int, int]:
+        """``(T, n)``: C-tilde length and number of roots of unity (the official rule)."""
+        T = self.l_max
+        while round(rate * L) > T or round(T / rate) < L:
+            T *= 2
+        return T, round(T / rate)
+
+    def ctilde(self, T: int) -> Array:
+        """C-tilde (C, H, N2) for length ``T = l_max · 2^k``: ``C̃_{2L} = C̃_L (I + dA^L)``."""
+        C = self.params()[3]
+        if T == self.l_max:
+            return C
+        dt, lam, _, _, P = self.params()
+        dA, _ = dplr_dense(dt, lam, P)
+        Cf, length = conj_ext(C), self.l_max
+        while length < T:
+            Cf = Cf + jnp.einsum("chn,hnm->chm", Cf, power(length, dA))
+            length *= 2
+        return Cf[..., : self.N2]
+
     def __call__(self, L: int, rate: float = 1.0, state: Array | None = None):
         """Kernel ``K`` (C, H, L) and, given ``state`` (H, N2), ``K_state`` (C, H, L)."""
-        n_nodes = round(self.l_max / rate)
-        if n_nodes < 1:
-            raise OptionError(
-                f"rate: expected at most 2 * l_max = {2 * self.l_max} (the kernel keeps "
-                f"round(l_max / rate) >= 1 samples); got {rate!r}"
-            )
-        if L > n_nodes:
-            raise ShapeError(
-                f"u: S4 state forwarding needs a chunk of length <= round(l_max / rate) = "
-                f"{n_nodes}; got length {L} (split the sequence into chunks)"
-            )
+        T, n_nodes = self.tuning(L, rate)
         dt, lam, B, C, P = self.params(rate)
         if state is not None:
             s = conj_ext(state.astype(lam.dtype))  # (H, N)
             Pf = conj_ext(P)
             As = s * conj_ext(lam) - jnp.einsum("hm,rhm,rhn->hn", s, jnp.conj(Pf), Pf)
             B = jnp.concatenate([(s / dt + As / 2)[None, :, : self.N2], B], axis=0)
+        if T != self.l_max:
+            C = self.ctilde(T)
         k = dplr_kernel(dt, lam, B, C, P, n_nodes, L)
         return k[-1], (k[0] if state is not None else None)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...errors import OptionError, ShapeError
 from ...ssm import check_common, dplr_init, retune_ctilde
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
 from .s4d import (
@@ -102,22 +101,37 @@ class S4Kernel(nn.Module):
         return dA, dB, conj_ext(self.plain_C())
 
     # ---------------------------------------------------------------- conv mode
+    def tuning(self, L: int, rate: float = 1.0) -> tuple[int, int]:
+        """``(T, n)``: C-tilde length and number of roots of unity for ``L`` samples at ``rate``.
+
+        The official rule: ``T = l_max``, doubled while ``round(rate · L) > T`` (the
+        official layer then doubles its C-tilde in place); ``n = round(T / rate)``.
+        """
+        T = self.l_max
+        while round(rate * L) > T or round(T / rate) < L:
+            T *= 2
+        return T, round(T / rate)
+
+    def ctilde(self, T: int) -> Tensor:
+        """C-tilde (C, H, N2) for length ``T = l_max · 2^k``: ``C̃_{2L} = C̃_L (I + dA^L)``."""
+        C = self.params()[3]
+        if T == self.l_max:
+            return C
+        dt, lam, _, _, P = self.params()
+        dA, _ = dplr_dense(dt, lam, P)
+        Cf, length = conj_ext(C), self.l_max
+        while length < T:
+            Cf = Cf + torch.einsum("chn,hnm->chm", Cf, power(length, dA))
+            length *= 2
+        return Cf[..., : self.N2]
+
     def forward(self, L: int, rate: float = 1.0, state: Tensor | None = None):
         """Kernel ``K`` (C, H, L) and, given ``state`` (B, H, N2), ``K_state`` (B, C, H, L).
 
-        ``L <= round(l_max / rate)`` (the number of roots of unity).
+        Evaluated at ``n`` roots of unity with the C-tilde of length ``T``
+        (:meth:`tuning`): for ``L <= round(l_max / rate)``, ``T = l_max``.
         """
-        n_nodes = round(self.l_max / rate)
-        if n_nodes < 1:
-            raise OptionError(
-                f"rate: expected at most 2 * l_max = {2 * self.l_max} (the kernel keeps "
-                f"round(l_max / rate) >= 1 samples); got {rate!r}"
-            )
-        if L > n_nodes:
-            raise ShapeError(
-                f"u: S4 state forwarding needs a chunk of length <= round(l_max / rate) = "
-                f"{n_nodes}; got length {L} (split the sequence into chunks)"
-            )
+        T, n_nodes = self.tuning(L, rate)
         dt, lam, B, C, P = self.params(rate)
         if state is not None:
             # "un-bilinear" the state into the role of B: (I + dt/2 A) s / dt
@@ -125,6 +139,8 @@ class S4Kernel(nn.Module):
             Pf = conj_ext(P)
             As = s * conj_ext(lam) - torch.einsum("bhm,rhm,rhn->bhn", s, Pf.conj(), Pf)
             B = torch.cat([(s / dt + As / 2)[..., : self.N2], B], dim=0)
+        if T != self.l_max:
+            C = self.ctilde(T)
         k = dplr_kernel(dt, lam, B, C, P, n_nodes, L)  # (nB, C, H, L)
         return k[-1], (k[:-1] if state is not None else None)
 
@@ -187,8 +203,10 @@ class S4(SSMLayer):
         As :class:`~sciml_seq.torch.ssm.S4D`.
     l_max:
         Required: the length C-tilde is tuned to, and the longest kernel
-        (``min(L, round(l_max / rate))`` samples are used).  State forwarding
-        takes chunks of at most ``round(l_max / rate)`` steps.
+        (``min(L, round(l_max / rate))`` samples are used).  Where a longer kernel
+        is needed (state forwarding over a longer chunk, or rounding at odd
+        lengths) C-tilde is doubled as the official layer does, without
+        changing the stored parameter.
     init:
         HiPPO measure: ``"legs"`` (default), ``"legt"`` (rank 2), ``"lagt"``,
         ``"fout"`` (alias ``"fourier"``).

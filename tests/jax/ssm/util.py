@@ -52,7 +52,7 @@ def all_outputs(layer, u, state0, u_rate2):
     """Everything the official fixtures store, for a batch ``u`` (B, L, H), in one compile.
 
     The same graph for every fixture of a layer configuration (so the compile is
-    shared): the state and rate-2 outputs are always computed.
+    shared): the state (unless bidirectional) and rate-2 outputs are always computed.
     """
     L = u.shape[1]
     out = {"K": layer.kernel(L)[0]}
@@ -60,9 +60,11 @@ def all_outputs(layer, u, state0, u_rate2):
     out["y_ssm"] = y_ssm
     out["y_fftconv"] = jax.nn.gelu(y_ssm, approximate=False)
     out["y"] = jax.vmap(layer)(u)[0]
-    out["y_state"], out["next_state"] = jax.vmap(layer)(u, state0)
-    out["next_state_zero"] = jax.vmap(layer)(u, jnp.zeros_like(state0))[1]
     out["K_rate2"] = layer.kernel(u_rate2.shape[1], rate=2.0)[0]
     out["y_rate2"] = jax.vmap(lambda x: layer(x, rate=2.0))(u_rate2)[0]
+    if layer.bidirectional:  # no recurrent state
+        return out
+    out["y_state"], out["next_state"] = jax.vmap(layer)(u, state0)
+    out["next_state_zero"] = jax.vmap(layer)(u, jnp.zeros_like(state0))[1]
     out["y_step"], out["state_step_final"] = jax.vmap(lambda x: run_steps(layer, x))(u)
     return out

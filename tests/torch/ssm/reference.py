@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sciml_seq.errors import OptionError
+from sciml_seq.ssm import resolve_diag_init, resolve_dplr_init
+
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO / ".." / "shared" / "reference" / "s4"
 #: Relative-to-scale tolerance: max |ours - official| <= TOL * max(1, max |official|).
@@ -45,7 +48,13 @@ def load(name: str) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def layer_spec(meta: dict) -> tuple[str, dict]:
-    """``("s4d" | "s4", constructor kwargs of our layer)`` from a fixture's metadata."""
+    """``("s4d" | "s4", constructor kwargs of our layer)`` from a fixture's metadata.
+
+    The official parameters are loaded afterwards, so ``init`` only has to give
+    the right shapes: an official init we do not construct (e.g. the ``"diag"`` /
+    ``"hippo"`` combinations) falls back to one of ours; the DPLR rank is read
+    from the stored ``P``.
+    """
     ctor = meta["constructor"]
     kw = ctor["kwargs"]
     base = {"d_model": kw["d_model"], "d_state": kw["d_state"]}
@@ -55,11 +64,22 @@ def layer_spec(meta: dict) -> tuple[str, dict]:
         l_max=kw.get("l_max"),
         channels=kw.get("channels", 1),
         bidirectional=kw.get("bidirectional", False),
-        init=kw.get("init", "legs"),
     )
+    init = kw.get("init", "legs")
     if kw.get("mode", "dplr") in ("diag", "s4d"):
-        return "s4d", {**base, "disc": kw.get("disc", "zoh")}
-    return "s4", {**base, "rank": kw.get("rank", 1)}
+        try:
+            resolve_diag_init(init)
+        except OptionError:
+            init = "lin"
+        return "s4d", {**base, "init": init, "disc": kw.get("disc", "zoh")}
+    rank = meta.get("arrays", {}).get("param/layer.kernel.P", {}).get("shape", [1])[0]
+    try:
+        init = resolve_dplr_init(init)
+    except OptionError:
+        init = "legs"
+    if init == "legt" and rank < 2:
+        init = "legs"
+    return "s4", {**base, "init": init, "rank": rank}
 
 
 def assert_close(ours, ref, what: str) -> float:

@@ -70,6 +70,8 @@ def test_official_fixture(name):
         assert_close(dt.numpy(), ref["derived/dt"], "derived/dt")
         assert_close(lam.numpy(), ref["derived/A"], "derived/A")
         assert_close(B.numpy(), ref["derived/B"], "derived/B")
+        if "derived/P" in ref:
+            assert_close(layer.kernel.params()[4].numpy(), ref["derived/P"], "derived/P")
 
     if "state0" in ref:
         s0 = t(ref["state0"])

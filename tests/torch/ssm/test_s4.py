@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciml_seq.errors import OptionError, ShapeError
+from sciml_seq.errors import OptionError
 from sciml_seq.torch.ssm import S4, load_official_state_dict
 from sciml_seq.torch.ssm.kernels import cauchy, conj_ext, dplr_dense, roots_of_unity
 
@@ -106,13 +106,43 @@ def test_long_inputs_and_bidirectional():
     with torch.no_grad():
         y, _ = layer(u)  # the kernel is truncated to l_max, as the official layer
         assert y.shape == u.shape
-        with pytest.raises(ShapeError, match=r"round\(l_max / rate\) = 8; got length 20"):
-            layer(u, state=layer.default_state(2))
+        # state forwarding over a chunk longer than l_max: C-tilde doubled (to 32) on the fly
+        assert layer.kernel.tuning(20) == (32, 32)
+        y_c, s_c = layer(u, state=layer.default_state(2))
+        K, _ = layer.kernel(8)
+        C_before = layer.kernel.C.clone()
+    torch.testing.assert_close(layer.kernel.C, C_before)  # the parameter is not touched
+    with torch.no_grad():  # ... and equals the recurrence whose kernel is cut at l_max
+        x = u.transpose(1, 2)
+        ref = sum(K[0, :, j, None] * torch.nn.functional.pad(x, (j, 0))[..., :20] for j in range(8))
+        ref = ref + layer.D[0, :, None] * x
+        y_ssm, _ = layer.ssm(u)
+        torch.testing.assert_close(y_ssm.transpose(1, 2), ref)
+        y_s, s_s = run_steps(layer, u)
+        torch.testing.assert_close(s_c, s_s, rtol=1e-9, atol=1e-11)
         bi = make(bidirectional=True, l_max=20)
         assert bi.kernel.C.shape == (2, 3, 4, 2)
         assert bi(u)[0].shape == u.shape
     with pytest.raises(OptionError, match="bidirectional"):
         bi.default_state(2)
+
+
+def test_odd_length_rate_doubles_c_tilde_like_the_official_layer():
+    layer = make(l_max=15)  # rate 2: round(15 / 2) = 8 samples, round(2 * 8) = 16 > 15
+    assert layer.kernel.tuning(8, 2.0) == (30, 15)
+    with torch.no_grad():
+        K2, _ = layer.kernel(8, rate=2.0)
+        dA1, _, Cf = layer.kernel.dense_step_matrices(1.0)
+        eye = torch.eye(8, dtype=dA1.dtype)
+        Ct30 = torch.einsum("chn,hnm->chm", Cf, eye - torch.linalg.matrix_power(dA1, 30))
+        dA, dB, _ = layer.kernel.dense_step_matrices(2.0)
+        M = eye - torch.linalg.matrix_power(dA, 15)
+        Cr = torch.linalg.solve(M.transpose(-1, -2), Ct30.unsqueeze(-1)).squeeze(-1)
+        ref, x = [], dB
+        for _ in range(8):
+            ref.append(torch.einsum("chn,hn->ch", Cr, x).real)
+            x = torch.einsum("hmn,hn->hm", dA, x)
+    torch.testing.assert_close(K2, torch.stack(ref, -1), rtol=1e-9, atol=1e-11)
 
 
 @pytest.mark.parametrize("name", [n for n in fixture_names(("s4",)) if isinstance(n, str)][:1])
@@ -153,8 +183,7 @@ def test_errors():
     with pytest.raises(OptionError, match="dt_min"):
         S4(3, 8, 16, dt_min=-1.0)
     layer = make()
-    with pytest.raises(OptionError, match="rate: expected at most 2 \\* l_max"):
-        layer.kernel(1, rate=100.0)
+    assert layer.kernel(1, rate=100.0)[0].shape == (1, 3, 1)  # C-tilde doubled to >= 100
     with pytest.raises(OptionError, match=r"state: .*default_state"):
         layer.step(rand_u()[:, 0], None)
     assert set(layer.optim_hints) == {
