@@ -18,6 +18,7 @@ and :class:`~sciml_seq.torch.ssm.LSSL`.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -302,10 +303,10 @@ class SSMLayer(nn.Module):
     def default_state(self, batch: int) -> Tensor:
         """Zero state ``(batch, H, state size)`` (complex for S4D/S4, real for LSSL)."""
         self._no_state_bidirectional("default_state")
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
             raise OptionError(f"batch: expected an integer >= 1; got {batch!r}")
         shape, dtype = self.kernel.state_spec()
-        return torch.zeros(batch, *shape, dtype=dtype, device=self.D.device)
+        return torch.zeros(int(batch), *shape, dtype=dtype, device=self.D.device)
 
     def step_params(self, rate: float = 1.0) -> dict[str, Tensor]:
         """The discretised matrices :meth:`step` uses; compute once per generation."""
