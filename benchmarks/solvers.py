@@ -3,8 +3,12 @@
 The block integrates a TimeMLP field ``features -> hidden -> features`` (time
 concatenated) over [0, 1] with dopri5 at rtol = atol = ``--tol`` for a batch of
 states, and the loss is the mean square of the final state.  Backends:
-torchdiffeq (direct backprop and adjoint), torchode (direct, per-sample steps)
-and diffrax under ``jax.jit`` (recursive checkpointing and backsolve adjoint).
+torchdiffeq (direct backprop and adjoint), torchode (direct, per-sample steps),
+diffrax under ``jax.jit`` (recursive checkpointing and backsolve adjoint), and
+the host backends behind the torch front end: SciPy (``RK45``, the
+Dormand-Prince pair, float64 on the CPU, continuous adjoint) and Julia
+(``DP5`` from OrdinaryDiffEq, InterpolatingAdjoint), which is shown as
+unavailable, with the reason, where Julia cannot start.
 The JAX field is converted from the torch field, so every row solves the same
 problem.  Prints a table (median of ``--repeats`` timed runs after warm-up;
 ratio against torchdiffeq-direct in the same process) and writes it with the
@@ -94,7 +98,55 @@ def bench_torch(args, field, h0) -> list[Row]:
             )
         )
     rows.append(_bench_raw_torchdiffeq(args, field, h0, sync))
+    rows += [_bench_host(args, field, h0, sync, backend) for backend in ("scipy", "julia")]
     return rows
+
+
+def _bench_host(args, field, h0, sync, backend: str) -> Row:
+    """One host backend (:mod:`sciml_seq.host`) through the torch ODEBlock, dopri5."""
+
+    from sciml_seq.torch import ODEBlock
+
+    note = "float64 on the host; one step size per batch; interpolating adjoint"
+    if backend == "julia":
+        from sciml_seq.julia import julia_status
+
+        status = julia_status(run_version=False)
+        if not status.ok:
+            return Row(
+                "julia (DP5)",
+                "interpolating",
+                float("nan"),
+                float("nan"),
+                None,
+                None,
+                note=f"unavailable: {status.found_by}",
+            )
+    block = ODEBlock(
+        field,
+        method="dopri5",
+        rtol=args.tol,
+        atol=args.tol,
+        adjoint="interpolating",
+        backend=backend,
+    )
+
+    def run() -> None:
+        field.zero_grad(set_to_none=True)
+        block(h0).pow(2).mean().backward()
+
+    ms = _median_ms(run, sync, args.host_repeats)
+    stats = block.last_stats
+    name = "scipy (RK45)" if backend == "scipy" else "julia (DP5)"
+    return Row(
+        name,
+        "interpolating",
+        ms,
+        _mean(stats.nfe_forward),
+        _mean(stats.nfe_backward),
+        None,
+        note=f"{note}; median of {args.host_repeats}",
+    )
 
 
 def _bench_raw_torchdiffeq(args, field, h0, sync) -> Row:
@@ -250,8 +302,9 @@ def format_table(rows: list[Row], header: str) -> str:
         nfe_b = "n/r" if r.nfe_backward is None else f"{r.nfe_backward:.1f}"
         nfe_f = "n/r" if np.isnan(r.nfe_forward) else f"{r.nfe_forward:.1f}"
         peak = "" if r.peak_mib is None else f"{r.peak_mib:.0f}"
+        ms, ratio = ("—", "—") if np.isnan(r.ms) else (f"{r.ms:.2f}", f"{r.ms / base:.2f}")
         lines.append(
-            f"| {r.backend} | {r.adjoint} | {r.ms:.2f} | {r.ms / base:.2f} | {nfe_f} "
+            f"| {r.backend} | {r.adjoint} | {ms} | {ratio} | {nfe_f} "
             f"| {nfe_b} | {peak} | {r.note} |"
         )
     lines.append("")
@@ -268,6 +321,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--tol", type=float, default=1e-5)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--host-repeats", type=int, default=3, help="timed runs per host backend")
     parser.add_argument("--skip-jax", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

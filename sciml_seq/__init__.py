@@ -27,6 +27,11 @@ _SUBMODULES = (
     "data",
     "compare",
     "cli",
+    "host",
+    "julia",
+    "position",
+    "ssm",
+    "train",
 )
 
 if TYPE_CHECKING:  # pragma: no cover

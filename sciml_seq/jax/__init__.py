@@ -15,8 +15,12 @@ from .position import (
     SinusoidalEncoding,
 )
 from .solve import Solution, available_methods, solve
+from .ssm import LSSL, S4, S4D, load_official_state_dict
 
 __all__ = [
+    "LSSL",
+    "S4",
+    "S4D",
     "BlockOutput",
     "ComplexOrderEncoding",
     "EncodingTable",
@@ -30,6 +34,7 @@ __all__ = [
     "Solution",
     "TimeMLP",
     "available_methods",
+    "load_official_state_dict",
     "block_keys",
     "solve",
 ]

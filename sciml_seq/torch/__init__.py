@@ -11,8 +11,12 @@ from .position import (
     SinusoidalEncoding,
 )
 from .solve import Solution, available_methods, solve
+from .ssm import LSSL, S4, S4D, load_official_state_dict
 
 __all__ = [
+    "LSSL",
+    "S4",
+    "S4D",
     "BlockOutput",
     "ComplexOrderEncoding",
     "LearnedEncoding",
@@ -25,5 +29,6 @@ __all__ = [
     "Solution",
     "TimeMLP",
     "available_methods",
+    "load_official_state_dict",
     "solve",
 ]
