@@ -28,6 +28,10 @@ class OptionError(SciMLSeqError, ValueError):
     """An option is unknown, unsupported or inconsistent with other options."""
 
 
+class FormatError(SciMLSeqError, ValueError):
+    """A file does not have the layout or metadata it must have (e.g. a PDE data file)."""
+
+
 class UnavailableError(SciMLSeqError, ImportError):
     """A method or backend is not provided by the installed packages."""
 
