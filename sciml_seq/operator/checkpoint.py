@@ -1,0 +1,71 @@
+"""Official scOT checkpoint folders (``config.json`` + ``model.safetensors``), read with numpy.
+
+The layout is what Poseidon's ``ScOT.save_pretrained(dir, safe_serialization=True)``
+writes and what its ``from_pretrained(dir)`` reads: tensors under the official
+``state_dict`` names.  Nothing is ever downloaded: ``path`` is a local folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from ..errors import OptionError
+from .config import ScOTConfig
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def _folder(path: str | os.PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise OptionError(
+            f"path: expected a local folder holding {CONFIG_NAME} and {WEIGHTS_NAME} "
+            f"(checkpoints are never downloaded), got {path!r}"
+        )
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise OptionError(f"path: folder {path!r} has no {name}")
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[ScOTConfig, dict[str, np.ndarray]]:
+    """The configuration and the arrays (official names, stored dtype) of a checkpoint folder."""
+    from safetensors.numpy import load_file
+
+    folder = _folder(path)
+    config = ScOTConfig.from_json(os.path.join(folder, CONFIG_NAME))
+    return config, load_file(os.path.join(folder, WEIGHTS_NAME))
+
+
+def write_checkpoint(
+    path: str | os.PathLike, config: ScOTConfig, arrays: Mapping[str, np.ndarray]
+) -> None:
+    """Write ``config.json`` and ``model.safetensors`` into the folder ``path`` (created)."""
+    from safetensors.numpy import save_file
+
+    folder = os.fspath(path)
+    os.makedirs(folder, exist_ok=True)
+    config.to_json(os.path.join(folder, CONFIG_NAME))
+    contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    save_file(contiguous, os.path.join(folder, WEIGHTS_NAME), metadata={"format": "pt"})
+
+
+def check_names(expected: Iterable[str], given: Iterable[str], what: str = "checkpoint") -> None:
+    """``OptionError`` listing the missing and unexpected names unless the two sets agree."""
+    expected, given = list(expected), set(given)
+    missing = [k for k in expected if k not in given]
+    unexpected = sorted(given - set(expected))
+    if missing or unexpected:
+        raise OptionError(
+            f"{what}: parameter names do not match the model built from its config "
+            f"(missing {len(missing)}: {missing[:5]}{'...' if len(missing) > 5 else ''}; "
+            f"unexpected {len(unexpected)}: {unexpected[:5]}"
+            f"{'...' if len(unexpected) > 5 else ''})"
+        )
+
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "check_names", "read_checkpoint", "write_checkpoint"]

@@ -1,0 +1,64 @@
+"""scOT's training loss: channel-group relative L1 (or MSE), as the official model computes it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ...errors import OptionError, ShapeError
+
+
+def scot_loss(
+    prediction: Tensor,
+    labels: Tensor,
+    *,
+    p: int = 1,
+    channel_slices: Sequence[int] | None = None,
+    pixel_mask: Tensor | None = None,
+) -> Tensor:
+    """Mean over channel groups ``s`` of ``L(pred_s, lab_s) / (L(lab_s, 0) + 1e-10)``.
+
+    ``L`` is the mean absolute error (``p=1``) or mean squared error (``p=2``)
+    over all batch, channel and grid entries of the group; groups are
+    ``channel_slices[i]:channel_slices[i+1]`` (e.g. ``(0, 1, 3, 4)`` for
+    density | velocity | pressure).  Without ``channel_slices`` it is plain
+    ``L(prediction, labels)``.  ``pixel_mask`` (bool, shape of ``prediction``)
+    replaces the masked prediction entries by the labels first.
+
+    Shapes: ``prediction``, ``labels`` ``(batch, C_out, H, W)`` → scalar.
+    """
+    if p not in (1, 2):
+        raise OptionError(f"p must be 1 (L1) or 2 (MSE), got {p!r}")
+    if prediction.shape != labels.shape:
+        raise ShapeError(
+            f"labels: expected the prediction's shape {tuple(prediction.shape)}, "
+            f"got {tuple(labels.shape)}"
+        )
+    labels = labels.to(prediction.dtype)
+    if pixel_mask is not None:
+        if pixel_mask.shape != prediction.shape:
+            raise ShapeError(
+                f"pixel_mask: expected shape {tuple(prediction.shape)}, "
+                f"got {tuple(pixel_mask.shape)}"
+            )
+        prediction = torch.where(pixel_mask, labels, prediction)
+    loss_fn = F.l1_loss if p == 1 else F.mse_loss
+    if channel_slices is None:
+        return loss_fn(prediction, labels)
+    if channel_slices[-1] > prediction.shape[1]:
+        raise ShapeError(
+            f"channel_slices: last boundary {channel_slices[-1]} exceeds the "
+            f"{prediction.shape[1]} channels of prediction"
+        )
+    terms = []
+    for a, b in zip(channel_slices[:-1], channel_slices[1:], strict=True):
+        lab = labels[:, a:b]
+        scale = loss_fn(lab, torch.zeros_like(lab)) + 1e-10
+        terms.append(loss_fn(prediction[:, a:b], lab) / scale)
+    return torch.stack(terms).mean()
+
+
+__all__ = ["scot_loss"]
