@@ -23,26 +23,30 @@ from typing import Any
 from .errors import OptionError, ShapeError
 
 
+def path_name(path: Any) -> str:
+    """The torch-style name (``"layers.0.weight"``) of a JAX pytree key path."""
+    import jax
+
+    parts = []
+    for entry in path:
+        if isinstance(entry, jax.tree_util.GetAttrKey):
+            parts.append(entry.name)
+        elif isinstance(entry, jax.tree_util.SequenceKey):
+            parts.append(str(entry.idx))
+        elif isinstance(entry, jax.tree_util.DictKey):
+            parts.append(str(entry.key))
+        else:  # pragma: no cover - flattened-index keys of custom pytrees
+            parts.append(str(getattr(entry, "key", entry)))
+    return ".".join(parts)
+
+
 def _jax_arrays(module: Any) -> dict[str, Any]:
     """The arrays of an equinox module by torch-style name (``"layers.0.weight"``)."""
     import equinox as eqx
     import jax
 
     arrays, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(module, eqx.is_array))
-    out = {}
-    for path, leaf in arrays:
-        parts = []
-        for entry in path:
-            if isinstance(entry, jax.tree_util.GetAttrKey):
-                parts.append(entry.name)
-            elif isinstance(entry, jax.tree_util.SequenceKey):
-                parts.append(str(entry.idx))
-            elif isinstance(entry, jax.tree_util.DictKey):
-                parts.append(str(entry.key))
-            else:  # pragma: no cover - flattened-index keys of custom pytrees
-                parts.append(str(getattr(entry, "key", entry)))
-        out[".".join(parts)] = leaf
-    return out
+    return {path_name(path): leaf for path, leaf in arrays}
 
 
 def _get_path(module: Any, name: str) -> Any:
@@ -138,4 +142,4 @@ def jax_to_torch(jax_module: Any, torch_module: Any) -> Any:
     return torch_module
 
 
-__all__ = ["jax_to_torch", "torch_to_jax"]
+__all__ = ["jax_to_torch", "path_name", "torch_to_jax"]
