@@ -1,0 +1,278 @@
+"""The transformer block as a vector field, and the encoder built from it.
+
+Mirrors :mod:`sciml_seq.torch.transformer`: same constructor arguments,
+parameter names and numbers (move weights with
+:func:`sciml_seq.convert.torch_to_jax`).  Equinox modules acting on one
+example; ``jax.vmap`` them over a batch.  Options and parameter counts are in
+:mod:`sciml_seq.transformer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from ..errors import OptionError, ShapeError
+from ..methods import fixed_grid
+from ..transformer import check_transformer_options
+from .attention import MultiheadAttention
+from .fields import _ACTIVATIONS
+from .ode import ODEBlock, ResidualStack
+from .position import (
+    ComplexOrderEncoding,
+    LearnedEncoding,
+    NeuralODEEncoding,
+    RotaryEncoding,
+    SinusoidalEncoding,
+    _check_positions,
+)
+
+
+def _zero_linear(lin: eqx.nn.Linear) -> eqx.nn.Linear:
+    return eqx.tree_at(
+        lambda m: (m.weight, m.bias), lin, (jnp.zeros_like(lin.weight), jnp.zeros_like(lin.bias))
+    )
+
+
+class TransformerField(eqx.Module):
+    """A time-conditioned pre-norm attention + MLP block used as a vector field.
+
+    As :class:`sciml_seq.torch.transformer.TransformerField`:
+    ``f(t, h) = attention(n_1(h) + bias) + mlp(n_2(h))``,
+    ``n_i(h) = LayerNorm_i(h) * (1 + gamma_i(t)) + beta_i(t)``, ``[gamma_1, beta_1,
+    gamma_2, beta_2] = time(t)`` (zero-initialised ``Linear(1, 4 * dim)``).
+
+    Call: ``__call__(t, h, positions=None, *, padding_mask=None, causal=False, bias=None)``
+    with a scalar ``t``, ``h (length, dim)``, ``positions (length,)`` (needed with
+    RoPE), ``padding_mask (length,)`` bool (``True`` = valid), ``bias (length, dim)``;
+    returns ``(length, dim)``.
+    """
+
+    norm1: eqx.nn.LayerNorm
+    norm2: eqx.nn.LayerNorm
+    time: eqx.nn.Linear
+    attention: MultiheadAttention
+    mlp_in: eqx.nn.Linear
+    mlp_out: eqx.nn.Linear
+    dim: int = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_hidden: int,
+        *,
+        activation: str = "gelu",
+        rope_base: float | None = None,
+        dtype=None,
+        key: Array,
+    ) -> None:
+        if activation not in _ACTIVATIONS:
+            raise OptionError(
+                f"activation={activation!r} is unknown; expected one of {list(_ACTIVATIONS)}"
+            )
+        encoding = "none" if rope_base is None else "rotary"
+        head_dim = check_transformer_options(dim, heads, mlp_hidden, "ode", 1, encoding, False)
+        self.dim, self.activation = int(dim), activation
+        rope = None if rope_base is None else RotaryEncoding(head_dim, rope_base)
+        k_time, k_att, k_in, k_out = jax.random.split(key, 4)
+        self.norm1 = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
+        self.norm2 = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
+        self.time = _zero_linear(eqx.nn.Linear(1, 4 * dim, dtype=dtype, key=k_time))
+        self.attention = MultiheadAttention(dim, heads, rope=rope, dtype=dtype, key=k_att)
+        self.mlp_in = eqx.nn.Linear(dim, mlp_hidden, dtype=dtype, key=k_in)
+        self.mlp_out = eqx.nn.Linear(mlp_hidden, dim, dtype=dtype, key=k_out)
+
+    def __call__(
+        self,
+        t: ArrayLike,
+        h: Array,
+        positions: ArrayLike | None = None,
+        *,
+        padding_mask: ArrayLike | None = None,
+        causal: bool = False,
+        bias: Array | None = None,
+    ) -> Array:
+        if jnp.ndim(h) != 2 or jnp.shape(h)[-1] != self.dim:
+            raise ShapeError(f"h must have shape (length, dim={self.dim}), got {jnp.shape(h)}")
+        if jnp.ndim(t) != 0:
+            raise ShapeError(f"t must be a scalar (shape ()), got shape {jnp.shape(t)}")
+        if bias is not None and jnp.shape(bias) != h.shape:
+            raise ShapeError(f"bias must have the shape of h {h.shape}, got {jnp.shape(bias)}")
+        mod = self.time(jnp.asarray(t, h.dtype).reshape(1))
+        g1, b1, g2, b2 = jnp.split(mod, 4)
+        a = jax.vmap(self.norm1)(h) * (1 + g1) + b1
+        if bias is not None:
+            a = a + bias
+        a = self.attention(a, positions, causal=causal, padding_mask=padding_mask)
+        m = jax.vmap(self.norm2)(h) * (1 + g2) + b2
+        m = jax.vmap(self.mlp_out)(_ACTIVATIONS[self.activation](jax.vmap(self.mlp_in)(m)))
+        return a + m
+
+
+class BoundField(eqx.Module):
+    """``field(t, h)`` with the positions, masks and bias of one sequence fixed.
+
+    A module (not a closure), so the field's parameters and the bias stay
+    visible to the solver's adjoint.  Padded tokens are frozen (``dh/dt = 0``).
+    """
+
+    field: TransformerField
+    positions: Array | None
+    padding_mask: Array | None
+    bias: Array | None
+    causal: bool = eqx.field(static=True)
+
+    def __call__(self, t: Array, h: Array) -> Array:
+        dh = self.field(
+            t,
+            h,
+            self.positions,
+            padding_mask=self.padding_mask,
+            causal=self.causal,
+            bias=self.bias,
+        )
+        if self.padding_mask is None:
+            return dh
+        return dh * self.padding_mask[:, None].astype(dh.dtype)
+
+
+def make_encoding(encoding: str, dim: int, options: dict[str, Any], dtype, key: Array) -> Any:
+    """The position-encoding module named ``encoding`` (``None`` for none/rotary)."""
+    if encoding == "sinusoidal":
+        return SinusoidalEncoding(dim, **options)
+    if encoding == "learned":
+        return LearnedEncoding(dim, **options, dtype=dtype, key=key)
+    if encoding == "complex_order":
+        return ComplexOrderEncoding(dim, **options, dtype=dtype, key=key)
+    if encoding == "floater":
+        return NeuralODEEncoding(dim, **options, dtype=dtype, key=key)
+    return None
+
+
+class TransformerEncoder(eqx.Module):
+    """A transformer encoder whose depth is discrete or continuous (same code).
+
+    Same arguments, parameter names and numbers as
+    :class:`sciml_seq.torch.transformer.TransformerEncoder` (``adjoint``
+    defaults to ``"checkpoint"``), plus ``key``.
+
+    Call: ``__call__(x, positions, *, padding_mask=None, causal=False)`` with
+    ``x (length, dim)``, ``positions (length,)``; returns ``(length, dim)``.
+    """
+
+    encoding: Any
+    layers: list[TransformerField]
+    norm: eqx.nn.LayerNorm
+    dim: int = eqx.field(static=True)
+    depth: str = eqx.field(static=True)
+    encoding_name: str = eqx.field(static=True)
+    per_layer: bool = eqx.field(static=True)
+    n_layers: int = eqx.field(static=True)
+    t_end: float = eqx.field(static=True)
+    block_options: tuple = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        *,
+        mlp_hidden: int | None = None,
+        depth: str = "ode",
+        n_layers: int = 1,
+        encoding: str = "sinusoidal",
+        per_layer: bool = False,
+        encoding_options: dict[str, Any] | None = None,
+        activation: str = "gelu",
+        t_end: float = 1.0,
+        method: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-4,
+        step_size: float | None = None,
+        n_steps: int | None = None,
+        max_steps: int = 1024,
+        adjoint: str = "checkpoint",
+        dtype=None,
+        key: Array,
+    ) -> None:
+        mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
+        check_transformer_options(dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer)
+        options = dict(encoding_options or {})
+        rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
+        self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
+        self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
+        enc_key, layer_key = jax.random.split(key)
+        self.encoding = make_encoding(encoding, dim, options, dtype, enc_key)
+        count = n_layers if depth == "untied" else 1
+        self.layers = [
+            TransformerField(
+                dim,
+                heads,
+                mlp_hidden,
+                activation=activation,
+                rope_base=rope_base,
+                dtype=dtype,
+                key=k,
+            )
+            for k in jax.random.split(layer_key, count)
+        ]
+        self.norm = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
+        options = dict(
+            t_end=t_end,
+            method=method,
+            rtol=rtol,
+            atol=atol,
+            step_size=step_size,
+            n_steps=n_steps,
+            max_steps=max_steps,
+            adjoint=adjoint,
+        )
+        ODEBlock(self.layers[0], **options)  # validates the solver options
+        self.block_options = tuple(options.items())
+
+    def __call__(
+        self,
+        x: Array,
+        positions: ArrayLike,
+        *,
+        padding_mask: ArrayLike | None = None,
+        causal: bool = False,
+    ) -> Array:
+        if jnp.ndim(x) != 2 or jnp.shape(x)[-1] != self.dim:
+            raise ShapeError(f"x must have shape (length, dim={self.dim}), got {jnp.shape(x)}")
+        if jnp.shape(positions) != x.shape[:1]:
+            raise ShapeError(
+                f"positions must have shape (length,) = {x.shape[:1]} to match x of shape "
+                f"{x.shape}, got {jnp.shape(positions)}"
+            )
+        positions = _check_positions(positions)
+        bias = None
+        if self.encoding_name == "rotary" or self.encoding is None:
+            h = x
+        elif self.per_layer:
+            bias = self.encoding.encoding(positions).astype(x.dtype)
+            h = x
+        else:
+            h = self.encoding(x, positions)
+        mask = None if padding_mask is None else jnp.asarray(padding_mask)
+        bound = [BoundField(f, positions, mask, bias, causal) for f in self.layers]
+        if self.depth == "ode":
+            h = ODEBlock(bound[0], **dict(self.block_options))(h)
+        elif self.depth == "tied":
+            h = ResidualStack(bound[0], self.n_layers, t_end=self.t_end)(h)
+        else:
+            grid = jnp.asarray(fixed_grid(np.array([0.0, self.t_end]), None, self.n_layers))
+            grid = grid.astype(h.dtype)
+            for k, field in enumerate(bound):
+                h = h + (grid[k + 1] - grid[k]) * field(grid[k], h)
+        return jax.vmap(self.norm)(h)
+
+
+__all__ = ["BoundField", "TransformerEncoder", "TransformerField", "make_encoding"]

@@ -1,0 +1,96 @@
+"""Framework-free options and parameter counts of ``sciml_seq.{torch,jax}.transformer``.
+
+The transformer block is a vector field ``f(t, h)``; the encoder runs it in one
+of three :data:`DEPTH_MODES`:
+
+- ``"ode"``: one field integrated over ``[0, t_end]`` by an ``ODEBlock`` (any
+  solver; depth = integration time);
+- ``"tied"``: one field applied ``n_layers`` times as a weight-tied residual
+  stack, ``h += dt * f(t_k, h)`` (= forward Euler with ``n_layers`` steps, so
+  ``"ode"`` with ``method="euler", n_steps=n_layers`` gives the same numbers);
+- ``"untied"``: ``n_layers`` separate fields on the same grid,
+  ``h += dt * f_k(t_k, h)`` (a standard pre-norm transformer with its residual
+  branches scaled by ``dt``).
+
+Equal parameters: ``"ode"`` and ``"tied"`` hold one block, ``"untied"`` holds
+``n_layers``.  :func:`block_parameters` counts a block exactly and
+:func:`width_for_parameters` picks the model width of a one-block encoder whose
+block count matches ``n_layers`` blocks of a given width (or vice versa).
+"""
+
+from __future__ import annotations
+
+from .errors import OptionError
+from .position import check_heads, check_int
+
+DEPTH_MODES = ("ode", "tied", "untied")
+ENCODINGS = ("none", "sinusoidal", "learned", "rotary", "complex_order", "floater")
+"""Position encodings of the encoder.  ``"rotary"`` acts inside every attention;
+``"complex_order"`` replaces the input; the others are added to the input, and
+with ``per_layer=True`` (``"sinusoidal"``, ``"learned"``, ``"floater"``) to the
+attention input of every field evaluation instead (a bias on Q, K and V)."""
+ADDITIVE_ENCODINGS = ("sinusoidal", "learned", "floater")
+
+
+def check_transformer_options(
+    dim: int, heads: int, mlp_hidden: int, depth: str, n_layers: int, encoding: str, per_layer: bool
+) -> int:
+    """Validate encoder options; returns ``head_dim``.  ``OptionError`` naming the argument."""
+    head_dim = check_heads(dim, heads)
+    check_int("mlp_hidden", mlp_hidden)
+    check_int("n_layers", n_layers)
+    if depth not in DEPTH_MODES:
+        raise OptionError(f"depth={depth!r} is unknown; expected one of {list(DEPTH_MODES)}")
+    if encoding not in ENCODINGS:
+        raise OptionError(f"encoding={encoding!r} is unknown; expected one of {list(ENCODINGS)}")
+    if per_layer and encoding not in ADDITIVE_ENCODINGS:
+        raise OptionError(
+            f"per_layer=True needs an additive encoding {list(ADDITIVE_ENCODINGS)}, "
+            f"got encoding={encoding!r}"
+        )
+    if encoding == "rotary" and head_dim % 2:
+        raise OptionError(
+            f"encoding='rotary' needs an even head_dim = dim // heads, got {dim} // {heads} "
+            f"= {head_dim}"
+        )
+    return head_dim
+
+
+def block_parameters(dim: int, mlp_hidden: int) -> int:
+    """Parameters of one :class:`TransformerField` (biases everywhere).
+
+    Two LayerNorms (``2 * 2 * dim``), the time modulation ``Linear(1, 4 * dim)``
+    (``8 * dim``), attention ``qkv`` and ``out`` (``4 * dim**2 + 4 * dim``) and the
+    MLP (``2 * dim * mlp_hidden + mlp_hidden + dim``).
+    """
+    return 4 * dim * dim + 2 * dim * mlp_hidden + mlp_hidden + 17 * dim
+
+
+def width_for_parameters(target: int, heads: int, mlp_ratio: float, *, even_head: bool) -> int:
+    """The width ``dim`` (a multiple of ``heads``) whose block count is closest to ``target``.
+
+    ``mlp_hidden = round(mlp_ratio * dim)``.  With ``even_head`` the head
+    dimension is kept even (RoPE).  E.g. a one-block ODE encoder matching
+    ``n_layers`` untied blocks of width ``d``:
+    ``width_for_parameters(n_layers * block_parameters(d, h), heads, ratio, even_head=...)``.
+    """
+    check_int("target", target)
+    check_int("heads", heads)
+    step = heads * (2 if even_head else 1)
+    best, best_gap, dim = step, None, step
+    while True:
+        count = block_parameters(dim, round(mlp_ratio * dim))
+        gap = abs(count - target)
+        if best_gap is not None and gap > best_gap:
+            return best
+        best, best_gap, dim = dim, gap, dim + step
+
+
+__all__ = [
+    "ADDITIVE_ENCODINGS",
+    "DEPTH_MODES",
+    "ENCODINGS",
+    "block_parameters",
+    "check_transformer_options",
+    "width_for_parameters",
+]
