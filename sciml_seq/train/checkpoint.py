@@ -1,0 +1,139 @@
+"""Training checkpoints in safetensors: everything needed to resume exactly.
+
+A checkpoint is a directory with two files:
+
+* ``model.safetensors``: the model's ``state_dict`` (tied tensors handled by
+  ``safetensors.torch.save_model``); metadata ``"model_spec"`` (JSON, how to
+  rebuild the model, see :mod:`sciml_seq.train.operator_models`) and ``"step"``;
+* ``training.safetensors``: the optimizer's tensors (``optimizer.<param>.<key>``),
+  the torch CPU and CUDA random states (``rng.cpu``, ``rng.cuda.<device>``), and
+  as JSON metadata the optimizer's parameter groups and non-tensor state, the
+  learning-rate scheduler, the gradient scaler, the step and any ``extra``
+  entries.
+
+Only the process that calls :func:`save_checkpoint` has its random state
+saved (in data-parallel training, rank 0).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_model, save_file, save_model
+
+from ..errors import OptionError
+
+__all__ = ["read_model_spec", "load_checkpoint", "save_checkpoint"]
+
+MODEL_FILE = "model.safetensors"
+TRAINING_FILE = "training.safetensors"
+
+
+def _optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for pid, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                plain.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "state": plain}
+
+
+def save_checkpoint(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    step: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    model_spec: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model.safetensors`` and ``training.safetensors`` into directory ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    meta = {"step": str(int(step)), "model_spec": json.dumps(model_spec or {})}
+    save_model(model, str(path / MODEL_FILE), metadata=meta)
+
+    tensors, optim_json = _optimizer_parts(optimizer) if optimizer else ({}, None)
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{device}"] = rng
+    training_meta = {
+        "step": str(int(step)),
+        "optimizer": json.dumps(optim_json),
+        "scheduler": json.dumps(scheduler.state_dict() if scheduler else None),
+        "scaler": json.dumps(scaler.state_dict() if scaler else None),
+        "extra": json.dumps(extra or {}),
+    }
+    save_file(tensors, str(path / TRAINING_FILE), metadata=training_meta)
+    return path
+
+
+def read_model_spec(path: str | Path) -> dict[str, Any]:
+    """The ``model_spec`` stored in a checkpoint directory (``{}`` if none)."""
+    file = Path(path) / MODEL_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"path: no {MODEL_FILE} in checkpoint directory {path}")
+    with safe_open(str(file), "pt") as f:
+        return json.loads((f.metadata() or {}).get("model_spec", "{}"))
+
+
+def load_checkpoint(
+    path: str | Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` into existing objects.
+
+    The model is loaded strictly (missing or unexpected names raise).  Returns
+    ``{"step": int, "extra": dict}``.
+    """
+    path = Path(path)
+    model = getattr(model, "module", model)
+    missing, unexpected = load_model(model, str(path / MODEL_FILE), strict=False)
+    if missing or unexpected:
+        raise OptionError(
+            f"checkpoint {path}: parameter names differ from the model: missing "
+            f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )
+    with safe_open(str(path / TRAINING_FILE), "pt") as f:
+        meta = f.metadata() or {}
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    if optimizer is not None:
+        optim_json = json.loads(meta["optimizer"])
+        if optim_json is None:
+            raise OptionError(f"checkpoint {path}: holds no optimizer state")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, pid, name = key.split(".", 2)
+                state.setdefault(int(pid), {})[name] = value
+        for pid, entries in optim_json["state"].items():
+            state.setdefault(int(pid), {}).update(entries)
+        optimizer.load_state_dict({"state": state, "param_groups": optim_json["param_groups"]})
+    if scheduler is not None:
+        scheduler.load_state_dict(json.loads(meta["scheduler"]))
+    if scaler is not None:
+        scaler.load_state_dict(json.loads(meta["scaler"]))
+    if restore_rng:
+        torch.set_rng_state(tensors["rng.cpu"])
+        n_cuda = sum(k.startswith("rng.cuda.") for k in tensors)
+        cuda = [tensors[f"rng.cuda.{device}"] for device in range(n_cuda)]
+        if cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda)
+    return {"step": int(meta["step"]), "extra": json.loads(meta["extra"])}

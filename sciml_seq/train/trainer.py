@@ -1,0 +1,287 @@
+"""PyTorch trainer for time-dependent operators on all-to-all trajectory pairs.
+
+The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
+``time`` ``(batch,)`` (the lead time) and ``y`` ``(batch, C_out, *grid)``.
+
+* AdamW over :func:`~sciml_seq.train.param_groups.param_groups` (layers' optimizer
+  hints honoured), linear warm-up + cosine decay
+  (:func:`~sciml_seq.train.schedule.warmup_cosine`), gradient-norm clipping;
+* precision ``"fp32"``, ``"bf16"`` (autocast on CPU and CUDA) or ``"fp16"``
+  (autocast + ``GradScaler``, CUDA only); the loss is computed in float32;
+* a NaN guard: a non-finite loss or gradient raises
+  :class:`~sciml_seq.errors.NonFiniteError` naming the step and the tensor (the
+  loss, or the first parameter whose gradient is not finite).  Under fp16 a
+  non-finite gradient is the scaler's business (the step is skipped);
+* data order from the step alone: the batch at step ``s`` is slice
+  ``s mod steps_per_epoch`` of the permutation ``randperm(N)`` seeded with
+  ``seed + epoch``, so a resumed run sees the same batches;
+* checkpoints (:mod:`sciml_seq.train.checkpoint`) with exact resume;
+* data parallel (DDP) when a process group is initialised (e.g. under
+  ``torchrun``, see :mod:`sciml_seq.train.distributed`): the global batch is
+  split into equal contiguous parts, one per rank; with the default per-sample
+  mean loss the averaged gradients equal those of one process on the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ..errors import NonFiniteError, OptionError
+from . import distributed
+from .checkpoint import load_checkpoint, save_checkpoint
+from .losses import relative_l1_loss
+from .pair_dataset import PairDataset
+from .param_groups import param_groups
+from .schedule import warmup_cosine
+
+__all__ = ["TrainConfig", "Trainer"]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :class:`Trainer` (saved in checkpoints).
+
+    ``batch_size`` is the global batch (divisible by the number of processes).
+    ``clip_norm=None`` disables clipping.  ``checkpoint_every=None`` writes a
+    checkpoint only at the end of :meth:`Trainer.fit` (when a directory is given).
+    """
+
+    steps: int
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    clip_norm: float | None = 1.0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channel_slice_list: Sequence[int] | None = None
+    loss_reduction: Literal["mean", "pooled"] = "mean"
+    seed: int = 0
+    checkpoint_every: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise OptionError(f"steps: expected a positive integer; got {self.steps}")
+        if self.batch_size < 1:
+            raise OptionError(f"batch_size: expected a positive integer; got {self.batch_size}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise OptionError(
+                f"precision: expected 'fp32', 'bf16' or 'fp16'; got {self.precision!r}"
+            )
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise OptionError(
+                f"clip_norm: expected a positive number or None; got {self.clip_norm}"
+            )
+        warmup_cosine(
+            0, total_steps=self.steps, warmup_steps=self.warmup_steps, min_ratio=self.min_lr_ratio
+        )  # validates the schedule settings
+
+
+class Trainer:
+    """Train ``model`` on a :class:`~sciml_seq.train.pair_dataset.PairDataset`.
+
+    Parameters
+    ----------
+    model:
+        ``model(x, time) -> y`` (see the module docstring); moved to ``device``
+        and wrapped in ``DistributedDataParallel`` when a process group exists.
+    dataset:
+        The training pairs.
+    config:
+        A :class:`TrainConfig`.
+    device:
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    checkpoint_dir:
+        Where :meth:`fit` writes checkpoints (``None``: nowhere).
+    model_spec:
+        JSON-able description stored in checkpoints so that the model can be
+        rebuilt (see :mod:`sciml_seq.train.operator_models`).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dataset: PairDataset,
+        config: TrainConfig,
+        *,
+        device: str | torch.device = "cpu",
+        checkpoint_dir: str | Path | None = None,
+        model_spec: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise OptionError(
+                f"precision: 'fp16' (with a GradScaler) needs a CUDA device; got {self.device}"
+            )
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        if config.batch_size % self.world:
+            raise OptionError(
+                f"batch_size: expected a multiple of the number of processes {self.world}; "
+                f"got {config.batch_size}"
+            )
+        self.dataset = dataset
+        self.steps_per_epoch = len(dataset) // config.batch_size
+        if self.steps_per_epoch < 1:
+            raise OptionError(
+                f"batch_size: expected at most the number of pairs {len(dataset)}; "
+                f"got {config.batch_size}"
+            )
+        self.module = model.to(self.device)
+        self.model: torch.nn.Module = self.module
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.module, config.lr, config.weight_decay), betas=config.betas
+        )
+
+        def multiplier(step: int) -> float:
+            return warmup_cosine(
+                step,
+                total_steps=config.steps,
+                warmup_steps=config.warmup_steps,
+                min_ratio=config.min_lr_ratio,
+            )
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.model_spec = model_spec
+        self.step = 0
+
+    # -- data -------------------------------------------------------------------------------
+    def batch_indices(self, step: int) -> torch.Tensor:
+        """Flat pair indices of this process's share of the global batch at ``step``."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        generator = torch.Generator().manual_seed(self.config.seed + epoch)
+        order = torch.randperm(len(self.dataset), generator=generator)
+        size = self.config.batch_size
+        batch = order[position * size : (position + 1) * size]
+        share = size // self.world
+        return batch[self.rank * share : (self.rank + 1) * share]
+
+    def _autocast(self):
+        if self.config.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # -- one step ---------------------------------------------------------------------------
+    def loss(self, x: torch.Tensor, lead: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss of one batch (float32 or the data's dtype)."""
+        with self._autocast():
+            pred = self.model(x, lead)
+        return relative_l1_loss(
+            pred.to(y.dtype),
+            y,
+            self.config.channel_slice_list,
+            reduction=self.config.loss_reduction,
+        )
+
+    def train_step(self) -> float:
+        """One optimizer step on the batch of the current step; returns the (local) loss."""
+        x, lead, y = (v.to(self.device) for v in self.dataset[self.batch_indices(self.step)])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(x, lead, y)
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        # checked after backward, so that every rank reaches the gradient all-reduce
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteError(f"step {self.step}: the loss is {value}")
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.module.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if not torch.isfinite(norm) and self.scaler is None:
+            raise NonFiniteError(f"step {self.step}: {self._first_nonfinite_gradient()}")
+        if self.config.clip_norm is not None:
+            torch.nn.utils.clip_grads_with_norm_(params, self.config.clip_norm, norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return value
+
+    def _first_nonfinite_gradient(self) -> str:
+        for name, param in self.module.named_parameters():
+            if param.grad is not None and not torch.isfinite(param.grad).all():
+                bad = param.grad[~torch.isfinite(param.grad)]
+                return (
+                    f"the gradient of parameter {name!r} {tuple(param.shape)} has "
+                    f"{bad.numel()} non-finite entries (first: {bad.flatten()[0].item()})"
+                )
+        return "the gradient norm is not finite"  # pragma: no cover - overflow of the norm
+
+    # -- loop, checkpoints -------------------------------------------------------------------
+    def fit(
+        self,
+        *,
+        progress: bool = False,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> list[float]:
+        """Train from the current step to ``config.steps``; returns the losses.
+
+        ``callback(step, loss)`` runs after each step (on every rank);
+        ``progress`` shows a rich progress bar on rank 0.  Checkpoints go to
+        ``checkpoint_dir`` every ``checkpoint_every`` steps and at the end.
+        """
+        from rich.progress import Progress
+
+        losses: list[float] = []
+        show = progress and self.rank == 0
+        with Progress(disable=not show, transient=True) as bar:
+            task = bar.add_task("training", total=self.config.steps, completed=self.step)
+            while self.step < self.config.steps:
+                loss = self.train_step()
+                losses.append(loss)
+                bar.update(task, advance=1, description=f"step {self.step} loss {loss:.3e}")
+                if callback is not None:
+                    callback(self.step, loss)
+                every = self.config.checkpoint_every
+                if every and self.step % every == 0 and self.step < self.config.steps:
+                    self.save(self.checkpoint_dir / f"step_{self.step}")
+        if self.checkpoint_dir is not None:
+            self.save(self.checkpoint_dir / "final")
+        return losses
+
+    def save(self, path: str | Path | None) -> None:
+        """Write a checkpoint of the current state (rank 0 only; others wait)."""
+        if path is None:
+            raise OptionError("checkpoint_dir: expected a directory to save checkpoints into")
+        if self.rank == 0:
+            config = asdict(self.config)
+            save_checkpoint(
+                path,
+                model=self.module,
+                step=self.step,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                scaler=self.scaler,
+                model_spec=self.model_spec,
+                extra={"train_config": config},
+            )
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def load(self, path: str | Path) -> None:
+        """Restore model, optimizer, scheduler, scaler, random state and step."""
+        state = load_checkpoint(
+            path,
+            model=self.module,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+        )
+        self.step = state["step"]
