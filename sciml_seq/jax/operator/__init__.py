@@ -1,0 +1,21 @@
+"""Operator transformers in JAX: scOT (Poseidon), mirroring :mod:`sciml_seq.torch.operator`."""
+
+from ...operator.config import ScOTConfig
+from .convnext import ConvNeXtBlock
+from .loss import scot_loss
+from .norm import ConditionalLayerNorm
+from .scot import ScOT, ScOTOutput
+from .swin import PatchMerging, PatchUnmerging, SwinBlock, WindowSelfAttention
+
+__all__ = [
+    "ConditionalLayerNorm",
+    "ConvNeXtBlock",
+    "PatchMerging",
+    "PatchUnmerging",
+    "ScOT",
+    "ScOTConfig",
+    "ScOTOutput",
+    "SwinBlock",
+    "WindowSelfAttention",
+    "scot_loss",
+]

@@ -1,0 +1,49 @@
+"""scOT's training loss in JAX (mirrors :func:`sciml_seq.torch.operator.scot_loss`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+from jax import Array
+
+from ...errors import OptionError, ShapeError
+
+
+def scot_loss(
+    prediction: Array,
+    labels: Array,
+    *,
+    p: int = 1,
+    channel_slices: Sequence[int] | None = None,
+    pixel_mask: Array | None = None,
+) -> Array:
+    """Mean over channel groups of ``L(pred_s, lab_s) / (L(lab_s, 0) + 1e-10)`` (L1 or MSE).
+
+    Shapes: ``(batch, C_out, H, W)`` (a batch: the loss pools all entries) → scalar.
+    """
+    if p not in (1, 2):
+        raise OptionError(f"p must be 1 (L1) or 2 (MSE), got {p!r}")
+    if prediction.shape != labels.shape:
+        raise ShapeError(
+            f"labels: expected the prediction's shape {tuple(prediction.shape)}, "
+            f"got {tuple(labels.shape)}"
+        )
+    labels = labels.astype(prediction.dtype)
+    if pixel_mask is not None:
+        prediction = jnp.where(pixel_mask, labels, prediction)
+
+    def loss_fn(a: Array, b: Array) -> Array:
+        d = a - b
+        return jnp.mean(jnp.abs(d)) if p == 1 else jnp.mean(d * d)
+
+    if channel_slices is None:
+        return loss_fn(prediction, labels)
+    terms = []
+    for a, b in zip(channel_slices[:-1], channel_slices[1:], strict=True):
+        lab = labels[:, a:b]
+        terms.append(loss_fn(prediction[:, a:b], lab) / (loss_fn(lab, 0.0) + 1e-10))
+    return jnp.mean(jnp.stack(terms))
+
+
+__all__ = ["scot_loss"]
