@@ -43,6 +43,8 @@ __all__ = [
     "DIAG_INITS",
     "DISCRETIZATIONS",
     "DPLR_INITS",
+    "KERNEL_BACKENDS",
+    "check_backend",
     "check_common",
     "check_disc",
     "check_rate",
@@ -64,6 +66,11 @@ DPLR_INITS: tuple[str, ...] = MEASURES
 DENSE_INITS: tuple[str, ...] = MEASURES
 #: Discretisations accepted by S4D and LSSL (S4 is always ``"bilinear"``).
 DISCRETIZATIONS: tuple[str, ...] = ("zoh", "bilinear", "forward_euler", "backward_euler")
+#: How the S4D / S4 kernels are computed.  ``"naive"``: the reference that
+#: materialises the ``(H, N, L)`` Vandermonde / Cauchy tensor; ``"lean"``: plain
+#: framework code that never does (the default, ``"auto"``); ``"triton"``: the
+#: fused kernels of :mod:`sciml_seq.kernels` (PyTorch only).
+KERNEL_BACKENDS: tuple[str, ...] = ("auto", "naive", "lean", "triton")
 
 
 # ----------------------------------------------------------------------- checks
@@ -158,6 +165,15 @@ def check_disc(disc: object, valid: tuple[str, ...] = DISCRETIZATIONS) -> str:
     if isinstance(disc, str) and disc in valid:
         return disc
     raise OptionError(f"disc: expected one of {', '.join(repr(d) for d in valid)}; got {disc!r}")
+
+
+def check_backend(backend: object, valid: tuple[str, ...] = KERNEL_BACKENDS) -> str:
+    """The kernel backend with ``"auto"`` resolved to ``"lean"``; OptionError listing ``valid``."""
+    if isinstance(backend, str) and backend in valid:
+        return "lean" if backend == "auto" else backend
+    names = ", ".join(repr(b) for b in valid)
+    hint = "" if "triton" in valid or backend != "triton" else " ('triton' is PyTorch only)"
+    raise OptionError(f"backend: expected one of {names}{hint}; got {backend!r}")
 
 
 def check_rate(rate: object) -> float:

@@ -1,15 +1,18 @@
 """Kernel computations of the state-space layers, in plain PyTorch.
 
-These are the reference implementations (mirrored in
-:mod:`sciml_seq.jax.ssm.kernels`); faster paths, when added, are dispatched
-here and tested against them.
+Mirrored in :mod:`sciml_seq.jax.ssm.kernels`.  This module is the one place
+where the kernel ``backend`` is dispatched (see
+:data:`sciml_seq.ssm.KERNEL_BACKENDS`): ``"naive"`` is the reference that
+materialises the ``(H, N, L)`` tensor (the ``*_ref`` functions of
+:mod:`sciml_seq.kernels`), ``"lean"`` plain PyTorch that never does,
+``"triton"`` the fused kernels of :mod:`sciml_seq.kernels`.
 
 * :func:`vandermonde` / :func:`vandermonde_transpose`: the diagonal (S4D)
-  kernel ``2 Re Σ_n v_n x_n^l`` and its transpose (state forwarding).  They
-  materialise the ``(..., N, L)`` Vandermonde matrix.
-* :func:`cauchy` and :func:`dplr_kernel`: the DPLR (S4) kernel from its
-  truncated generating function at the roots of unity (Cauchy sums, Woodbury
-  correction, inverse FFT).
+  kernel ``2 Re Σ_n v_n x_n^l`` and its transpose (state forwarding).
+* :func:`bilinear_cauchy` and :func:`dplr_kernel`: the DPLR (S4) kernel from
+  its truncated generating function at the roots of unity (Cauchy sums,
+  Woodbury correction, inverse FFT); :func:`cauchy` is the official
+  ``cauchy_naive``.
 * :func:`dplr_dense`, :func:`power`, :func:`krylov`: dense bilinear
   discretisation, matrix powers with scan sums, and Krylov kernels (LSSL and the
   DPLR state forwarding).
@@ -28,7 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sciml_seq.kernels.cauchy import bilinear_cauchy_ref
+from sciml_seq.kernels.vandermonde import vandermonde_ref
+
 __all__ = [
+    "CAUCHY_CHUNK_ELEMENTS",
+    "bilinear_cauchy",
     "causal_conv",
     "cauchy",
     "conj_ext",
@@ -48,26 +56,58 @@ def conj_ext(x: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ diagonal
-def vandermonde(v: Tensor, log_x: Tensor, L: int) -> Tensor:
+def _factor(L: int) -> tuple[int, int]:
+    """``(a, c)``, ``a · c >= L``, ``c ≈ √L``: index ``l = i c + j`` with ``i < a``, ``j < c``."""
+    c = max(1, math.isqrt(max(L - 1, 0)) + 1)
+    return -(-L // c), c
+
+
+def _powers(log_x: Tensor, n: int, step: int) -> Tensor:
+    """``exp(step · i · log_x)`` for ``i < n``: ``(..., N, n)``."""
+    i = torch.arange(n, device=log_x.device, dtype=log_x.real.dtype) * step
+    return torch.exp(log_x.unsqueeze(-1) * i)
+
+
+def vandermonde(v: Tensor, log_x: Tensor, L: int, backend: str = "lean") -> Tensor:
     """``K[..., l] = 2 Re Σ_n v[..., n] exp(l · log_x[..., n])``, ``l = 0 .. L-1``.
 
     ``v`` and ``log_x`` are complex and broadcast; returns a real ``(..., L)``.
-    Reference path: materialises ``(..., N, L)``.
+
+    ``backend``: ``"lean"`` writes ``l = i c + j`` with ``c ≈ √L``, so that
+    ``K[i c + j] = 2 Re Σ_n (v_n x_n^{ic}) x_n^j`` is one batched complex matrix
+    product of ``(..., a, N) @ (..., N, c)``: memory ``O(N √L)`` per row, forward
+    and backward (plain autograd).  ``"naive"`` is the reference
+    :func:`sciml_seq.kernels.vandermonde_ref` (materialises ``(..., N, L)``);
+    ``"triton"`` the fused :func:`sciml_seq.kernels.vandermonde_triton`.
     """
-    ell = torch.arange(L, device=log_x.device, dtype=log_x.real.dtype)
-    vander = torch.exp(log_x.unsqueeze(-1) * ell)  # (..., N, L)
-    return 2 * torch.einsum("...n,...nl->...l", v, vander).real
+    if backend == "naive":
+        return vandermonde_ref(v, log_x, L)
+    if backend == "triton":
+        from sciml_seq.kernels import vandermonde_triton
+
+        return vandermonde_triton(v, log_x, L)
+    a, c = _factor(L)
+    outer = v.unsqueeze(-1) * _powers(log_x, a, c)  # (..., N, a)
+    K = 2 * torch.einsum("...ni,...nj->...ij", outer, _powers(log_x, c, 1)).real
+    return K.reshape(*K.shape[:-2], a * c)[..., :L]
 
 
-def vandermonde_transpose(u: Tensor, v: Tensor, log_x: Tensor) -> Tensor:
+def vandermonde_transpose(u: Tensor, v: Tensor, log_x: Tensor, backend: str = "lean") -> Tensor:
     """``out[..., n] = Σ_l u[..., l] v[..., n] exp(l · log_x[..., n])`` (complex ``(..., N)``).
 
     ``u`` is ``(..., L)`` (real or complex); ``v, log_x`` broadcast with ``(..., N)``.
+    ``"lean"`` (also used for ``"triton"``) factors ``l = i c + j`` as
+    :func:`vandermonde`; ``"naive"`` materialises ``(..., N, L)``.
     """
     L = u.shape[-1]
-    ell = torch.arange(L, device=log_x.device, dtype=log_x.real.dtype)
-    vander = torch.exp(log_x.unsqueeze(-1) * ell)  # (..., N, L)
-    return torch.einsum("...l,...nl->...n", u.to(vander.dtype), vander) * v
+    if backend == "naive":
+        vander = _powers(log_x, L, 1)  # (..., N, L)
+        return torch.einsum("...l,...nl->...n", u.to(vander.dtype), vander) * v
+    a, c = _factor(L)
+    inner = _powers(log_x, c, 1)  # (..., N, c)
+    U = F.pad(u, (0, a * c - L)).reshape(*u.shape[:-1], a, c).to(inner.dtype)
+    partial = torch.einsum("...ij,...nj->...ni", U, inner)  # (..., N, a)
+    return torch.einsum("...ni,...ni->...n", partial, _powers(log_x, a, c)) * v
 
 
 # ---------------------------------------------------------------------- DPLR
@@ -81,14 +121,64 @@ def cauchy(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     return torch.sum(v.unsqueeze(-1) / (z.unsqueeze(-2) - w.unsqueeze(-1)), dim=-2)
 
 
-def _bilinear_cauchy(v: Tensor, w: Tensor, omega: Tensor) -> Tensor:
+#: Elements of the ``(..., N, chunk)`` block the lean Cauchy path forms at a time.
+CAUCHY_CHUNK_ELEMENTS = 1 << 24
+
+
+class _ChunkedCauchy(torch.autograd.Function):
+    """:func:`sciml_seq.kernels.bilinear_cauchy_ref` over chunks of nodes, forward and backward.
+
+    Backward (holomorphic in ``v`` and ``w``, PyTorch's conjugate convention):
+    ``∂/∂v = Σ_k g conj(2/d)``, ``∂/∂w = conj(v) Σ_k g conj(2(1+ω)/d²)``,
+    ``d = 2(1-ω) - (1+ω) w``.
+    """
+
+    @staticmethod
+    def forward(ctx, v: Tensor, w: Tensor, omega: Tensor, chunk: int) -> Tensor:
+        ctx.save_for_backward(v, w, omega)
+        ctx.chunk = chunk
+        parts = [
+            bilinear_cauchy_ref(v, w, omega[k : k + chunk])
+            for k in range(0, omega.shape[-1], chunk)
+        ]
+        return torch.cat(parts, dim=-1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        v, w, omega = ctx.saved_tensors
+        s0 = s1 = 0
+        for k in range(0, omega.shape[-1], ctx.chunk):
+            o, g = omega[k : k + ctx.chunk], grad[..., k : k + ctx.chunk]
+            q = 2 / (2 * (1 - o) - (1 + o) * w.unsqueeze(-1))  # (..., N, chunk)
+            s0 = s0 + torch.einsum("...k,...nk->...n", g, q.conj())
+            s1 = s1 + torch.einsum("...k,...nk->...n", g, (q * q * (1 + o) / 2).conj())
+        grad_v = s0.sum_to_size(v.shape) if ctx.needs_input_grad[0] else None
+        grad_w = (v.conj() * s1).sum_to_size(w.shape) if ctx.needs_input_grad[1] else None
+        return grad_v, grad_w, None, None
+
+
+def bilinear_cauchy(v: Tensor, w: Tensor, omega: Tensor, backend: str = "lean") -> Tensor:
     """``2/(1+ω) · cauchy(v, z, w)`` with ``z = 2(1-ω)/(1+ω)``, finite at ``ω = -1``.
 
-    Written as ``Σ_n 2 v_n / (2(1-ω) - (1+ω) w_n)`` over the conjugate-extended modes.
+    Written as ``Σ_n 2 v_n / (2(1-ω) - (1+ω) w_n)`` over the conjugate-extended
+    modes of ``v (..., N2)`` and ``w (..., N2)`` (broadcast); ``omega (K,)``;
+    returns complex ``(..., K)``.  ``backend``: ``"naive"`` materialises
+    ``(..., N, K)`` (:func:`sciml_seq.kernels.bilinear_cauchy_ref`); ``"lean"``
+    runs the same formula over chunks of nodes (at most
+    :data:`CAUCHY_CHUNK_ELEMENTS` at a time, backward too); ``"triton"`` is
+    :func:`sciml_seq.kernels.bilinear_cauchy_triton`.
     """
     v, w = conj_ext(v), conj_ext(w)
-    den = 2 * (1 - omega) - (1 + omega) * w.unsqueeze(-1)  # (..., N, K)
-    return torch.sum(2 * v.unsqueeze(-1) / den, dim=-2)
+    if backend == "naive":
+        return bilinear_cauchy_ref(v, w, omega)
+    if backend == "triton":
+        from sciml_seq.kernels import bilinear_cauchy_triton
+
+        return bilinear_cauchy_triton(v, w, omega)
+    rows = math.prod(torch.broadcast_shapes(v.shape, w.shape))
+    chunk = max(1, CAUCHY_CHUNK_ELEMENTS // rows)
+    return _ChunkedCauchy.apply(v, w, omega, chunk)
 
 
 def roots_of_unity(n: int, dtype: torch.dtype, device: torch.device | None = None) -> Tensor:
@@ -98,7 +188,14 @@ def roots_of_unity(n: int, dtype: torch.dtype, device: torch.device | None = Non
 
 
 def dplr_kernel(
-    dt: Tensor, lam: Tensor, B: Tensor, C: Tensor, P: Tensor, n_nodes: int, L: int
+    dt: Tensor,
+    lam: Tensor,
+    B: Tensor,
+    C: Tensor,
+    P: Tensor,
+    n_nodes: int,
+    L: int,
+    backend: str = "lean",
 ) -> Tensor:
     """DPLR kernel from the truncated generating function (S4, bilinear).
 
@@ -117,6 +214,7 @@ def dplr_kernel(
     P: ``(R, H, N2)`` complex low-rank factor.
     n_nodes: number of roots of unity (the C-tilde's tuning length, over rate).
     L: kernel length ``<= n_nodes``.
+    backend: how the Cauchy sums are computed (see :func:`bilinear_cauchy`).
 
     Returns
     -------
@@ -128,7 +226,7 @@ def dplr_kernel(
     Bs = torch.cat([B, P], dim=0)  # (nB+R, H, N2)
     Cs = torch.cat([C, P.conj()], dim=0)  # (nC+R, H, N2)
     v = Bs.unsqueeze(1) * Cs.unsqueeze(0) * dt  # (nB+R, nC+R, H, N2)
-    r = _bilinear_cauchy(v, w, omega)  # (nB+R, nC+R, H, K) = 2/(1+ω) × resolvent
+    r = bilinear_cauchy(v, w, omega, backend)  # (nB+R, nC+R, H, K) = 2/(1+ω) × resolvent
     c = (1 + omega) / 2
     r00, r01 = r[:-R, :-R], r[:-R, -R:]
     r10, r11 = r[-R:, :-R], r[-R:, -R:]

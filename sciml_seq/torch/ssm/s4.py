@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...ssm import check_common, dplr_init, retune_ctilde
+from ...ssm import check_backend, check_common, dplr_init, retune_ctilde
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
 from .s4d import (
     SSMLayer,
@@ -53,12 +53,14 @@ class S4Kernel(nn.Module):
         rank: int | None,
         dt_min: float,
         dt_max: float,
+        backend: str = "auto",
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         dtype = torch.get_default_dtype() if dtype is None else dtype
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.l_max = int(l_max)
+        self.backend = check_backend(backend)
         det = dplr_init(init, d_state, d_model, rank)
         self.rank = det["P"].shape[0]
         inv_dt = init_log_dt(self.H, dt_min, dt_max, torch.float64)
@@ -141,7 +143,7 @@ class S4Kernel(nn.Module):
             B = torch.cat([(s / dt + As / 2)[..., : self.N2], B], dim=0)
         if T != self.l_max:
             C = self.ctilde(T)
-        k = dplr_kernel(dt, lam, B, C, P, n_nodes, L)  # (nB, C, H, L)
+        k = dplr_kernel(dt, lam, B, C, P, n_nodes, L, self.backend)  # (nB, C, H, L)
         return k[-1], (k[:-1] if state is not None else None)
 
     def forward_state(self, u: Tensor, state: Tensor, rate: float = 1.0) -> Tensor:
@@ -199,8 +201,8 @@ class S4(SSMLayer):
     Parameters
     ----------
     d_model, d_state, channels, bidirectional, dt_min, dt_max, dropout, lr, wd,
-    check_finite, dtype:
-        As :class:`~sciml_seq.torch.ssm.S4D`.
+    check_finite, backend, dtype:
+        As :class:`~sciml_seq.torch.ssm.S4D` (``backend`` computes the Cauchy sums).
     l_max:
         Required: the length C-tilde is tuned to, and the longest kernel
         (``min(L, round(l_max / rate))`` samples are used).  Where a longer kernel
@@ -238,12 +240,14 @@ class S4(SSMLayer):
         lr: float | None = 1e-3,
         wd: float = 0.0,
         check_finite: bool = True,
+        backend: str = "auto",
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, need_l_max=True
         )
+        check_backend(backend)
         self.kernel = S4Kernel(
             d_model,
             d_state,
@@ -253,6 +257,7 @@ class S4(SSMLayer):
             rank=rank,
             dt_min=dt_min,
             dt_max=dt_max,
+            backend=backend,
             dtype=dtype,
         )
         self._build(

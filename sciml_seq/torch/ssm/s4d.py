@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...ssm import (
     DISCRETIZATIONS,
+    check_backend,
     check_common,
     check_disc,
     check_rate,
@@ -76,6 +77,8 @@ class S4DKernel(nn.Module):
     Parameters (official ``SSMKernelDiag`` names and shapes): ``inv_dt`` (H, 1)
     = log Δ; ``A_real``, ``A_imag`` (H, N2) with ``λ = -exp(A_real) - i A_imag``;
     ``B`` (1, H, N2, 2) and ``C`` (channels, H, N2, 2) as real pairs.
+    ``backend`` picks how the Vandermonde product is computed (see
+    :func:`~sciml_seq.torch.ssm.kernels.vandermonde`).
     """
 
     def __init__(
@@ -88,12 +91,14 @@ class S4DKernel(nn.Module):
         disc: str,
         dt_min: float,
         dt_max: float,
+        backend: str = "auto",
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         dtype = torch.get_default_dtype() if dtype is None else dtype
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.backend = check_backend(backend)
         det = diag_init(resolve_diag_init(init), d_state, d_model)
         self.inv_dt = nn.Parameter(init_log_dt(self.H, dt_min, dt_max, dtype))
         self.A_real = nn.Parameter(torch.as_tensor(det["A_real"], dtype=dtype))
@@ -138,18 +143,18 @@ class S4DKernel(nn.Module):
         initial state to the output at step ``l``.
         """
         dA, dB, log_dA, C = self.discretize(rate)
-        K = vandermonde(C * dB, log_dA, L)
+        K = vandermonde(C * dB, log_dA, L, self.backend)
         if state is None:
             return K, None
         v = C.unsqueeze(0) * (dA * state.to(dA.dtype)).unsqueeze(1)  # (B, C, H, N2)
-        return K, vandermonde(v, log_dA, L)
+        return K, vandermonde(v, log_dA, L, self.backend)
 
     def forward_state(self, u: Tensor, state: Tensor, rate: float = 1.0) -> Tensor:
         """State after the chunk ``u`` (B, H, L): ``dA^L s + Σ_j dA^{L-1-j} dB u_j``."""
         dA, dB, log_dA, _ = self.discretize(rate)
         L = u.shape[-1]
         return torch.exp(L * log_dA) * state.to(dA.dtype) + vandermonde_transpose(
-            u.flip(-1), dB, log_dA
+            u.flip(-1), dB, log_dA, self.backend
         )
 
     # ---------------------------------------------------------------- step mode
@@ -373,6 +378,11 @@ class S4D(SSMLayer):
     check_finite:
         Raise :class:`~sciml_seq.errors.NonFiniteError` on NaN/inf input (one
         device sync per call).
+    backend:
+        How the kernel is computed: ``"auto"`` (= ``"lean"``: plain PyTorch that
+        never forms the ``(H, N, L)`` tensor), ``"naive"`` (the materialising
+        reference) or ``"triton"`` (fused kernels; CUDA, or the CPU under
+        ``TRITON_INTERPRET=1``).  Same numbers to rounding.
     dtype:
         Parameter dtype (default: torch's default dtype).
 
@@ -406,12 +416,14 @@ class S4D(SSMLayer):
         lr: float | None = 1e-3,
         wd: float = 0.0,
         check_finite: bool = True,
+        backend: str = "auto",
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
         resolve_diag_init(init)
         check_disc(disc, DISCRETIZATIONS)
+        check_backend(backend)
         self.kernel = S4DKernel(
             d_model,
             d_state,
@@ -420,6 +432,7 @@ class S4D(SSMLayer):
             disc=disc,
             dt_min=dt_min,
             dt_max=dt_max,
+            backend=backend,
             dtype=dtype,
         )
         self._build(
