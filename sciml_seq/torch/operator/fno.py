@@ -1,0 +1,99 @@
+"""FNO baseline: ``neuralop``'s Fourier neural operator with the lead time as an input channel.
+
+:class:`TimeFNO` wraps ``neuralop.models.FNO`` (neuraloperator 2.x, the
+``operator`` extra) so that it has the operator signature of scOT,
+``model(x (batch, C_in, *grid), time (batch,)) -> (batch, C_out, *grid)``: the
+lead time is appended to ``x`` as one constant channel, and the FNO (with its
+default grid positional embedding) maps the ``C_in + 1`` channels to ``C_out``.
+1-D, 2-D and 3-D grids work (``len(n_modes)`` axes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...errors import DTypeError, ShapeError, UnavailableError
+
+__all__ = ["TimeFNO"]
+
+
+class TimeFNO(nn.Module):
+    """``neuralop`` FNO taking ``(x, time)``; the lead time enters as a constant channel.
+
+    Parameters
+    ----------
+    in_channels, out_channels:
+        ``C_in`` and ``C_out`` of the fields.
+    n_modes:
+        Fourier modes kept per axis, e.g. ``(16, 16)`` for 2-D fields.
+    hidden_channels, n_layers:
+        Width and number of Fourier layers.
+    **fno_kwargs:
+        Further ``neuralop.models.FNO`` arguments (JSON-able values, so that
+        :attr:`config` rebuilds the model from a checkpoint).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        hidden_channels: int = 32,
+        n_layers: int = 4,
+        **fno_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        try:
+            from neuralop.models import FNO
+        except ImportError as error:
+            raise UnavailableError(
+                "TimeFNO needs neuraloperator: pip install 'sciml-seq[operator]' "
+                f"(import failed: {error})"
+            ) from error
+        self.config = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "n_modes": [int(m) for m in n_modes],
+            "hidden_channels": hidden_channels,
+            "n_layers": n_layers,
+            **fno_kwargs,
+        }
+        self.in_channels, self.dims = in_channels, len(self.config["n_modes"])
+        self.fno = FNO(
+            n_modes=tuple(self.config["n_modes"]),
+            in_channels=in_channels + 1,
+            out_channels=out_channels,
+            hidden_channels=hidden_channels,
+            n_layers=n_layers,
+            **fno_kwargs,
+        )
+
+    def forward(self, x: Tensor, time: Tensor) -> Tensor:
+        """``x`` ``(batch, C_in, *grid)``, ``time`` ``(batch,)`` or scalar
+        -> ``(batch, C_out, *grid)``."""
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise DTypeError(f"x: expected a floating-point tensor; got {getattr(x, 'dtype', x)}")
+        if x.dim() != 2 + self.dims or x.shape[1] != self.in_channels:
+            grid = ", ".join(["n"] * self.dims)
+            raise ShapeError(
+                f"x: expected (batch, {self.in_channels}, {grid}); got {tuple(x.shape)}"
+            )
+        time = torch.as_tensor(time, device=x.device).to(x.dtype)
+        if time.dim() == 0:
+            time = time.expand(x.shape[0])
+        if time.shape != (x.shape[0],):
+            raise ShapeError(
+                f"time: expected shape ({x.shape[0]},) or a scalar; got {tuple(time.shape)}"
+            )
+        channel = time.reshape(-1, 1, *([1] * self.dims)).expand(-1, 1, *x.shape[2:])
+        return self.fno(torch.cat([x, channel], dim=1))
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The tensors only (neuralop's ``BaseModel`` adds a ``_metadata`` dict entry)."""
+        state = super().state_dict(*args, **kwargs)
+        state.pop("_metadata", None)
+        return state

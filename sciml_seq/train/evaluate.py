@@ -1,0 +1,171 @@
+"""Evaluation of time-dependent operators: one-shot at given lead times, autoregressive rollout.
+
+Framework-free: the model enters as ``predict(x, lead) -> y`` on numpy arrays
+(``x`` ``(batch, C, *grid)``, ``lead`` ``(batch,)``), e.g.
+:func:`sciml_seq.train.predict.torch_predictor` or
+:func:`sciml_seq.train.jax_loop.jax_predictor`.
+
+* :func:`one_shot`: from ``u[:, start]`` straight to ``u[:, start + k]`` for each
+  lead ``k`` (in steps), one model call with lead time ``t[start + k] - t[start]``;
+* :func:`rollout`: ``n_steps`` repeated calls with the lead of ``step`` steps,
+  each from the previous prediction, compared with ``u[:, start + s * step]``.
+
+Both return an :class:`Evaluation` with per-sample relative L1 and L2 errors
+(:func:`~sciml_seq.train.losses.relative_errors`, channel groups averaged) for
+each lead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptionError, ShapeError
+from .losses import relative_errors
+
+__all__ = ["Evaluation", "one_shot", "rollout"]
+
+Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Evaluation:
+    """Errors at ``K`` lead times for ``n`` trajectories.
+
+    Attributes
+    ----------
+    lead_steps, lead_times:
+        ``(K,)``: lead in steps and in time units.
+    rel_l1, rel_l2:
+        ``(K, n)`` per-sample relative errors.
+    predictions:
+        ``(K, n, C_out, *grid)`` (float32).
+    """
+
+    lead_steps: np.ndarray
+    lead_times: np.ndarray
+    rel_l1: np.ndarray
+    rel_l2: np.ndarray
+    predictions: np.ndarray
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One dict per lead: steps, time, median/mean relative L1 and L2."""
+        return [
+            {
+                "lead_steps": int(k),
+                "lead_time": float(dt),
+                "median_rel_l1": float(np.median(l1)),
+                "mean_rel_l1": float(np.mean(l1)),
+                "median_rel_l2": float(np.median(l2)),
+                "mean_rel_l2": float(np.mean(l2)),
+            }
+            for k, dt, l1, l2 in zip(
+                self.lead_steps, self.lead_times, self.rel_l1, self.rel_l2, strict=True
+            )
+        ]
+
+
+def _check_u(u: np.ndarray, t: np.ndarray) -> None:
+    if u.ndim < 3:
+        raise ShapeError(
+            f"u: expected (n_trajectories, n_times, channels, *grid); got shape {u.shape}"
+        )
+    if t.shape != (u.shape[1],):
+        raise ShapeError(f"t: expected shape ({u.shape[1]},); got {t.shape}")
+
+
+def _call(predict: Predict, x: np.ndarray, lead: float, batch_size: int) -> np.ndarray:
+    out = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start : start + batch_size]
+        out.append(np.asarray(predict(chunk, np.full(len(chunk), lead, dtype=x.dtype))))
+    return np.concatenate(out).astype(np.float32)
+
+
+def _evaluation(steps, times, preds, truths, channel_slice_list) -> Evaluation:
+    preds = np.stack(preds)
+    l1 = [
+        relative_errors(p.astype(np.float64), y, channel_slice_list, p=1)
+        for p, y in zip(preds, truths, strict=True)
+    ]
+    l2 = [
+        relative_errors(p.astype(np.float64), y, channel_slice_list, p=2)
+        for p, y in zip(preds, truths, strict=True)
+    ]
+    return Evaluation(np.asarray(steps), np.asarray(times), np.stack(l1), np.stack(l2), preds)
+
+
+def one_shot(
+    predict: Predict,
+    u: np.ndarray,
+    t: np.ndarray,
+    lead_steps: Sequence[int],
+    *,
+    start: int = 0,
+    batch_size: int = 32,
+    channel_slice_list: Sequence[int] | None = None,
+) -> Evaluation:
+    """Predict ``u[:, start + k]`` from ``u[:, start]`` in one call per ``k`` in ``lead_steps``.
+
+    ``u``: ``(n, n_times, C, *grid)``; ``t``: ``(n_times,)``.
+    """
+    u, t = np.asarray(u), np.asarray(t)
+    _check_u(u, t)
+    for k in lead_steps:
+        if not 0 <= start + k < u.shape[1] or k < 0:
+            raise OptionError(
+                f"lead_steps: expected leads k >= 0 with start + k < n_times = {u.shape[1]} "
+                f"(start={start}); got {list(lead_steps)}"
+            )
+    x = u[:, start]
+    preds = [_call(predict, x, t[start + k] - t[start], batch_size) for k in lead_steps]
+    truths = [u[:, start + k].astype(np.float64) for k in lead_steps]
+    times = [t[start + k] - t[start] for k in lead_steps]
+    return _evaluation(list(lead_steps), times, preds, truths, channel_slice_list)
+
+
+def rollout(
+    predict: Predict,
+    u: np.ndarray,
+    t: np.ndarray,
+    *,
+    step: int = 1,
+    n_steps: int | None = None,
+    start: int = 0,
+    batch_size: int = 32,
+    channel_slice_list: Sequence[int] | None = None,
+) -> Evaluation:
+    """Autoregressive rollout from ``u[:, start]``, ``step`` time steps per model call.
+
+    ``n_steps`` defaults to as many calls as the trajectory allows.  Needs
+    ``C_out == C_in`` (the prediction is fed back).
+    """
+    u, t = np.asarray(u), np.asarray(t)
+    _check_u(u, t)
+    if step < 1:
+        raise OptionError(f"step: expected a positive integer; got {step}")
+    most = (u.shape[1] - 1 - start) // step
+    n_steps = most if n_steps is None else n_steps
+    if not 1 <= n_steps <= most:
+        raise OptionError(
+            f"n_steps: expected 1..{most} calls of {step} steps from start={start} "
+            f"within {u.shape[1]} times; got {n_steps}"
+        )
+    state, preds, truths, times = u[:, start], [], [], []
+    for s in range(1, n_steps + 1):
+        now, before = start + s * step, start + (s - 1) * step
+        state = _call(predict, state, t[now] - t[before], batch_size)
+        if state.shape != u[:, now].shape:
+            raise ShapeError(
+                f"predict: a rollout needs outputs shaped like the inputs {u[:, now].shape}; "
+                f"got {state.shape}"
+            )
+        preds.append(state)
+        truths.append(u[:, now].astype(np.float64))
+        times.append(t[now] - t[start])
+    return _evaluation(
+        [s * step for s in range(1, n_steps + 1)], times, preds, truths, channel_slice_list
+    )

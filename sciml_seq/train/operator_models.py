@@ -1,0 +1,80 @@
+"""Named operator models for training, and their rebuild from a checkpoint's spec.
+
+Names: ``"scot-t"``, ``"scot-b"``, ``"scot-l"`` (scOT presets T/B/L,
+:class:`sciml_seq.torch.operator.ScOT`, 2-D fields) and ``"fno"``
+(:class:`sciml_seq.torch.operator.fno.TimeFNO`, any dimension).  Each model
+comes with a JSON-able spec ``{"name": ..., "config": {...}}`` that
+:func:`rebuild_operator` turns back into the same architecture (the
+checkpoint then supplies the weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from ..errors import OptionError
+
+__all__ = ["OPERATOR_MODELS", "build_operator", "rebuild_operator"]
+
+OPERATOR_MODELS = ("scot-t", "scot-b", "scot-l", "fno")
+
+
+def build_operator(
+    name: str,
+    *,
+    in_channels: int,
+    out_channels: int,
+    grid: Sequence[int],
+    **overrides: Any,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A fresh model for fields ``(C_in, *grid)`` -> ``(C_out, *grid)`` and its spec.
+
+    ``overrides``: ScOTConfig fields for scOT (e.g. ``embed_dim=24``), TimeFNO
+    arguments for ``"fno"`` (default ``n_modes``: ``min(16, n // 2)`` per axis).
+    """
+    grid = tuple(int(n) for n in grid)
+    if name.startswith("scot-") and name in OPERATOR_MODELS:
+        if len(grid) != 2:
+            raise OptionError(f"grid: {name} needs 2-D fields (H, W); got grid {grid}")
+        from ..torch.operator import ScOTConfig
+
+        config = ScOTConfig.preset(
+            name[-1].upper(),
+            **{
+                "image_size": grid[0],
+                "num_channels": in_channels,
+                "num_out_channels": out_channels,
+                **overrides,
+            },
+        )
+        spec = {"name": name, "config": config.to_dict()}
+    elif name == "fno":
+        config = {
+            "in_channels": in_channels,
+            "out_channels": out_channels,
+            "n_modes": [min(16, n // 2) for n in grid],
+            **overrides,
+        }
+        spec = {"name": name, "config": config}
+    else:
+        raise OptionError(f"model: expected one of {list(OPERATOR_MODELS)}; got {name!r}")
+    return rebuild_operator(spec), spec
+
+
+def rebuild_operator(spec: dict[str, Any]) -> nn.Module:
+    """The model described by a spec from :func:`build_operator` (fresh weights)."""
+    name = spec.get("name")
+    if name == "fno":
+        from ..torch.operator.fno import TimeFNO
+
+        return TimeFNO(**spec["config"])
+    if name in OPERATOR_MODELS:
+        from ..torch.operator import ScOT, ScOTConfig
+
+        return ScOT(ScOTConfig.from_dict(spec["config"]))
+    raise OptionError(
+        f"model spec: expected name in {list(OPERATOR_MODELS)}; got {name!r} (spec {spec})"
+    )
