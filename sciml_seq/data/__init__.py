@@ -14,6 +14,7 @@ The built-in demo task is the flow map of a damped Duffing oscillator, see
 
 from __future__ import annotations
 
+from .irregular import IrregularSeries, make_irregular_task
 from .oscillator import (
     FlowMapData,
     OscillatorParams,
@@ -25,7 +26,9 @@ from .oscillator import (
 
 __all__ = [
     "FlowMapData",
+    "IrregularSeries",
     "OscillatorParams",
+    "make_irregular_task",
     "make_oscillator_task",
     "oscillator_energy",
     "oscillator_field",
