@@ -184,19 +184,34 @@ function _solver(name::AbstractString)
 end
 
 """
-    torchdiffeq_controller()
+    torchdiffeq_controller(alg) -> NamedTuple
 
-An integral step-size controller with torchdiffeq's settings: safety factor
-`gamma = 0.9`, step-size factors clipped to `[0.2, 10]` (also on the first step),
+The `solve` keywords for an integral step-size controller with torchdiffeq's
+settings: safety factor `gamma = 0.9`, step-size factors clipped to `[0.2, 10]`,
 and no steady band (`qsteady_min = qsteady_max = 1`).  OrdinaryDiffEq's default
 controller differs, so parity runs set this one.
+
+OrdinaryDiffEqCore has held these settings in three places, and this function
+follows whichever the installed version documents:
+- v4 (the OrdinaryDiffEq v7 generation): on the controller, `IController(alg; qmin,
+  qmax, gamma, qsteady_min, qsteady_max)`;
+- releases whose `IController` has fields but no algorithm argument:
+  `IController(; qmin, ...)`;
+- releases whose `IController` has no fields: `IController()` plus the settings as
+  `solve` keywords.
 """
-function torchdiffeq_controller()
-    kw = (qmin = 0.2, qmax = 10.0, gamma = 0.9, qsteady_min = 1.0, qsteady_max = 1.0)
-    if :qmax_first_step in fieldnames(IController)
-        kw = merge(kw, (qmax_first_step = 10.0,))
+function torchdiffeq_controller(alg)
+    settings = (qmin = 0.2, qmax = 10.0, gamma = 0.9, qsteady_min = 1.0, qsteady_max = 1.0)
+    fields = fieldnames(IController)
+    if :qmax_first_step in fields
+        settings = merge(settings, (qmax_first_step = 10.0,))
     end
-    return IController(; kw...)
+    if hasmethod(IController, Tuple{typeof(alg)})
+        return (controller = IController(alg; settings...),)
+    elseif isempty(fields)
+        return merge((controller = IController(),), settings)
+    end
+    return (controller = IController(; settings...),)
 end
 
 """
@@ -233,18 +248,17 @@ function _check_vjp(m::MLPField, vjp::AbstractString)
     return nothing
 end
 
-function _solve_kwargs(solver, ts, reltol, abstol, maxiters, tstops, controller)
-    _, adaptive = _solver(solver)
+function _solve_kwargs(alg, adaptive::Bool, ts, reltol, abstol, maxiters, tstops, controller)
     kw = (saveat = ts, maxiters = maxiters)
     if !adaptive
         tstops === nothing &&
-            throw(ArgumentError("fixed-step solver $solver needs tstops (the step grid)"))
+            throw(ArgumentError("fixed-step solver $(nameof(typeof(alg))) needs tstops (the step grid)"))
         grid = collect(Float64, tstops)
         return merge(kw, (adaptive = false, dt = maximum(diff(grid)), tstops = grid))
     end
     kw = merge(kw, (reltol = reltol, abstol = abstol))
     if controller == "torchdiffeq"
-        kw = merge(kw, (controller = torchdiffeq_controller(),))
+        kw = merge(kw, torchdiffeq_controller(alg))
     elseif controller != "default"
         throw(ArgumentError("controller=$controller is unknown; expected torchdiffeq or default"))
     end
@@ -280,9 +294,10 @@ solvers (`Euler`, `RK4`) need `tstops`, the grid to step on.
 function solve_block(m::MLPField, u0, p, ts; solver::AbstractString = "Tsit5",
         reltol = 1e-6, abstol = 1e-8, maxiters::Integer = 4096, tstops = nothing,
         controller::AbstractString = "torchdiffeq")
-    constructor, _ = _solver(solver)
-    kw = _solve_kwargs(solver, ts, reltol, abstol, maxiters, tstops, controller)
-    sol = SciMLBase.solve(_problem(m, u0, p, ts), constructor(); kw...)
+    constructor, adaptive = _solver(solver)
+    alg = constructor()
+    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller)
+    sol = SciMLBase.solve(_problem(m, u0, p, ts), alg; kw...)
     return merge((ys = Array(sol),), _info(sol))
 end
 
@@ -299,13 +314,14 @@ function pullback_block(m::MLPField, u0, p, ts; solver::AbstractString = "Tsit5"
         controller::AbstractString = "torchdiffeq",
         sensealg::AbstractString = "interpolating", vjp::AbstractString = "zygote")
     _check_vjp(m, vjp)
-    constructor, _ = _solver(solver)
-    kw = _solve_kwargs(solver, ts, reltol, abstol, maxiters, tstops, controller)
+    constructor, adaptive = _solver(solver)
+    alg = constructor()
+    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller)
     sense = sensitivity_algorithm(sensealg, vjp)
     prob = _problem(m, u0, p, ts)
     info = Ref{Any}(nothing)
     function solution_array(u0_, p_)
-        sol = SciMLBase.solve(prob, constructor(); u0 = u0_, p = p_, sensealg = sense, kw...)
+        sol = SciMLBase.solve(prob, alg; u0 = u0_, p = p_, sensealg = sense, kw...)
         ChainRulesCore.ignore_derivatives() do
             info[] = _info(sol)
         end

@@ -57,7 +57,9 @@ rowmajor(p, offset, n_out, n_in) = [p[offset + (o - 1) * n_in + i] for o in 1:n_
         @test size(r.ys) == (2, 2, 3)
         @test r.ys[:, :, 1] == u0
         @test r.stats.nf > 0 && r.stats.naccept > 0 && r.stats.nreject >= 0
-        @test torchdiffeq_controller() isa SciMLSeqJL.IController
+        kw = torchdiffeq_controller(SciMLSeqJL.Tsit5())
+        @test kw.controller isa SciMLSeqJL.IController
+        @test solve_block(m, u0, p, ts; controller = "default", tight...).success
         # Euler on a grid equals the explicit loop
         grid = collect(range(0.0, 1.0; length = 11))
         e = solve_block(m, u0, p, [0.0, 1.0]; solver = "Euler", tstops = grid)
