@@ -1,7 +1,8 @@
 """Kernel computations of the state-space layers, in plain JAX.
 
 Mirrors :mod:`sciml_seq.torch.ssm.kernels` function by function (same names,
-same shapes, same formulas); see that module for the conventions.  Lengths
+same shapes, same formulas, the same ``backend`` values except ``"triton"``);
+see that module for the conventions.  Lengths
 (``L``, ``n_nodes``) are Python integers (static under ``jax.jit``).
 """
 
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
 __all__ = [
+    "CAUCHY_CHUNK_ELEMENTS",
+    "bilinear_cauchy",
     "causal_conv",
     "cauchy",
     "conj_ext",
@@ -34,19 +38,45 @@ def conj_ext(x: Array) -> Array:
 
 
 # ------------------------------------------------------------------ diagonal
-def vandermonde(v: Array, log_x: Array, L: int) -> Array:
-    """``K[..., l] = 2 Re Σ_n v[..., n] exp(l · log_x[..., n])``, ``l = 0 .. L-1``."""
-    ell = jnp.arange(L, dtype=jnp.real(log_x).dtype)
-    vander = jnp.exp(log_x[..., None] * ell)  # (..., N, L)
-    return 2 * jnp.einsum("...n,...nl->...l", v, vander).real
+def _factor(L: int) -> tuple[int, int]:
+    """``(a, c)``, ``a · c >= L``, ``c ≈ √L``: index ``l = i c + j`` with ``i < a``, ``j < c``."""
+    c = max(1, math.isqrt(max(L - 1, 0)) + 1)
+    return -(-L // c), c
 
 
-def vandermonde_transpose(u: Array, v: Array, log_x: Array) -> Array:
+def _powers(log_x: Array, n: int, step: int) -> Array:
+    """``exp(step · i · log_x)`` for ``i < n``: ``(..., N, n)``."""
+    i = jnp.arange(n, dtype=jnp.real(log_x).dtype) * step
+    return jnp.exp(log_x[..., None] * i)
+
+
+def vandermonde(v: Array, log_x: Array, L: int, backend: str = "lean") -> Array:
+    """``K[..., l] = 2 Re Σ_n v[..., n] exp(l · log_x[..., n])``, ``l = 0 .. L-1``.
+
+    ``"lean"``: the ``l = i c + j`` factorisation (one matrix product, memory
+    ``O(N √L)``); ``"naive"``: materialises ``(..., N, L)``.  See
+    :func:`sciml_seq.torch.ssm.kernels.vandermonde`.
+    """
+    if backend == "naive":
+        return 2 * jnp.einsum("...n,...nl->...l", v, _powers(log_x, L, 1)).real
+    a, c = _factor(L)
+    outer = v[..., None] * _powers(log_x, a, c)  # (..., N, a)
+    K = 2 * jnp.einsum("...ni,...nj->...ij", outer, _powers(log_x, c, 1)).real
+    return K.reshape(*K.shape[:-2], a * c)[..., :L]
+
+
+def vandermonde_transpose(u: Array, v: Array, log_x: Array, backend: str = "lean") -> Array:
     """``out[..., n] = Σ_l u[..., l] v[..., n] exp(l · log_x[..., n])`` (complex)."""
     L = u.shape[-1]
-    ell = jnp.arange(L, dtype=jnp.real(log_x).dtype)
-    vander = jnp.exp(log_x[..., None] * ell)
-    return jnp.einsum("...l,...nl->...n", u.astype(vander.dtype), vander) * v
+    if backend == "naive":
+        vander = _powers(log_x, L, 1)
+        return jnp.einsum("...l,...nl->...n", u.astype(vander.dtype), vander) * v
+    a, c = _factor(L)
+    inner = _powers(log_x, c, 1)
+    pad = [(0, 0)] * (u.ndim - 1) + [(0, a * c - L)]
+    U = jnp.pad(u, pad).reshape(*u.shape[:-1], a, c).astype(inner.dtype)
+    partial = jnp.einsum("...ij,...nj->...ni", U, inner)
+    return jnp.einsum("...ni,...ni->...n", partial, _powers(log_x, a, c)) * v
 
 
 # ---------------------------------------------------------------------- DPLR
@@ -56,11 +86,32 @@ def cauchy(v: Array, z: Array, w: Array) -> Array:
     return jnp.sum(v[..., None] / (z[..., None, :] - w[..., None]), axis=-2)
 
 
-def _bilinear_cauchy(v: Array, w: Array, omega: Array) -> Array:
-    """``2/(1+ω) · cauchy(v, z, w)`` with ``z = 2(1-ω)/(1+ω)``, finite at ``ω = -1``."""
-    v, w = conj_ext(v), conj_ext(w)
+#: Elements of the ``(..., N, chunk)`` block the lean Cauchy path forms at a time.
+CAUCHY_CHUNK_ELEMENTS = 1 << 24
+
+
+def _cauchy_ref(v: Array, w: Array, omega: Array) -> Array:
     den = 2 * (1 - omega) - (1 + omega) * w[..., None]
     return jnp.sum(2 * v[..., None] / den, axis=-2)
+
+
+def bilinear_cauchy(v: Array, w: Array, omega: Array, backend: str = "lean") -> Array:
+    """``2/(1+ω) · cauchy(v, z, w)`` with ``z = 2(1-ω)/(1+ω)``, finite at ``ω = -1``.
+
+    ``"naive"`` materialises ``(..., N, K)``; ``"lean"`` maps over chunks of
+    nodes (``lax.map``, each chunk rematerialised in the backward pass).  See
+    :func:`sciml_seq.torch.ssm.kernels.bilinear_cauchy`.
+    """
+    v, w = conj_ext(v), conj_ext(w)
+    if backend == "naive":
+        return _cauchy_ref(v, w, omega)
+    K = omega.shape[-1]
+    rows = math.prod(jnp.broadcast_shapes(v.shape, w.shape))
+    chunk = min(K, max(1, CAUCHY_CHUNK_ELEMENTS // rows))
+    n = -(-K // chunk)
+    nodes = jnp.pad(omega, (0, n * chunk - K)).reshape(n, chunk)  # padding: ω = 0, finite
+    parts = jax.lax.map(jax.checkpoint(lambda o: _cauchy_ref(v, w, o)), nodes)
+    return jnp.moveaxis(parts, 0, -2).reshape(*parts.shape[1:-1], n * chunk)[..., :K]
 
 
 def roots_of_unity(n: int, dtype) -> Array:
@@ -69,7 +120,16 @@ def roots_of_unity(n: int, dtype) -> Array:
     return jnp.asarray(np.exp(1j * angle), dtype=dtype)
 
 
-def dplr_kernel(dt: Array, lam: Array, B: Array, C: Array, P: Array, n_nodes: int, L: int) -> Array:
+def dplr_kernel(
+    dt: Array,
+    lam: Array,
+    B: Array,
+    C: Array,
+    P: Array,
+    n_nodes: int,
+    L: int,
+    backend: str = "lean",
+) -> Array:
     """DPLR kernel ``(nB, nC, H, L)`` from the truncated generating function.
 
     See :func:`sciml_seq.torch.ssm.kernels.dplr_kernel`.
@@ -80,7 +140,7 @@ def dplr_kernel(dt: Array, lam: Array, B: Array, C: Array, P: Array, n_nodes: in
     Bs = jnp.concatenate([B, P], axis=0)
     Cs = jnp.concatenate([C, jnp.conj(P)], axis=0)
     v = Bs[:, None] * Cs[None] * dt
-    r = _bilinear_cauchy(v, w, omega)
+    r = bilinear_cauchy(v, w, omega, backend)
     c = (1 + omega) / 2
     r00, r01 = r[:-R, :-R], r[:-R, -R:]
     r10, r11 = r[-R:, :-R], r[-R:, -R:]

@@ -12,9 +12,10 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from ...ssm import check_common, dplr_init
+from ...ssm import check_backend, check_common, dplr_init
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
 from .s4d import (
+    JAX_BACKENDS,
     SSMLayer,
     as_complex,
     complex_dtype,
@@ -41,6 +42,7 @@ class S4Kernel(eqx.Module):
     channels: int = eqx.field(static=True)
     rank: int = eqx.field(static=True)
     l_max: int = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -53,12 +55,14 @@ class S4Kernel(eqx.Module):
         rank: int | None,
         dt_min: float,
         dt_max: float,
+        backend: str = "auto",
         dtype=None,
         key: Array,
     ) -> None:
         dtype = default_float(dtype)
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.l_max = int(l_max)
+        self.backend = check_backend(backend, JAX_BACKENDS)
         det = dplr_init(init, d_state, d_model, rank)
         self.rank = det["P"].shape[0]
         k_dt, k_c = jax.random.split(key)
@@ -134,7 +138,7 @@ class S4Kernel(eqx.Module):
             B = jnp.concatenate([(s / dt + As / 2)[None, :, : self.N2], B], axis=0)
         if T != self.l_max:
             C = self.ctilde(T)
-        k = dplr_kernel(dt, lam, B, C, P, n_nodes, L)
+        k = dplr_kernel(dt, lam, B, C, P, n_nodes, L, self.backend)
         return k[-1], (k[0] if state is not None else None)
 
     def forward_state(self, u: Array, state: Array, rate: float = 1.0) -> Array:
@@ -205,12 +209,14 @@ class S4(SSMLayer):
         lr: float | None = 1e-3,
         wd: float = 0.0,
         check_finite: bool = True,
+        backend: str = "auto",
         dtype=None,
         key: Array,
     ) -> None:
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, need_l_max=True
         )
+        check_backend(backend, JAX_BACKENDS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = S4Kernel(
             d_model,
@@ -221,6 +227,7 @@ class S4(SSMLayer):
             rank=rank,
             dt_min=dt_min,
             dt_max=dt_max,
+            backend=backend,
             dtype=dtype,
             key=k_kernel,
         )

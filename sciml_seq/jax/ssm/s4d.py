@@ -24,6 +24,8 @@ from ...convert import _get_path, _jax_arrays
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...ssm import (
     DISCRETIZATIONS,
+    KERNEL_BACKENDS,
+    check_backend,
     check_common,
     check_disc,
     check_rate,
@@ -37,6 +39,9 @@ from ...ssm import (
 from .kernels import causal_conv, two_sided_kernel, vandermonde, vandermonde_transpose
 
 __all__ = ["S4D", "S4DKernel", "SSMLayer", "load_official_state_dict"]
+
+#: Kernel backends of the JAX layers (no Triton path here).
+JAX_BACKENDS = tuple(b for b in KERNEL_BACKENDS if b != "triton")
 
 
 def default_float(dtype=None):
@@ -85,6 +90,7 @@ class S4DKernel(eqx.Module):
     N2: int = eqx.field(static=True)
     channels: int = eqx.field(static=True)
     disc: str = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -96,12 +102,14 @@ class S4DKernel(eqx.Module):
         disc: str,
         dt_min: float,
         dt_max: float,
+        backend: str = "auto",
         dtype=None,
         key: Array,
     ) -> None:
         dtype = default_float(dtype)
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.backend = check_backend(backend, JAX_BACKENDS)
         det = diag_init(resolve_diag_init(init), d_state, d_model)
         k_dt, k_c = jax.random.split(key)
         self.inv_dt = init_log_dt(self.H, dt_min, dt_max, dtype, k_dt)
@@ -141,17 +149,17 @@ class S4DKernel(eqx.Module):
     def __call__(self, L: int, rate: float = 1.0, state: Array | None = None):
         """Kernel ``K`` (C, H, L) and, given ``state`` (H, N2), ``K_state`` (C, H, L)."""
         dA, dB, log_dA, C = self.discretize(rate)
-        K = vandermonde(C * dB, log_dA, L)
+        K = vandermonde(C * dB, log_dA, L, self.backend)
         if state is None:
             return K, None
-        return K, vandermonde(C * (dA * state.astype(dA.dtype)), log_dA, L)
+        return K, vandermonde(C * (dA * state.astype(dA.dtype)), log_dA, L, self.backend)
 
     def forward_state(self, u: Array, state: Array, rate: float = 1.0) -> Array:
         """State after the chunk ``u`` (H, L): ``dA^L s + Σ_j dA^{L-1-j} dB u_j``."""
         dA, dB, log_dA, _ = self.discretize(rate)
         L = u.shape[-1]
         return jnp.exp(L * log_dA) * state.astype(dA.dtype) + vandermonde_transpose(
-            u[..., ::-1], dB, log_dA
+            u[..., ::-1], dB, log_dA, self.backend
         )
 
     def step_params(self, rate: float = 1.0) -> dict[str, Array]:
@@ -387,12 +395,14 @@ class S4D(SSMLayer):
         lr: float | None = 1e-3,
         wd: float = 0.0,
         check_finite: bool = True,
+        backend: str = "auto",
         dtype=None,
         key: Array,
     ) -> None:
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
         resolve_diag_init(init)
         check_disc(disc, DISCRETIZATIONS)
+        check_backend(backend, JAX_BACKENDS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = S4DKernel(
             d_model,
@@ -402,6 +412,7 @@ class S4D(SSMLayer):
             disc=disc,
             dt_min=dt_min,
             dt_max=dt_max,
+            backend=backend,
             dtype=dtype,
             key=k_kernel,
         )
