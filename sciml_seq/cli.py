@@ -58,5 +58,145 @@ def compare(
     console.print(f"plot: {plot_error_vs_nfe(results, output)}")
 
 
+train_app = typer.Typer(help="Train models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _ints(text: str | None) -> list[int] | None:
+    return None if text is None else [int(v) for v in text.split(",") if v.strip()]
+
+
+def _model_options(items: list[str]) -> dict:
+    import json
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected KEY=VALUE (VALUE as JSON); got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+@train_app.command("operator")
+def train_operator(
+    data: Annotated[Path, typer.Option(help="Trajectories (HDF5 from `sciml-seq data`).")],
+    model: Annotated[str, typer.Option(help="scot-t, scot-b, scot-l or fno.")] = "scot-t",
+    out: Annotated[Path, typer.Option(help="Checkpoint directory.")] = Path("outputs/operator"),
+    steps: Annotated[int, typer.Option(min=1)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Global batch.")] = 16,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-4,
+    weight_decay: float = 1e-6,
+    warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 0,
+    clip_norm: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = 5.0,
+    precision: Annotated[str, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = "fp32",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    seed: int = 0,
+    channel_slices: Annotated[
+        str | None, typer.Option(help="Channel groups of the loss, e.g. 0,1,3,4.")
+    ] = None,
+    max_lead: Annotated[int | None, typer.Option(help="Largest lead in steps.")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(min=1)] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
+    option: Annotated[
+        list[str], typer.Option(help="Model option KEY=VALUE (JSON value), repeatable.")
+    ] = [],  # noqa: B006 - typer reads the default
+    resume: Annotated[Path | None, typer.Option(help="Checkpoint to continue from.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
+) -> None:
+    """Train an operator on all-to-all trajectory pairs (works under torchrun)."""
+    import torch
+
+    from .train import distributed
+    from .train.operator_run import train_operator as run
+    from .train.trainer import TrainConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup,
+        clip_norm=clip_norm or None,
+        precision=precision,
+        channel_slice_list=_ints(channel_slices),
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+    )
+    result = run(
+        data,
+        model=model,
+        out=out,
+        config=config,
+        device=device,
+        max_lead=max_lead,
+        model_options=_model_options(option),
+        resume=resume,
+        max_seconds=max_seconds,
+        progress=True,
+    )
+    if distributed.is_main():
+        losses = result["losses"]
+        last = f"{losses[-1]:.4g}" if losses else "-"
+        console.print(
+            f"{model}: {result['parameters']:,} parameters, {result['steps']} steps in "
+            f"{result['seconds']:.1f} s, last loss {last}; checkpoint {result['checkpoint']}"
+        )
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint directory.")],
+    data: Annotated[Path, typer.Option(help="Test trajectories (HDF5).")],
+    out: Annotated[Path, typer.Option(help="Where metrics.json and PNGs go.")] = Path(
+        "outputs/evaluation"
+    ),
+    lead_steps: Annotated[
+        str | None, typer.Option(help="One-shot leads in steps, e.g. 1,2,4 (default: all).")
+    ] = None,
+    rollout_step: Annotated[int, typer.Option(min=1, help="Steps per rollout call.")] = 1,
+    plots: Annotated[int, typer.Option(min=0, help="Trajectories to draw.")] = 2,
+    channel_slices: Annotated[str | None, typer.Option(help="Channel groups, 0,1,3,4.")] = None,
+    device: str = "cpu",
+) -> None:
+    """Evaluate an operator checkpoint: one-shot at lead times, rollout, figures."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .train.operator_run import evaluate_operator
+
+    with Progress(console=console, transient=True) as progress:
+        progress.add_task("evaluating", total=None)
+        metrics = evaluate_operator(
+            checkpoint,
+            data,
+            out,
+            lead_steps=_ints(lead_steps),
+            rollout_step=rollout_step,
+            n_plots=plots,
+            device=device,
+            channel_slice_list=_ints(channel_slices),
+        )
+    table = Table(title=f"{checkpoint} on {data}")
+    for column in ("mode", "lead steps", "lead time", "median rel L1", "median rel L2"):
+        table.add_column(column)
+    for mode in ("one_shot", "rollout"):
+        for row in metrics[mode]:
+            table.add_row(
+                mode,
+                str(row["lead_steps"]),
+                f"{row['lead_time']:.3g}",
+                f"{row['median_rel_l1']:.4f}",
+                f"{row['median_rel_l2']:.4f}",
+            )
+    console.print(table)
+    console.print(f"metrics and figures: {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

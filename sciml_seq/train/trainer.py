@@ -25,6 +25,7 @@ The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -104,6 +105,9 @@ class Trainer:
     model_spec:
         JSON-able description stored in checkpoints so that the model can be
         rebuilt (see :mod:`sciml_seq.train.operator_models`).
+    extra:
+        JSON-able entries stored in every checkpoint's ``extra`` (beside
+        ``"train_config"``), e.g. the time scale of the data.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         checkpoint_dir: str | Path | None = None,
         model_spec: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self.device = torch.device(device)
@@ -156,6 +161,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.model_spec = model_spec
+        self.extra = dict(extra or {})
         self.step = 0
 
     # -- data -------------------------------------------------------------------------------
@@ -230,20 +236,25 @@ class Trainer:
         *,
         progress: bool = False,
         callback: Callable[[int, float], None] | None = None,
+        max_seconds: float | None = None,
     ) -> list[float]:
         """Train from the current step to ``config.steps``; returns the losses.
 
         ``callback(step, loss)`` runs after each step (on every rank);
-        ``progress`` shows a rich progress bar on rank 0.  Checkpoints go to
-        ``checkpoint_dir`` every ``checkpoint_every`` steps and at the end.
+        ``progress`` shows a rich progress bar on rank 0; ``max_seconds`` stops
+        early once this much wall-clock time has passed (a fixed budget; the
+        schedule still spans ``config.steps``; rank 0's clock decides for all).
+        Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` steps and
+        at the end.
         """
         from rich.progress import Progress
 
         losses: list[float] = []
+        start = time.perf_counter()
         show = progress and self.rank == 0
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("training", total=self.config.steps, completed=self.step)
-            while self.step < self.config.steps:
+            while self.step < self.config.steps and not self._out_of_time(start, max_seconds):
                 loss = self.train_step()
                 losses.append(loss)
                 bar.update(task, advance=1, description=f"step {self.step} loss {loss:.3e}")
@@ -252,9 +263,21 @@ class Trainer:
                 every = self.config.checkpoint_every
                 if every and self.step % every == 0 and self.step < self.config.steps:
                     self.save(self.checkpoint_dir / f"step_{self.step}")
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         if self.checkpoint_dir is not None:
             self.save(self.checkpoint_dir / "final")
         return losses
+
+    def _out_of_time(self, start: float, max_seconds: float | None) -> bool:
+        if max_seconds is None:
+            return False
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        stop = torch.tensor(float(time.perf_counter() - start >= max_seconds), device=self.device)
+        if self.world > 1:
+            torch.distributed.broadcast(stop, src=0)
+        return bool(stop.item())
 
     def save(self, path: str | Path | None) -> None:
         """Write a checkpoint of the current state (rank 0 only; others wait)."""
@@ -270,7 +293,7 @@ class Trainer:
                 scheduler=self.scheduler,
                 scaler=self.scaler,
                 model_spec=self.model_spec,
-                extra={"train_config": config},
+                extra={**self.extra, "train_config": config},
             )
         if self.world > 1:
             torch.distributed.barrier()

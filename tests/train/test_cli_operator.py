@@ -1,0 +1,87 @@
+"""`sciml-seq train operator` and `sciml-seq evaluate` at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sciml_seq.cli import app
+
+from .conftest import decay_trajectories
+
+pde = pytest.importorskip("sciml_seq.data.pde")
+pytest.importorskip("neuralop")
+
+TINY_SCOT = [
+    "patch_size=2",
+    "embed_dim=12",
+    "depths=[1,1,1,1]",
+    "num_heads=[1,1,1,1]",
+    "window_size=2",
+    "skip_connections=[1,1,1,0]",
+]
+
+
+@pytest.fixture
+def data(tmp_path):
+    u, t = decay_trajectories(n=4, n_times=4, channels=2, size=16)
+    path = tmp_path / "toy.h5"
+    pde.write_trajectories(path, pde.Trajectories(u=u, t=t * 2.0, meta={"equation": "decay"}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "model,options",
+    [
+        ("fno", ["hidden_channels=8", "n_layers=1", "n_modes=[4,4]"]),
+        ("scot-t", TINY_SCOT),
+    ],
+)
+def test_train_then_evaluate(tmp_path, data, model, options):
+    runner = CliRunner()
+    ckpt = tmp_path / "run"
+    args = ["train", "operator", "--data", str(data), "--model", model, "--out", str(ckpt)]
+    args += ["--steps", "4", "--batch-size", "4", "--warmup", "1", "--threads", "1"]
+    args += [item for o in options for item in ("--option", o)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "4 steps" in result.output
+    out = tmp_path / "eval"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ckpt / "final"),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--lead-steps",
+            "1,3",
+            "--plots",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["time_scale"] == pytest.approx(2.0)  # the data's time span
+    assert [r["lead_steps"] for r in metrics["one_shot"]] == [1, 3]
+    assert [r["lead_steps"] for r in metrics["rollout"]] == [1, 2, 3]
+    assert metrics["one_shot"][1]["lead_time"] == pytest.approx(1.0)
+    assert all(np.isfinite(r["median_rel_l1"]) for r in metrics["one_shot"])
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "error_vs_lead.png",
+        "sample_0_lead_1.png",
+        "sample_0_lead_3.png",
+    ]
+
+
+def test_bad_model_option(data, tmp_path):
+    result = CliRunner().invoke(
+        app, ["train", "operator", "--data", str(data), "--option", "oops", "--out", str(tmp_path)]
+    )
+    assert result.exit_code != 0 and "KEY=VALUE" in result.output
