@@ -4,11 +4,13 @@
 * :class:`S4`: diagonal-plus-low-rank state matrix, Cauchy kernel + Woodbury.
 * :class:`LSSL`: dense HiPPO state matrix, Krylov kernel (the original layer).
 * :func:`load_official_state_dict`: official ``state-spaces/s4`` checkpoints.
+* :class:`StepGenerator`: fast recurrent generation (a CUDA-graph captured step).
 
 Sequences are ``(batch, length, channels)``; every layer returns
 ``(y, next_state)`` and has a recurrent ``step`` mode (see :class:`SSMLayer`).
 """
 
+from .generate import StepGenerator
 from .lssl import LSSL, LSSLKernel
 from .s4 import S4, S4Kernel
 from .s4d import S4D, S4DKernel, SSMLayer, load_official_state_dict
@@ -21,5 +23,6 @@ __all__ = [
     "S4DKernel",
     "S4Kernel",
     "SSMLayer",
+    "StepGenerator",
     "load_official_state_dict",
 ]

@@ -336,6 +336,13 @@ class SSMLayer(nn.Module):
         state = self._check_state(state, u_t.shape[0])
         if params is None:
             params = self.step_params(rate)
+        return self.step_unchecked(u_t, state, params)
+
+    def step_unchecked(self, u_t: Tensor, state: Tensor, params: dict[str, Tensor]):
+        """:meth:`step` without the input checks (no host sync: safe to capture in a CUDA graph).
+
+        Used by :class:`~sciml_seq.torch.ssm.StepGenerator`; ``params`` from :meth:`step_params`.
+        """
         with torch.autocast(device_type=u_t.device.type, enabled=False):
             dtype = torch.promote_types(u_t.dtype, real_dtype(self.D))
             x = u_t.to(dtype)
