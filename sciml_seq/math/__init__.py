@@ -5,6 +5,8 @@
 * :mod:`sciml_seq.math.discretize` -- zero-order hold, bilinear and Euler
   discretisations of ``x' = A x + B u`` (dense and diagonal), and a reference
   Vandermonde kernel.
+* :mod:`sciml_seq.math.spectral` -- Fourier pseudo-spectral ETDRK4 (complex
+  contour coefficients) and the 1-D KdV stepper used by the PDE data.
 
 The PyTorch and JAX layers convert these arrays to tensors; nothing here
 imports torch or jax.

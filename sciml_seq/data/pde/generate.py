@@ -1,0 +1,297 @@
+"""Solve the registered PDEs: :func:`simulate` and :func:`generate`.
+
+JAX and exponax are imported on first use (the ``jax`` extra); reading data
+files needs neither.  Trajectories are computed in chunks of ``chunk_size``
+initial conditions; with exponax, one compiled, vmapped rollout (the last chunk
+is padded, so nothing recompiles) in JAX's default precision (float32 unless
+``jax_enable_x64`` is set); the numpy stepper (KdV) runs in float64.  Results
+are stored as float32.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ...errors import NonFiniteError, OptionError, ShapeError, UnavailableError
+from .equations import Equation, get_equation
+from .ic import random_fourier_field
+from .trajectories import Trajectories
+
+__all__ = ["generate", "random_initial_conditions", "simulate"]
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each chunk of trajectories."""
+
+
+def random_initial_conditions(
+    equation: Equation, n_trajectories: int, *, seed: int = 0
+) -> NDArray[np.float32]:
+    """Random initial states ``(n_trajectories, channels, *grid)`` for ``equation``.
+
+    Trajectory ``i`` draws from ``numpy.random.default_rng([seed, i])``, so it
+    does not depend on ``n_trajectories`` or on the chunking, and (for
+    ``resolution > 2 ic_cutoff``) is the same field at every resolution.
+    """
+    u0 = np.zeros(
+        (n_trajectories, len(equation.channels)) + (equation.resolution,) * equation.ndim,
+        dtype=np.float32,
+    )
+    for i in range(n_trajectories):
+        rng = np.random.default_rng([seed, i])
+        for c, std in enumerate(equation.ic_std):
+            if std > 0:
+                u0[i, c] = random_fourier_field(
+                    rng, equation.ndim, equation.resolution, cutoff=equation.ic_cutoff, std=std
+                )
+    return u0
+
+
+def simulate(
+    name: str,
+    u0: NDArray[np.floating],
+    *,
+    n_times: int | None = None,
+    dt: float | None = None,
+    substeps: int | None = None,
+    domain_extent: float | None = None,
+    params: Mapping[str, Any] | None = None,
+    chunk_size: int = 16,
+    progress: Progress | None = None,
+) -> Trajectories:
+    """Roll the PDE ``name`` out from given initial states.
+
+    Parameters
+    ----------
+    name: a registered dataset name (see :func:`~sciml_seq.data.pde.list_equations`).
+    u0: initial states ``(n, channels, *grid)`` on the periodic grid
+        ``x_j = j L / N``; the resolution is read from ``u0``.
+    n_times, dt, substeps, domain_extent, params: override the registry
+        defaults (``params`` are keyword arguments of the exponax stepper).
+    chunk_size: trajectories per compiled batch.
+    progress: optional ``progress(done, total)`` callback.
+
+    Returns
+    -------
+    :class:`Trajectories` with ``u`` of shape ``(n, n_times, channels, *grid)``
+    and ``meta["initial_condition"] = {"kind": "given"}``.
+
+    Raises
+    ------
+    NonFiniteError: a trajectory blew up (names it and the first bad time).
+    """
+    base = get_equation(name)
+    u0 = np.asarray(u0)
+    expected = f"(n, {len(base.channels)}" + ", N" * base.ndim + ")"
+    if u0.ndim != base.ndim + 2 or u0.shape[1] != len(base.channels) or u0.shape[0] < 1:
+        raise ShapeError(f"u0: {name!r} needs initial states {expected}, got shape {u0.shape}")
+    if len(set(u0.shape[2:])) != 1:
+        raise ShapeError(f"u0: the grid must be square {expected}, got shape {u0.shape}")
+    if not np.isfinite(u0).all():
+        raise NonFiniteError("u0: initial states contain NaN or infinity")
+    equation = base.with_overrides(
+        resolution=u0.shape[-1],
+        n_times=n_times,
+        dt=dt,
+        substeps=substeps,
+        domain_extent=domain_extent,
+        params=params,
+    )
+    u = _rollout(equation, u0.astype(np.float32), chunk_size=chunk_size, progress=progress)
+    t = np.arange(equation.n_times) * equation.dt
+    return Trajectories(u=u, t=t, meta=_metadata(equation, {"kind": "given"}, seed=None))
+
+
+def generate(
+    name: str,
+    n_trajectories: int,
+    *,
+    resolution: int | None = None,
+    n_times: int | None = None,
+    dt: float | None = None,
+    substeps: int | None = None,
+    domain_extent: float | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    chunk_size: int = 16,
+    progress: Progress | None = None,
+) -> Trajectories:
+    """Trajectories of the PDE ``name`` from random initial conditions.
+
+    Parameters
+    ----------
+    name: ``"burgers_1d"``, ``"kdv_1d"``, ``"ks_1d"``, ``"navier_stokes_2d"``,
+        ``"allen_cahn_2d"`` or ``"wave_2d"`` (see
+        :data:`~sciml_seq.data.pde.EQUATIONS` for the defaults of each).
+    n_trajectories: number of trajectories ``n``.
+    resolution: grid points per axis ``N`` (default: the registry's).
+    n_times: saved snapshots ``T`` including ``t = 0``.
+    dt: time between snapshots; ``substeps`` solver steps each.
+    domain_extent: side ``L`` of the periodic domain ``[0, L)^d``.
+    params: overrides of the stepper's keyword arguments.
+    seed: trajectory ``i`` uses ``numpy.random.default_rng([seed, i])``.
+    chunk_size: trajectories per compiled batch (memory vs. speed).
+    progress: optional ``progress(done, total)`` callback.
+
+    Returns
+    -------
+    :class:`Trajectories`: ``u`` float32 ``(n, T, C, *grid)``, ``t = dt * arange(T)``,
+    ``meta`` with equation, summary, parameters, domain_extent, resolution,
+    grid, dt, substeps, n_times, channels, seed, initial_condition, solver and
+    versions.
+    """
+    for arg, value, minimum in (("n_trajectories", n_trajectories, 1), ("seed", seed, 0)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+            raise OptionError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+    equation = get_equation(name).with_overrides(
+        resolution=resolution,
+        n_times=n_times,
+        dt=dt,
+        substeps=substeps,
+        domain_extent=domain_extent,
+        params=params,
+    )
+    u0 = random_initial_conditions(equation, n_trajectories, seed=seed)
+    u = _rollout(equation, u0, chunk_size=chunk_size, progress=progress)
+    ic = {
+        "kind": "random_fourier_field",
+        "cutoff": equation.ic_cutoff,
+        "std": list(equation.ic_std),
+        "rng": "numpy.random.default_rng([seed, trajectory_index])",
+    }
+    t = np.arange(equation.n_times) * equation.dt
+    return Trajectories(u=u, t=t, meta=_metadata(equation, ic, seed=int(seed)))
+
+
+def _rollout(
+    equation: Equation,
+    u0: NDArray[np.float32],
+    *,
+    chunk_size: int,
+    progress: Progress | None,
+) -> NDArray[np.float32]:
+    """Trajectories ``(n, n_times, C, *grid)`` from ``u0`` ``(n, C, *grid)``, chunk by chunk."""
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise OptionError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    make = _exponax_rollout if equation.backend == "exponax" else _numpy_rollout
+    run = make(equation, _resolve(equation.stepper))
+    n = u0.shape[0]
+    chunk = min(chunk_size, n)
+    out = np.empty((n, equation.n_times) + u0.shape[1:], dtype=np.float32)
+    for start in range(0, n, chunk):
+        block = u0[start : start + chunk]
+        pad = chunk - block.shape[0]
+        if pad:  # keep the compiled shape: repeat the last state, drop its results
+            block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
+        result = run(block)[: chunk - pad]
+        bad = ~np.isfinite(result)
+        if bad.any():
+            i, k = np.argwhere(bad)[0][:2]
+            raise NonFiniteError(
+                f"{equation.name}: trajectory {start + i} became NaN/inf at t = "
+                f"{k * equation.dt:.6g} (snapshot {k}); the solve is unstable with "
+                f"dt / substeps = {equation.dt / equation.substeps:.3g}, params "
+                f"{dict(equation.params)}: use more substeps, a smaller dt or milder "
+                "parameters"
+            )
+        out[start : start + result.shape[0]] = result
+        if progress is not None:
+            progress(start + result.shape[0], n)
+    return out
+
+
+def _resolve(path: str) -> Any:
+    """The object at the dotted ``path`` (``module.attribute``)."""
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as err:  # pragma: no cover - depends on the installed extras
+        raise UnavailableError(
+            f"generating this PDE needs {err.name} ({path}); install the jax extra: "
+            "pip install sciml-seq[jax]"
+        ) from None
+
+
+Rollout = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+def _exponax_rollout(equation: Equation, factory: Any) -> Rollout:
+    import equinox as eqx
+    import exponax
+    import jax
+    import jax.numpy as jnp
+
+    stepper = factory(
+        equation.ndim,
+        equation.domain_extent,
+        equation.resolution,
+        equation.dt / equation.substeps,
+        **equation.params,
+    )
+    if equation.substeps > 1:
+        stepper = exponax.RepeatedStepper(stepper, equation.substeps)
+    rollout = eqx.filter_jit(
+        jax.vmap(exponax.rollout(stepper, equation.n_times - 1, include_init=True))
+    )
+    float_dtype = jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
+
+    def run(block: NDArray[np.float32]) -> NDArray[np.float32]:
+        return np.asarray(rollout(jnp.asarray(block, dtype=float_dtype)), dtype=np.float32)
+
+    return run
+
+
+def _numpy_rollout(equation: Equation, factory: Any) -> Rollout:
+    stepper = factory(
+        equation.domain_extent,
+        equation.resolution,
+        equation.dt / equation.substeps,
+        **equation.params,
+    )
+
+    def run(block: NDArray[np.float32]) -> NDArray[np.float32]:
+        out = np.empty((block.shape[0], equation.n_times) + block.shape[1:], dtype=np.float32)
+        out[:, 0] = block
+        u_hat = np.fft.rfft(block.astype(np.float64), axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):  # blow-ups are reported as NaN
+            for k in range(1, equation.n_times):
+                for _ in range(equation.substeps):
+                    u_hat = stepper.step(u_hat)
+                out[:, k] = np.fft.irfft(u_hat, n=equation.resolution, axis=-1)
+        return out
+
+    return run
+
+
+def _metadata(
+    equation: Equation, initial_condition: dict[str, Any], *, seed: int | None
+) -> dict[str, Any]:
+    versions = {}
+    for package in ("sciml-seq", "numpy", "jax", "equinox", "exponax"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+            versions[package] = None
+    return {
+        "equation": equation.name,
+        "summary": equation.summary,
+        "ndim": equation.ndim,
+        "channels": list(equation.channels),
+        "parameters": dict(equation.params),
+        "domain_extent": equation.domain_extent,
+        "resolution": equation.resolution,
+        "grid": f"periodic [0, L)^{equation.ndim}, x_j = j L / N (j = 0..N-1), axes ij",
+        "dt": equation.dt,
+        "substeps": equation.substeps,
+        "n_times": equation.n_times,
+        "seed": seed,
+        "initial_condition": initial_condition,
+        "solver": f"{equation.stepper}: {equation.scheme}; step dt / substeps",
+        "versions": versions,
+    }

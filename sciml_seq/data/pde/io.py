@@ -1,0 +1,201 @@
+"""HDF5 files of PDE trajectories (h5py).
+
+Layout (format ``sciml_seq.pde``, version 1)::
+
+    /u   float32 (n_trajectories, n_times, channels, *grid), one chunk per
+         trajectory (or per snapshot when a trajectory exceeds 4 MiB)
+    /t   float64 (n_times,)
+    attributes of the root group:
+         format = "sciml_seq.pde", format_version = 1,
+         meta = JSON text of Trajectories.meta,
+         and, for a quick look with h5dump, equation / dt / seed copied from meta.
+
+:func:`read_trajectories` loads everything and validates it;
+:func:`open_trajectories` validates the layout and reads trajectories lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ...errors import FormatError, UnavailableError
+from .trajectories import Trajectories, check_trajectory_arrays
+
+__all__ = ["TrajectoryFile", "open_trajectories", "read_trajectories", "write_trajectories"]
+
+FORMAT = "sciml_seq.pde"
+FORMAT_VERSION = 1
+_CHUNK_BYTES = 4 * 2**20
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise UnavailableError(
+            "reading and writing PDE data needs h5py: pip install sciml-seq[data]"
+        ) from None
+    return h5py
+
+
+def write_trajectories(path: str | os.PathLike[str], traj: Trajectories) -> Path:
+    """Write ``traj`` to the HDF5 file ``path`` (replaced atomically) and return the path.
+
+    The file is written next to ``path`` under a temporary name and renamed at
+    the end, so an interrupted write never leaves a truncated file at ``path``.
+    """
+    if not isinstance(traj, Trajectories):
+        raise TypeError(f"traj must be a Trajectories, got {type(traj).__name__}")
+    try:
+        meta_json = json.dumps(traj.meta, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise FormatError(f"traj.meta must be JSON-serialisable: {err}") from None
+    h5py = _h5py()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    per_trajectory = traj.u[0].nbytes
+    chunks = (
+        (1,) + traj.u.shape[1:] if per_trajectory <= _CHUNK_BYTES else (1, 1) + traj.u.shape[2:]
+    )
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("u", data=traj.u, chunks=chunks)
+            f.create_dataset("t", data=traj.t)
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["meta"] = meta_json
+            for key in ("equation", "dt", "seed"):
+                value = traj.meta.get(key)
+                if isinstance(value, (str, int, float)):
+                    f.attrs[key] = value
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class TrajectoryFile:
+    """A trajectory file opened for lazy reading (use as a context manager).
+
+    ``file[i]`` reads trajectory ``i`` as float32 ``(n_times, channels, *grid)``;
+    ``file[indices]`` (a slice or a sequence of ints) reads ``(k, n_times,
+    channels, *grid)``.  Only the requested trajectories are read from disk.
+
+    Attributes
+    ----------
+    path: the file.
+    t: float64 ``(n_times,)``.
+    meta: the metadata dict.
+    shape: shape of the whole ``u`` array.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"path: no trajectory file at {str(self.path)!r}")
+        h5py = _h5py()
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise FormatError(f"path: {str(self.path)!r} is not an HDF5 file ({err})") from None
+        try:
+            self.t, self.meta = _validate(self._file, self.path)
+        except BaseException:
+            self._file.close()
+            raise
+        self._u = self._file["u"]
+        self.shape: tuple[int, ...] = tuple(self._u.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int | slice | Sequence[int]) -> NDArray[np.float32]:
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"trajectory index {index} out of range for {len(self)}")
+            return self._u[int(index) % len(self)]
+        if isinstance(index, slice):
+            return self._u[index]
+        order = np.asarray(index, dtype=np.int64) % max(len(self), 1)
+        unique, inverse = np.unique(order, return_inverse=True)  # h5py needs sorted indices
+        return self._u[unique][inverse]
+
+    def load(self) -> Trajectories:
+        """Everything in memory, validated (finite values included)."""
+        return Trajectories(u=self._u[()], t=self.t, meta=self.meta)
+
+    def close(self) -> None:
+        """Close the HDF5 file."""
+        self._file.close()
+
+    def __enter__(self) -> TrajectoryFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_trajectories(path: str | os.PathLike[str]) -> TrajectoryFile:
+    """Open ``path`` for lazy reading; the layout and metadata are validated now."""
+    return TrajectoryFile(path)
+
+
+def read_trajectories(path: str | os.PathLike[str]) -> Trajectories:
+    """Read the whole file into a validated :class:`Trajectories`.
+
+    Raises :class:`FileNotFoundError` for a missing file and
+    :class:`~sciml_seq.errors.FormatError` (or a shape/dtype/non-finite error)
+    naming what is wrong for anything else.
+    """
+    with TrajectoryFile(path) as f:
+        return f.load()
+
+
+def _validate(f: Any, path: Path) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    where = f"trajectory file {str(path)!r}"
+    if f.attrs.get("format") != FORMAT:
+        raise FormatError(
+            f"{where}: attribute 'format' must be {FORMAT!r}, got {f.attrs.get('format')!r} "
+            "(not written by sciml_seq.data.pde.write_trajectories?)"
+        )
+    version = f.attrs.get("format_version")
+    if version != FORMAT_VERSION:
+        raise FormatError(
+            f"{where}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    for name in ("u", "t"):
+        if name not in f:
+            raise FormatError(f"{where}: dataset {name!r} is missing")
+    try:
+        meta = json.loads(f.attrs["meta"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise FormatError(f"{where}: attribute 'meta' must be JSON text ({err})") from None
+    if not isinstance(meta, dict):
+        raise FormatError(f"{where}: attribute 'meta' must hold a JSON object")
+    u, t = f["u"], f["t"][()]
+    # check everything but the values of u (those are checked when loaded)
+    check_trajectory_arrays(np.empty((0,) + u.shape[1:], u.dtype), t, where=where)
+    expected = {
+        "channels": u.shape[2],
+        "resolution": u.shape[-1],
+        "n_times": u.shape[1],
+        "ndim": u.ndim - 3,
+    }
+    for key, size in expected.items():
+        value = meta.get(key)
+        if value is not None and (len(value) if key == "channels" else value) != size:
+            raise FormatError(f"{where}: meta[{key!r}] = {value!r} does not match u {u.shape}")
+    return t, meta
