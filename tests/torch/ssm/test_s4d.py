@@ -186,6 +186,28 @@ def test_fft_runs_in_float32_under_bf16_autocast():
     assert y_bf.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("cls", ["S4D", "S4"])
+def test_every_fft_sees_float32_under_bf16_autocast(cls, monkeypatch):
+    from sciml_seq.torch import ssm
+
+    seen = []
+    for name in ("rfft", "irfft"):
+        original = getattr(torch.fft, name)
+
+        def spy(x, *args, _original=original, **kw):
+            seen.append(x.dtype)
+            return _original(x, *args, **kw)
+
+        monkeypatch.setattr(torch.fft, name, spy)
+    torch.manual_seed(0)
+    layer = getattr(ssm, cls)(4, 8, l_max=32)
+    u = torch.randn(2, 32, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, _ = layer(u)
+    y.float().sum().backward()
+    assert seen and set(seen) <= {torch.float32, torch.complex64}, seen
+
+
 def test_dropout_train_and_eval():
     layer = make(dropout=0.5)
     plain = make(dropout=0.0)
