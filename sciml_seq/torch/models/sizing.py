@@ -56,15 +56,21 @@ def fit_width(
     n_params = check_int("n_params", n_params, 1)
     step = check_int("step", step, 1)
 
-    def count(k: int) -> int:
-        return count_parameters(build(k * step))
+    counts: dict[int, int] = {}
 
-    lo, hi = 1, max(1, max_width // step)
-    if count(hi) < n_params:
-        raise OptionError(
-            f"n_params: expected a count reachable with width <= {max_width} "
-            f"(at most {count(hi)}); got {n_params}"
-        )
+    def count(k: int) -> int:
+        if k not in counts:
+            counts[k] = count_parameters(build(k * step))
+        return counts[k]
+
+    lo, hi, top = 1, 1, max(1, max_width // step)
+    while count(hi) < n_params:  # double up (cheap models first), then bisect
+        if hi == top:
+            raise OptionError(
+                f"n_params: expected a count reachable with width <= {max_width} "
+                f"(at most {count(hi)}); got {n_params}"
+            )
+        lo, hi = hi + 1, min(2 * hi, top)
     while lo < hi:  # smallest k with count(k) >= n_params
         mid = (lo + hi) // 2
         if count(mid) >= n_params:
@@ -78,7 +84,11 @@ def fit_width(
 def build_sized(name: str, d_input: int, d_output: int, n_params: int, **options: Any) -> nn.Module:
     """:func:`build_model` with the ``d_model`` that brings its size closest to ``n_params``.
 
-    X
+    Widths are any integer, except for the transformer: there ``d_model`` is the
+    largest multiple of ``2 * heads`` (an even RoPE head size) not above the
+    target, and then the MLP width ``d_ff`` is fitted (a finer step).
+    ``options`` (the other constructor arguments) must not contain ``d_model``
+    or ``d_ff``.
     """
     name = check_option("name", name, MODELS)
     for key in ("d_model", "d_ff"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ...errors import OptionError
 from ..attention import MultiheadAttention
 from ..position import RotaryEncoding
 from .common import (
@@ -94,6 +95,11 @@ class TransformerSequenceModel(nn.Module):
         d_model = check_int("d_model", d_model, 1)
         n_layers = check_int("n_layers", n_layers, 1)
         heads = check_int("heads", heads, 1)
+        if d_model % heads or (d_model // heads) % 2:
+            raise OptionError(
+                f"heads: expected a divisor of d_model={d_model} that leaves an even head size "
+                f"(rotary positions rotate pairs); got {heads}"
+            )
         d_ff = check_int("ff_mult", ff_mult, 1) * d_model if d_ff is None else d_ff
         d_ff = check_int("d_ff", d_ff, 1)
         self.pool = check_option("pool", pool, POOLS)
