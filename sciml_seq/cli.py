@@ -58,6 +58,106 @@ def compare(
     console.print(f"plot: {plot_error_vs_nfe(results, output)}")
 
 
+data_app = typer.Typer(help="PDE datasets: list and generate (HDF5).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the PDE datasets with their equation, grid, times, parameters and solver."""
+    from rich.markup import escape
+
+    from .data.pde import EQUATIONS
+
+    for name, eq in EQUATIONS.items():
+        size = " x ".join([str(eq.resolution)] * eq.ndim)
+        params = ", ".join(f"{k}={v:g}" for k, v in eq.params.items())
+        console.print(f"[bold]{name}[/bold]  {escape(eq.summary)}")
+        console.print(
+            f"    channels {', '.join(eq.channels)}; grid {size} on [0, {eq.domain_extent:.4g})"
+            f"^{eq.ndim}; {eq.n_times} snapshots, dt {eq.dt:g} ({eq.substeps} substeps)"
+        )
+        console.print(f"    {escape(params)}")
+        console.print(f"    solver {eq.stepper}")
+
+
+@data_app.command("generate")
+def data_generate(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `sciml-seq data list`).")],
+    out: Annotated[Path, typer.Option(help="HDF5 file to write.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of trajectories.")] = 16,
+    resolution: Annotated[
+        int | None, typer.Option(min=4, help="Grid points per axis (default: the dataset's).")
+    ] = None,
+    n_times: Annotated[
+        int | None, typer.Option(min=2, help="Saved snapshots including t=0.")
+    ] = None,
+    dt: Annotated[float | None, typer.Option(help="Time between snapshots.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Trajectory i uses rng([seed, i]).")] = 0,
+    param: Annotated[
+        list[str], typer.Option(help="Equation parameter KEY=VALUE, repeatable.")
+    ] = [],  # noqa: B006 - typer reads the default
+    chunk_size: Annotated[int, typer.Option(min=1, help="Trajectories per batch.")] = 16,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Generate NAME's trajectories from random initial conditions and write them to OUT."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from .data.pde import generate, list_equations, write_trajectories
+    from .errors import SciMLSeqError
+
+    if name not in list_equations():
+        raise typer.BadParameter(
+            f"unknown dataset {name!r}; valid: {', '.join(list_equations())}", param_hint="NAME"
+        )
+    if out.exists() and not overwrite:
+        raise typer.BadParameter(
+            f"{out} exists; pass --overwrite to replace it", param_hint="--out"
+        )
+    params = {}
+    for item in param:
+        key, sep, value = item.partition("=")
+        try:
+            params[key] = float(value) if sep else None
+        except ValueError:
+            params[key] = None
+        if params[key] is None:
+            raise typer.BadParameter(f"expected KEY=NUMBER, got {item!r}", param_hint="--param")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    try:
+        with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task(f"{name}", total=n)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done)
+
+            traj = generate(
+                name,
+                n,
+                resolution=resolution,
+                n_times=n_times,
+                dt=dt,
+                seed=seed,
+                params=params or None,
+                chunk_size=chunk_size,
+                progress=report,
+            )
+    except SciMLSeqError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(code=1) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_trajectories(out, traj)
+    console.print(
+        f"{out}: {name}, u {traj.u.shape} float32, t in [0, {traj.t[-1]:.4g}], seed {seed}"
+    )
+
+
 train_app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 

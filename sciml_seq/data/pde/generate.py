@@ -10,6 +10,7 @@ are stored as float32.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import numbers
@@ -222,24 +223,36 @@ Rollout = Callable[[NDArray[np.float32]], NDArray[np.float32]]
 
 
 def _exponax_rollout(equation: Equation, factory: Any) -> Rollout:
+    import jax
+
+    key = (
+        bool(jax.config.jax_enable_x64),  # the stepper's arrays follow the precision mode
+        equation.stepper,
+        equation.ndim,
+        equation.domain_extent,
+        equation.resolution,
+        equation.dt,
+        equation.substeps,
+        equation.n_times,
+        tuple(sorted(equation.params.items())),
+    )
+    return _compiled_exponax_rollout(key, factory)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_exponax_rollout(key: tuple[Any, ...], factory: Any) -> Rollout:
+    """One jitted rollout per setting, reused by later calls (JAX compiles once per shape)."""
     import equinox as eqx
     import exponax
     import jax
     import jax.numpy as jnp
 
-    stepper = factory(
-        equation.ndim,
-        equation.domain_extent,
-        equation.resolution,
-        equation.dt / equation.substeps,
-        **equation.params,
-    )
-    if equation.substeps > 1:
-        stepper = exponax.RepeatedStepper(stepper, equation.substeps)
-    rollout = eqx.filter_jit(
-        jax.vmap(exponax.rollout(stepper, equation.n_times - 1, include_init=True))
-    )
-    float_dtype = jnp.zeros(()).dtype  # float64 under jax_enable_x64, else float32
+    x64, _, ndim, domain_extent, resolution, dt, substeps, n_times, params = key
+    stepper = factory(ndim, domain_extent, resolution, dt / substeps, **dict(params))
+    if substeps > 1:
+        stepper = exponax.RepeatedStepper(stepper, substeps)
+    rollout = eqx.filter_jit(jax.vmap(exponax.rollout(stepper, n_times - 1, include_init=True)))
+    float_dtype = jnp.float64 if x64 else jnp.float32
 
     def run(block: NDArray[np.float32]) -> NDArray[np.float32]:
         return np.asarray(rollout(jnp.asarray(block, dtype=float_dtype)), dtype=np.float32)

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...errors import FormatError, UnavailableError
-from .trajectories import Trajectories, check_trajectory_arrays
+from .trajectories import Trajectories, check_meta, check_trajectory_arrays
 
 __all__ = ["TrajectoryFile", "open_trajectories", "read_trajectories", "write_trajectories"]
 
@@ -174,7 +174,7 @@ def _validate(f: Any, path: Path) -> tuple[NDArray[np.float64], dict[str, Any]]:
     version = f.attrs.get("format_version")
     if version != FORMAT_VERSION:
         raise FormatError(
-            f"{where}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+            f"{where}: format_version {version} is not supported (expected {FORMAT_VERSION})"
         )
     for name in ("u", "t"):
         if name not in f:
@@ -183,19 +183,8 @@ def _validate(f: Any, path: Path) -> tuple[NDArray[np.float64], dict[str, Any]]:
         meta = json.loads(f.attrs["meta"])
     except (KeyError, TypeError, ValueError) as err:
         raise FormatError(f"{where}: attribute 'meta' must be JSON text ({err})") from None
-    if not isinstance(meta, dict):
-        raise FormatError(f"{where}: attribute 'meta' must hold a JSON object")
     u, t = f["u"], f["t"][()]
     # check everything but the values of u (those are checked when loaded)
     check_trajectory_arrays(np.empty((0,) + u.shape[1:], u.dtype), t, where=where)
-    expected = {
-        "channels": u.shape[2],
-        "resolution": u.shape[-1],
-        "n_times": u.shape[1],
-        "ndim": u.ndim - 3,
-    }
-    for key, size in expected.items():
-        value = meta.get(key)
-        if value is not None and (len(value) if key == "channels" else value) != size:
-            raise FormatError(f"{where}: meta[{key!r}] = {value!r} does not match u {u.shape}")
+    check_meta(meta, u.shape, where=where)
     return t, meta

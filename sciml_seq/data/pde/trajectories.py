@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from ...errors import DTypeError, FormatError, NonFiniteError, ShapeError
 
-__all__ = ["Trajectories", "check_trajectory_arrays"]
+__all__ = ["Trajectories", "check_meta", "check_trajectory_arrays"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class Trajectories:
     ----------
     u: float32 array ``(n_trajectories, n_times, channels, *grid)``, i.e.
         ``(n, T, C, X)`` in 1-D and ``(n, T, C, H, W)`` in 2-D.
-    t: float64 array ``(n_times,)`` of physical times, ``t[0] = 0``, increasing.
+    t: float64 array ``(n_times,)`` of physical times, ``t[0] = 0``, increasing
+        (integer or other float arrays are converted to float64).
     meta: JSON-compatible metadata (equation, parameters, grid, dt, seed,
         solver, package versions); see :func:`sciml_seq.data.pde.generate`.
     """
@@ -31,9 +32,11 @@ class Trajectories:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        t = self.t
+        if isinstance(t, np.ndarray) and (t.dtype.kind in "iu" or t.dtype.kind == "f"):
+            object.__setattr__(self, "t", t.astype(np.float64, copy=False))
         check_trajectory_arrays(self.u, self.t, where="Trajectories")
-        if not isinstance(self.meta, dict):
-            raise FormatError(f"Trajectories.meta must be a dict, got {type(self.meta).__name__}")
+        check_meta(self.meta, self.u.shape, where="Trajectories")
 
     def __len__(self) -> int:
         return self.u.shape[0]
@@ -84,3 +87,23 @@ def check_trajectory_arrays(u: Any, t: Any, *, where: str, finite: bool = True) 
         raise NonFiniteError(
             f"{where}: u has non-finite values (first in trajectory {n} at time index {k})"
         )
+
+
+def check_meta(meta: Any, shape: tuple[int, ...], *, where: str) -> None:
+    """Raise :class:`FormatError` unless ``meta`` is a dict consistent with ``u.shape``.
+
+    The keys ``channels`` (a list of names), ``resolution``, ``n_times`` and
+    ``ndim`` are optional; when present they must match ``shape``.
+    """
+    if not isinstance(meta, dict):
+        raise FormatError(f"{where}: meta must be a dict, got {type(meta).__name__}")
+    expected = {
+        "channels": shape[2],
+        "resolution": shape[-1],
+        "n_times": shape[1],
+        "ndim": len(shape) - 3,
+    }
+    for key, size in expected.items():
+        value = meta.get(key)
+        if value is not None and (len(value) if key == "channels" else value) != size:
+            raise FormatError(f"{where}: meta[{key!r}] = {value!r} does not match u {shape}")
