@@ -1,0 +1,138 @@
+"""JAX training loop: same loss and AdamW updates as the torch Trainer (float64)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from sciml_seq.errors import NonFiniteError
+from sciml_seq.train.evaluate import one_shot
+from sciml_seq.train.jax_loop import batch_loss, jax_predictor, make_optimizer, train
+from sciml_seq.train.pair_dataset import PairDataset
+from sciml_seq.train.schedule import warmup_cosine
+from sciml_seq.train.trainer import TrainConfig, Trainer
+from tests.train.conftest import TinyOperator, decay_trajectories
+
+
+class TinyOperatorJax(eqx.Module):
+    """The JAX twin of tests.train.conftest.TinyOperator, on one example."""
+
+    lift: eqx.nn.Conv2d
+    out: eqx.nn.Conv2d
+
+    def __init__(self, torch_model: TinyOperator):
+        key = jax.random.PRNGKey(0)
+        c_in = torch_model.lift.in_channels
+        width, c_out = torch_model.lift.out_channels, torch_model.out.out_channels
+        lift = eqx.nn.Conv2d(c_in, width, 3, padding=1, key=key)
+        out = eqx.nn.Conv2d(width, c_out, 3, padding=1, key=key)
+
+        def copy(layer, conv):
+            layer = eqx.tree_at(
+                lambda m: m.weight, layer, jnp.asarray(conv.weight.detach().numpy())
+            )
+            bias = jnp.asarray(conv.bias.detach().numpy())[:, None, None]
+            return eqx.tree_at(lambda m: m.bias, layer, bias)
+
+        self.lift, self.out = copy(lift, torch_model.lift), copy(out, torch_model.out)
+
+    def __call__(self, x, time):
+        t = jnp.broadcast_to(time.astype(x.dtype), (1, *x.shape[1:]))
+        return self.out(jnp.tanh(self.lift(jnp.concatenate([x, t], axis=0))))
+
+
+def _pair(steps=3, clip_norm=100.0, warmup=1):
+    torch.manual_seed(0)
+    u, t = decay_trajectories(n=4, n_times=4, size=6)
+    config = TrainConfig(
+        steps=steps,
+        batch_size=5,
+        lr=1e-2,
+        weight_decay=0.01,
+        warmup_steps=warmup,
+        clip_norm=clip_norm,
+        channel_slice_list=[0, 1, 2],
+    )
+    trainer = Trainer(TinyOperator().double(), PairDataset(u.astype(np.float64), t), config)
+    return trainer, TinyOperatorJax(trainer.module)
+
+
+def test_same_loss_on_the_same_batch():
+    trainer, model = _pair()
+    x, lead, y = trainer.dataset[trainer.batch_indices(0)]
+    expected = trainer.loss(x, lead, y).item()
+    got = batch_loss(
+        model, jnp.asarray(x.numpy()), jnp.asarray(lead.numpy()), jnp.asarray(y.numpy()), [0, 1, 2]
+    )
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip_norm", [100.0, 0.05])
+def test_same_updates_as_torch_adamw(clip_norm):
+    trainer, model = _pair(clip_norm=clip_norm)
+    batches = []
+    for step in range(3):
+        batches.append(tuple(v.numpy() for v in trainer.dataset[trainer.batch_indices(step)]))
+        trainer.train_step()
+    model, losses = train(
+        model,
+        None,
+        None,
+        steps=3,
+        lr=1e-2,
+        weight_decay=0.01,
+        warmup_steps=1,
+        clip_norm=clip_norm,
+        channel_slice_list=[0, 1, 2],
+        batches=batches,
+    )
+    # optax evaluates its schedule in float32 (lr to ~1e-7 relative); torch clips by
+    # max/(norm + 1e-6), optax by max/norm (~1e-6 relative when clipping is active)
+    rtol = 1e-7 if clip_norm > 1 else 1e-5
+    for name, value in trainer.module.state_dict().items():
+        layer, attr = name.split(".")
+        got = np.asarray(getattr(getattr(model, layer), attr)).reshape(value.shape)
+        np.testing.assert_allclose(got, value.numpy(), rtol=rtol, atol=1e-9, err_msg=name)
+
+
+def test_optimizer_schedule_and_hints():
+    class Hinted(TinyOperatorJax):
+        @property
+        def optim_hints(self):
+            return {"out.bias": {"lr": 1e-4}}
+
+    torch.manual_seed(0)
+    model = Hinted(TinyOperator().double())
+    optimizer = make_optimizer(model, lr=1.0, total_steps=6, warmup_steps=2, clip_norm=None)
+    params = eqx.filter(model, eqx.is_inexact_array)
+    state = optimizer.init(params)
+    ones = jax.tree_util.tree_map(jnp.ones_like, params)
+    for step in range(4):
+        updates, state = optimizer.update(ones, state, params)
+        # Adam's first update for a constant gradient is -lr * g/|g| = -lr (bias-corrected)
+        if step == 0:
+            assert float(jnp.abs(updates.lift.weight).max()) == 0.0  # warm-up starts at 0
+        if step == 3:
+            factor = warmup_cosine(3, total_steps=6, warmup_steps=2)
+            np.testing.assert_allclose(updates.lift.weight, -factor, rtol=1e-6)
+            np.testing.assert_allclose(updates.out.bias, -1e-4 * factor, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_train_on_pairs_and_predict():
+    torch.manual_seed(0)
+    u, t = decay_trajectories(n=4, n_times=4, size=6)
+    model = TinyOperatorJax(TinyOperator().double())
+    model, losses = train(model, u.astype(np.float64), t, steps=30, batch_size=8, lr=1e-2)
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    result = one_shot(jax_predictor(model), u.astype(np.float64), t, [1, 3])
+    assert result.rel_l1.shape == (2, 4) and np.isfinite(result.rel_l1).all()
+    bad = u.astype(np.float64)
+    bad[:] = np.nan
+    with pytest.raises(NonFiniteError, match="step 0: the loss is nan"):
+        train(model, bad, t, steps=2, batch_size=4)
