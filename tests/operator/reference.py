@@ -58,5 +58,30 @@ def stage_count(io: dict[str, np.ndarray], part: str) -> int:
     return sum(1 for k in io if k.startswith(f"hidden_states.{part}."))
 
 
+def micro_config(**overrides):
+    """A two-stage scOT small enough for fast tests (torch, JAX and their parity).
+
+    On a 16 x 32 input its stage grids are (8, 16) and (4, 8): stage 0 shifts both
+    axes, stage 1 only the width (its height fits one window).
+    """
+    from sciml_seq.operator import ScOTConfig
+
+    values = dict(
+        image_size=16,
+        patch_size=2,
+        num_channels=3,
+        num_out_channels=2,
+        embed_dim=6,
+        depths=(2, 2),
+        num_heads=(1, 2),
+        skip_connections=(1, 0),
+        window_size=4,
+        channel_slice_list_normalized_loss=(0, 1, 2),
+        pretrained_window_sizes=(0, 0),
+    )
+    values.update(overrides)
+    return ScOTConfig(**values)
+
+
 FLOAT64_ATOL = 1e-10  # the official fixtures agree to ~1e-13; the issue asks 1e-5
 FLOAT32_RTOL, FLOAT32_ATOL = 1e-4, 3e-5

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jax import Array
 
-from .layers import Conv2d, Linear
+from .layers import Conv2d, Init, Linear
 from .norm import make_norm
 
 
@@ -30,16 +29,13 @@ class ConvNeXtBlock(eqx.Module):
         eps: float = 1e-5,
         conditioned: bool = True,
         layer_scale: float = 1e-6,
-        std: float,
-        dtype,
-        key: Array,
+        init: Init,
     ) -> None:
-        keys = jax.random.split(key, 4)
-        self.weight = jnp.full((dim,), layer_scale, dtype)
-        self.dwconv = Conv2d(dim, dim, 7, groups=dim, std=std, dtype=dtype, key=keys[0])
-        self.norm = make_norm(conditioned, dim, eps, std=std, dtype=dtype, key=keys[1])
-        self.pwconv1 = Linear(dim, 4 * dim, std=std, dtype=dtype, key=keys[2])
-        self.pwconv2 = Linear(4 * dim, dim, std=std, dtype=dtype, key=keys[3])
+        self.weight = init.full((dim,), layer_scale)
+        self.dwconv = Conv2d(dim, dim, 7, groups=dim, init=init)
+        self.norm = make_norm(conditioned, dim, eps, init=init)
+        self.pwconv1 = Linear(dim, 4 * dim, init=init)
+        self.pwconv2 = Linear(4 * dim, dim, init=init)
 
     def __call__(self, x: Array, time: Array, resolution: tuple[int, int]) -> Array:
         length, dim = x.shape

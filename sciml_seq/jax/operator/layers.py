@@ -1,5 +1,10 @@
 """Small equinox layers with PyTorch's parameter layout (names and shapes) for scOT.
 
+Initial values come from an :class:`Init`: numpy draws seeded from a JAX key
+(one cheap host draw per parameter instead of one XLA compilation per
+parameter shape), or, without a key, ``jax.ShapeDtypeStruct`` placeholders
+(a template to load a checkpoint into or to count parameters).
+
 ``Linear`` (``weight (out, in)``, ``bias (out,)``) acts on the last axis of any
 array; ``Conv2d`` (``weight (out, in/groups, k, k)``, ``bias (out,)``) on
 ``(C, H, W)``; ``PatchConv``/``PatchConvTranspose`` are the stride = kernel
@@ -14,17 +19,43 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 
-def normal(key: Array, shape: tuple[int, ...], std: float, dtype: jnp.dtype) -> Array:
-    """``N(0, std²)`` draws."""
-    return std * jax.random.normal(key, shape, dtype=dtype)
+class Init:
+    """Initial values of one model: ``normal``/``uniform``/``full`` arrays of ``dtype``.
 
+    ``key`` seeds a numpy generator; ``key=None`` gives ``jax.ShapeDtypeStruct``
+    placeholders instead of arrays.
+    """
 
-def _torch_uniform(key: Array, shape: tuple[int, ...], fan_in: int, dtype: jnp.dtype) -> Array:
-    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-    return jax.random.uniform(key, shape, dtype=dtype, minval=-bound, maxval=bound)
+    def __init__(self, key: Array | None, dtype, std: float = 0.02) -> None:
+        self.dtype = jax.dtypes.canonicalize_dtype(jnp.float64 if dtype is None else dtype)
+        self.std = std
+        if key is None:
+            self.rng = None
+        else:
+            seed = np.asarray(jax.random.key_data(key)).astype(np.uint64).ravel().tolist()
+            self.rng = np.random.default_rng(seed)
+
+    def _out(self, shape: tuple[int, ...], draw) -> Array:
+        if self.rng is None:
+            return jax.ShapeDtypeStruct(shape, self.dtype)
+        return jnp.asarray(np.asarray(draw(shape), dtype=self.dtype))
+
+    def normal(self, shape: tuple[int, ...], std: float | None = None) -> Array:
+        """``N(0, std²)``, ``std`` defaulting to the model's ``initializer_range``."""
+        scale = self.std if std is None else std
+        return self._out(shape, lambda s: scale * self.rng.standard_normal(s))
+
+    def uniform(self, shape: tuple[int, ...], bound: float) -> Array:
+        """``U(-bound, bound)``."""
+        return self._out(shape, lambda s: self.rng.uniform(-bound, bound, s))
+
+    def full(self, shape: tuple[int, ...], value: float) -> Array:
+        """Every entry ``value``."""
+        return self._out(shape, lambda s: np.full(s, value))
 
 
 class Linear(eqx.Module):
@@ -33,11 +64,9 @@ class Linear(eqx.Module):
     weight: Array
     bias: Array | None
 
-    def __init__(
-        self, d_in: int, d_out: int, *, bias: bool = True, std: float, dtype: jnp.dtype, key: Array
-    ) -> None:
-        self.weight = normal(key, (d_out, d_in), std, dtype)
-        self.bias = jnp.zeros((d_out,), dtype) if bias else None
+    def __init__(self, d_in: int, d_out: int, *, bias: bool = True, init: Init) -> None:
+        self.weight = init.normal((d_out, d_in))
+        self.bias = init.full((d_out,), 0.0) if bias else None
 
     def __call__(self, x: Array) -> Array:
         y = x @ self.weight.T
@@ -59,12 +88,10 @@ class Conv2d(eqx.Module):
         *,
         groups: int = 1,
         bias: bool = True,
-        std: float,
-        dtype: jnp.dtype,
-        key: Array,
+        init: Init,
     ) -> None:
-        self.weight = normal(key, (c_out, c_in // groups, kernel, kernel), std, dtype)
-        self.bias = jnp.zeros((c_out,), dtype) if bias else None
+        self.weight = init.normal((c_out, c_in // groups, kernel, kernel))
+        self.bias = init.full((c_out,), 0.0) if bias else None
         self.groups = groups
 
     def __call__(self, x: Array) -> Array:
@@ -86,9 +113,9 @@ class PatchConv(eqx.Module):
     weight: Array
     bias: Array
 
-    def __init__(self, c_in: int, c_out: int, p: int, *, std: float, dtype, key: Array) -> None:
-        self.weight = normal(key, (c_out, c_in, p, p), std, dtype)
-        self.bias = jnp.zeros((c_out,), dtype)
+    def __init__(self, c_in: int, c_out: int, p: int, *, init: Init) -> None:
+        self.weight = init.normal((c_out, c_in, p, p))
+        self.bias = init.full((c_out,), 0.0)
 
     def __call__(self, x: Array) -> Array:
         c, height, width = x.shape
@@ -106,11 +133,10 @@ class PatchConvTranspose(eqx.Module):
     weight: Array
     bias: Array
 
-    def __init__(self, c_in: int, c_out: int, p: int, *, dtype, key: Array) -> None:
-        kw, kb = jax.random.split(key)
-        fan_in = c_out * p * p  # PyTorch computes the fan from weight.shape[1:]
-        self.weight = _torch_uniform(kw, (c_in, c_out, p, p), fan_in, dtype)
-        self.bias = _torch_uniform(kb, (c_out,), fan_in, dtype)
+    def __init__(self, c_in: int, c_out: int, p: int, *, init: Init) -> None:
+        bound = 1.0 / math.sqrt(c_out * p * p)  # PyTorch's fan: weight.shape[1:]
+        self.weight = init.uniform((c_in, c_out, p, p), bound)
+        self.bias = init.uniform((c_out,), bound)
 
     def __call__(self, x: Array) -> Array:
         _, h, w = x.shape
@@ -119,4 +145,4 @@ class PatchConvTranspose(eqx.Module):
         return y + self.bias[:, None, None]
 
 
-__all__ = ["Conv2d", "Linear", "PatchConv", "PatchConvTranspose", "normal"]
+__all__ = ["Conv2d", "Init", "Linear", "PatchConv", "PatchConvTranspose"]

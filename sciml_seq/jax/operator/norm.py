@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax import Array
 
-from .layers import Linear
+from .layers import Init, Linear
 
 
 class ConditionalLayerNorm(eqx.Module):
@@ -21,10 +20,9 @@ class ConditionalLayerNorm(eqx.Module):
     bias: Linear
     eps: float = eqx.field(static=True)
 
-    def __init__(self, dim: int, eps: float = 1e-5, *, std: float, dtype, key: Array) -> None:
-        k1, k2 = jax.random.split(key)
-        self.weight = Linear(1, dim, std=std, dtype=dtype, key=k1)
-        self.bias = Linear(1, dim, std=std, dtype=dtype, key=k2)
+    def __init__(self, dim: int, eps: float = 1e-5, *, init: Init) -> None:
+        self.weight = Linear(1, dim, init=init)
+        self.bias = Linear(1, dim, init=init)
         self.eps = eps
 
     def __call__(self, x: Array, time: Array) -> Array:
@@ -44,9 +42,9 @@ class TimeFreeLayerNorm(eqx.Module):
     bias: Array
     eps: float = eqx.field(static=True)
 
-    def __init__(self, dim: int, eps: float = 1e-5, *, dtype) -> None:
-        self.weight = jnp.ones((dim,), dtype)
-        self.bias = jnp.zeros((dim,), dtype)
+    def __init__(self, dim: int, eps: float = 1e-5, *, init: Init) -> None:
+        self.weight = init.full((dim,), 1.0)
+        self.bias = init.full((dim,), 0.0)
         self.eps = eps
 
     def __call__(self, x: Array, time: Array) -> Array:  # noqa: ARG002
@@ -55,11 +53,11 @@ class TimeFreeLayerNorm(eqx.Module):
         return (x - mean) / jnp.sqrt(var + self.eps) * self.weight + self.bias
 
 
-def make_norm(conditioned: bool, dim: int, eps: float = 1e-5, *, std: float, dtype, key: Array):
+def make_norm(conditioned: bool, dim: int, eps: float = 1e-5, *, init: Init) -> eqx.Module:
     """The norm scOT puts everywhere: time-conditioned or plain."""
     if conditioned:
-        return ConditionalLayerNorm(dim, eps, std=std, dtype=dtype, key=key)
-    return TimeFreeLayerNorm(dim, eps, dtype=dtype)
+        return ConditionalLayerNorm(dim, eps, init=init)
+    return TimeFreeLayerNorm(dim, eps, init=init)
 
 
 __all__ = ["ConditionalLayerNorm", "TimeFreeLayerNorm", "make_norm"]

@@ -22,7 +22,7 @@ from ...operator.checkpoint import check_names, read_checkpoint, write_checkpoin
 from ...operator.config import ScOTConfig
 from ...operator.geometry import stage_resolutions
 from .convnext import ConvNeXtBlock
-from .layers import Conv2d, PatchConv, PatchConvTranspose
+from .layers import Conv2d, Init, PatchConv, PatchConvTranspose
 from .norm import make_norm
 from .swin import PatchMerging, PatchUnmerging, SwinBlock
 
@@ -46,27 +46,16 @@ class Embeddings(eqx.Module):
     position_embeddings: Array | None
     norm: eqx.Module
 
-    def __init__(self, config: ScOTConfig, *, dtype, key: Array) -> None:
-        k1, k2 = jax.random.split(key)
-        std = config.initializer_range
+    def __init__(self, config: ScOTConfig, *, init: Init) -> None:
         self.patch_embeddings = _PatchEmbeddings(
-            PatchConv(
-                config.num_channels,
-                config.embed_dim,
-                config.patch_size,
-                std=std,
-                dtype=dtype,
-                key=k1,
-            )
+            PatchConv(config.num_channels, config.embed_dim, config.patch_size, init=init)
         )
         if config.use_absolute_embeddings:
             patches = (config.image_size // config.patch_size) ** 2
-            self.position_embeddings = jnp.zeros((1, patches, config.embed_dim), dtype)
+            self.position_embeddings = init.full((1, patches, config.embed_dim), 0.0)
         else:
             self.position_embeddings = None
-        self.norm = make_norm(
-            config.use_conditioning, config.embed_dim, std=std, dtype=dtype, key=k2
-        )
+        self.norm = make_norm(config.use_conditioning, config.embed_dim, init=init)
 
     def __call__(self, pixel_values: Array, time: Array) -> Array:
         x = self.patch_embeddings.projection(pixel_values)
@@ -82,23 +71,21 @@ class Embeddings(eqx.Module):
         return x
 
 
-def _blocks(config: ScOTConfig, level: int, decoder: bool, dtype, key: Array) -> list[SwinBlock]:
+def _blocks(config: ScOTConfig, level: int, decoder: bool, init: Init) -> list[SwinBlock]:
     dim, depth = config.stage_dim(level), config.depths[level]
-    keys = jax.random.split(key, depth)
     return [
         SwinBlock(
             dim,
             config.num_heads[level],
             window_size=config.window_size,
+            # decoder blocks are built in reverse index order (official)
             shifted=((depth - 1 - j) if decoder else j) % 2 == 1,
             mlp_dim=config.mlp_dim(dim),
             qkv_bias=config.qkv_bias,
             eps=config.layer_norm_eps,
             conditioned=config.use_conditioning,
             pretrained_window_size=config.pretrained_window_sizes[level],
-            std=config.initializer_range,
-            dtype=dtype,
-            key=keys[j],
+            init=init,
         )
         for j in range(depth)
     ]
@@ -110,20 +97,12 @@ class EncodeStage(eqx.Module):
     blocks: list[SwinBlock]
     downsample: PatchMerging | None
 
-    def __init__(self, config: ScOTConfig, level: int, *, dtype, key: Array) -> None:
-        k1, k2 = jax.random.split(key)
-        self.blocks = _blocks(config, level, False, dtype, k1)
+    def __init__(self, config: ScOTConfig, level: int, *, init: Init) -> None:
+        self.blocks = _blocks(config, level, False, init)
         last = level == config.num_layers - 1
+        dim = config.stage_dim(level)
         self.downsample = (
-            None
-            if last
-            else PatchMerging(
-                config.stage_dim(level),
-                conditioned=config.use_conditioning,
-                std=config.initializer_range,
-                dtype=dtype,
-                key=k2,
-            )
+            None if last else PatchMerging(dim, conditioned=config.use_conditioning, init=init)
         )
 
     def __call__(self, x: Array, time: Array, resolution) -> tuple[Array, Array]:
@@ -141,19 +120,13 @@ class DecodeStage(eqx.Module):
     blocks: list[SwinBlock]
     upsample: PatchUnmerging | None
 
-    def __init__(self, config: ScOTConfig, level: int, *, dtype, key: Array) -> None:
-        k1, k2 = jax.random.split(key)
-        self.blocks = _blocks(config, level, True, dtype, k1)
+    def __init__(self, config: ScOTConfig, level: int, *, init: Init) -> None:
+        self.blocks = _blocks(config, level, True, init)
+        dim = config.stage_dim(level)
         self.upsample = (
             None
             if level == 0
-            else PatchUnmerging(
-                config.stage_dim(level),
-                conditioned=config.use_conditioning,
-                std=config.initializer_range,
-                dtype=dtype,
-                key=k2,
-            )
+            else PatchUnmerging(dim, conditioned=config.use_conditioning, init=init)
         )
 
     def __call__(self, x: Array, time: Array, resolution) -> Array:
@@ -168,13 +141,10 @@ class PatchRecovery(eqx.Module):
     projection: PatchConvTranspose
     mixup: Conv2d
 
-    def __init__(self, config: ScOTConfig, *, dtype, key: Array) -> None:
-        k1, k2 = jax.random.split(key)
+    def __init__(self, config: ScOTConfig, *, init: Init) -> None:
         c = config.num_out_channels
-        self.projection = PatchConvTranspose(
-            config.embed_dim, c, config.patch_size, dtype=dtype, key=k1
-        )
-        self.mixup = Conv2d(c, c, 5, bias=False, std=config.initializer_range, dtype=dtype, key=k2)
+        self.projection = PatchConvTranspose(config.embed_dim, c, config.patch_size, init=init)
+        self.mixup = Conv2d(c, c, 5, bias=False, init=init)
 
     def __call__(self, x: Array, resolution) -> Array:
         return self.mixup(self.projection(x.T.reshape(x.shape[1], *resolution)))
@@ -189,8 +159,16 @@ class ScOT(eqx.Module):
 
     The twin of :class:`sciml_seq.torch.operator.ScOT` for one example (``jax.vmap``
     over a batch): same :class:`~sciml_seq.operator.ScOTConfig`, parameter names
-    (attribute paths), shapes and outputs.  ``dtype`` defaults to JAX's default
-    float.  Dropout and stochastic depth are not applied (evaluation mode).
+    (attribute paths), shapes and outputs.  Dropout and stochastic depth are not
+    applied (evaluation mode).
+
+    Parameters
+    ----------
+    config: the hyper-parameters.
+    key: seeds the official init (drawn with numpy on the host: no XLA compilation
+        per parameter shape).  ``None`` builds a template whose leaves are
+        ``jax.ShapeDtypeStruct`` (to load a checkpoint into, or count parameters).
+    dtype: parameter dtype; JAX's default float when ``None``.
     """
 
     embeddings: Embeddings
@@ -200,33 +178,25 @@ class ScOT(eqx.Module):
     residual_blocks: list
     config: ScOTConfig = eqx.field(static=True)
 
-    def __init__(self, config: ScOTConfig, *, key: Array, dtype=None) -> None:
+    def __init__(self, config: ScOTConfig, *, key: Array | None, dtype=None) -> None:
         if not isinstance(config, ScOTConfig):
             raise OptionError(f"config: expected a ScOTConfig, got {type(config).__name__}")
-        dtype = jnp.zeros(()).dtype if dtype is None else dtype
-        n = config.num_layers
-        keys = jax.random.split(key, 3 + 2 * n)
+        init = Init(key, dtype, config.initializer_range)
+        levels = range(config.num_layers)
         self.config = config
-        self.embeddings = Embeddings(config, dtype=dtype, key=keys[0])
-        self.encoder = _Stages(
-            [EncodeStage(config, i, dtype=dtype, key=keys[3 + i]) for i in range(n)]
-        )
-        self.decoder = _Stages(
-            [DecodeStage(config, i, dtype=dtype, key=keys[3 + n + i]) for i in reversed(range(n))]
-        )
-        self.patch_recovery = PatchRecovery(config, dtype=dtype, key=keys[1])
-        skip_keys = jax.random.split(keys[2], n)
+        self.embeddings = Embeddings(config, init=init)
+        self.encoder = _Stages([EncodeStage(config, i, init=init) for i in levels])
+        self.decoder = _Stages([DecodeStage(config, i, init=init) for i in reversed(levels)])
+        self.patch_recovery = PatchRecovery(config, init=init)
         self.residual_blocks = [
             [
                 ConvNeXtBlock(
                     config.stage_dim(i),
                     eps=config.layer_norm_eps,
                     conditioned=config.use_conditioning,
-                    std=config.initializer_range,
-                    dtype=dtype,
-                    key=k,
+                    init=init,
                 )
-                for k in jax.random.split(skip_keys[i], max(count, 1))[:count]
+                for _ in range(count)
             ]
             for i, count in enumerate(config.skip_connections)
         ]
@@ -291,12 +261,14 @@ class ScOT(eqx.Module):
         Never downloads.  ``dtype`` defaults to JAX's default float.
         """
         config, arrays = read_checkpoint(path)
-        dtype = jnp.zeros(()).dtype if dtype is None else dtype
-        template = eqx.filter_eval_shape(cls, config, key=jax.random.PRNGKey(0), dtype=dtype)
+        template = cls(config, key=None, dtype=dtype)
         leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
         names = [path_name(p) for p, _ in leaves]
         check_names(names, arrays.keys(), f"checkpoint {os.fspath(path)!r}")
-        values = [jnp.asarray(np.asarray(arrays[k]), dtype) for k in names]
+        values = [
+            jnp.asarray(np.asarray(arrays[k], dtype=leaf.dtype))
+            for k, (_, leaf) in zip(names, leaves, strict=True)
+        ]
         return jax.tree_util.tree_unflatten(treedef, values)
 
     def save_pretrained(self, path: str | os.PathLike) -> None:

@@ -23,7 +23,7 @@ from ...operator.geometry import (
     shift_mask,
     window_index,
 )
-from .layers import Linear
+from .layers import Init, Linear
 from .norm import make_norm
 
 LOGIT_SCALE_MAX = math.log(100.0)
@@ -60,17 +60,16 @@ class WindowSelfAttention(eqx.Module):
     value: Linear
     num_heads: int = eqx.field(static=True)
 
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool, std: float, dtype, key: Array):
-        keys = jax.random.split(key, 5)
-        self.logit_scale = jnp.full((num_heads, 1, 1), math.log(10.0), dtype)
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool, init: Init) -> None:
+        self.logit_scale = init.full((num_heads, 1, 1), math.log(10.0))
         self.continuous_position_bias_mlp = [
-            Linear(2, 512, std=std, dtype=dtype, key=keys[0]),
+            Linear(2, 512, init=init),
             _ReLU(),
-            Linear(512, num_heads, bias=False, std=std, dtype=dtype, key=keys[1]),
+            Linear(512, num_heads, bias=False, init=init),
         ]
-        self.query = Linear(dim, dim, bias=qkv_bias, std=std, dtype=dtype, key=keys[2])
-        self.key = Linear(dim, dim, bias=False, std=std, dtype=dtype, key=keys[3])
-        self.value = Linear(dim, dim, bias=qkv_bias, std=std, dtype=dtype, key=keys[4])
+        self.query = Linear(dim, dim, bias=qkv_bias, init=init)
+        self.key = Linear(dim, dim, bias=False, init=init)
+        self.value = Linear(dim, dim, bias=qkv_bias, init=init)
         self.num_heads = num_heads
 
     def position_bias(self, coords_table: np.ndarray, index: np.ndarray) -> Array:
@@ -112,8 +111,8 @@ class WindowSelfAttention(eqx.Module):
 class _Dense(eqx.Module):
     dense: Linear
 
-    def __init__(self, d_in: int, d_out: int, *, std: float, dtype, key: Array) -> None:
-        self.dense = Linear(d_in, d_out, std=std, dtype=dtype, key=key)
+    def __init__(self, d_in: int, d_out: int, *, init: Init) -> None:
+        self.dense = Linear(d_in, d_out, init=init)
 
     def __call__(self, x: Array) -> Array:
         return self.dense(x)
@@ -125,12 +124,9 @@ class WindowAttention(eqx.Module):
     self: WindowSelfAttention
     output: _Dense
 
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool, std: float, dtype, key):
-        k1, k2 = jax.random.split(key)
-        self.self = WindowSelfAttention(
-            dim, num_heads, qkv_bias=qkv_bias, std=std, dtype=dtype, key=k1
-        )
-        self.output = _Dense(dim, dim, std=std, dtype=dtype, key=k2)
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool, init: Init) -> None:
+        self.self = WindowSelfAttention(dim, num_heads, qkv_bias=qkv_bias, init=init)
+        self.output = _Dense(dim, dim, init=init)
 
     def __call__(self, windows, coords_table, index, mask) -> Array:
         return self.output(self.self(windows, coords_table, index, mask))
@@ -163,18 +159,13 @@ class SwinBlock(eqx.Module):
         eps: float = 1e-5,
         conditioned: bool = True,
         pretrained_window_size: int = 0,
-        std: float,
-        dtype,
-        key: Array,
+        init: Init,
     ) -> None:
-        keys = jax.random.split(key, 5)
-        self.attention = WindowAttention(
-            dim, num_heads, qkv_bias=qkv_bias, std=std, dtype=dtype, key=keys[0]
-        )
-        self.layernorm_before = make_norm(conditioned, dim, eps, std=std, dtype=dtype, key=keys[1])
-        self.intermediate = _Dense(dim, mlp_dim, std=std, dtype=dtype, key=keys[2])
-        self.output = _Dense(mlp_dim, dim, std=std, dtype=dtype, key=keys[3])
-        self.layernorm_after = make_norm(conditioned, dim, eps, std=std, dtype=dtype, key=keys[4])
+        self.attention = WindowAttention(dim, num_heads, qkv_bias=qkv_bias, init=init)
+        self.layernorm_before = make_norm(conditioned, dim, eps, init=init)
+        self.intermediate = _Dense(dim, mlp_dim, init=init)
+        self.output = _Dense(mlp_dim, dim, init=init)
+        self.layernorm_after = make_norm(conditioned, dim, eps, init=init)
         self.window_size = window_size
         self.shifted = shifted
         self.pretrained_window_size = pretrained_window_size
@@ -198,10 +189,9 @@ class PatchMerging(eqx.Module):
     reduction: Linear
     norm: eqx.Module
 
-    def __init__(self, dim: int, *, conditioned: bool = True, std: float, dtype, key: Array):
-        k1, k2 = jax.random.split(key)
-        self.reduction = Linear(4 * dim, 2 * dim, bias=False, std=std, dtype=dtype, key=k1)
-        self.norm = make_norm(conditioned, 2 * dim, std=std, dtype=dtype, key=k2)
+    def __init__(self, dim: int, *, conditioned: bool = True, init: Init) -> None:
+        self.reduction = Linear(4 * dim, 2 * dim, bias=False, init=init)
+        self.norm = make_norm(conditioned, 2 * dim, init=init)
 
     def __call__(self, x: Array, time: Array, resolution: tuple[int, int]) -> Array:
         dim = x.shape[-1]
@@ -218,11 +208,10 @@ class PatchUnmerging(eqx.Module):
     mixup: Linear
     norm: eqx.Module
 
-    def __init__(self, dim: int, *, conditioned: bool = True, std: float, dtype, key: Array):
-        keys = jax.random.split(key, 3)
-        self.upsample = Linear(dim, 2 * dim, bias=False, std=std, dtype=dtype, key=keys[0])
-        self.mixup = Linear(dim // 2, dim // 2, bias=False, std=std, dtype=dtype, key=keys[1])
-        self.norm = make_norm(conditioned, dim // 2, std=std, dtype=dtype, key=keys[2])
+    def __init__(self, dim: int, *, conditioned: bool = True, init: Init) -> None:
+        self.upsample = Linear(dim, 2 * dim, bias=False, init=init)
+        self.mixup = Linear(dim // 2, dim // 2, bias=False, init=init)
+        self.norm = make_norm(conditioned, dim // 2, init=init)
 
     def __call__(self, x: Array, time: Array, resolution: tuple[int, int]) -> Array:
         dim = x.shape[-1]

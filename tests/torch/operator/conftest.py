@@ -5,32 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml_seq.operator import ScOTConfig
 from sciml_seq.torch.operator import ScOT
-
-
-def micro_config(**overrides) -> ScOTConfig:
-    """A two-stage scOT small enough for fast tests.
-
-    On a 16 x 32 input its stage grids are (8, 16) and (4, 8): stage 0 shifts both
-    axes, stage 1 only the width (its height fits one window).
-    """
-    values = dict(
-        image_size=16,
-        patch_size=2,
-        num_channels=3,
-        num_out_channels=2,
-        embed_dim=6,
-        depths=(2, 2),
-        num_heads=(1, 2),
-        skip_connections=(1, 0),
-        window_size=4,
-        channel_slice_list_normalized_loss=(0, 1, 2),
-        pretrained_window_sizes=(0, 0),
-    )
-    values.update(overrides)
-    return ScOTConfig(**values)
-
+from tests.operator.reference import micro_config
 
 NORM_GAINS = ("norm.weight.bias", "layernorm_before.weight.bias", "layernorm_after.weight.bias")
 
