@@ -6,6 +6,7 @@ import importlib.util
 import math
 import os
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,7 +57,7 @@ class Rows:
                 f"b: expected the last dimension of a ({a.shape[-1]}); got shape {tuple(b.shape)}"
             )
         self.N = a.shape[-1]
-        self.batch = torch.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+        self.batch = tuple(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]))
         self.a = a.expand(*self.batch, self.N).reshape(-1, self.N).contiguous()
         trailing = tuple(b.shape[:-1])
         while trailing and trailing[0] == 1:

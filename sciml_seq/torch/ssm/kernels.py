@@ -121,16 +121,22 @@ def cauchy(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
     return torch.sum(v.unsqueeze(-1) / (z.unsqueeze(-2) - w.unsqueeze(-1)), dim=-2)
 
 
-#: Elements of the ``(..., N, chunk)`` block the lean Cauchy path forms at a time.
+#: Elements of the ``(H, N, chunk)`` block the lean Cauchy path forms at a time.
 CAUCHY_CHUNK_ELEMENTS = 1 << 24
 
 
-class _ChunkedCauchy(torch.autograd.Function):
-    """:func:`sciml_seq.kernels.bilinear_cauchy_ref` over chunks of nodes, forward and backward.
+def _two_over_den(w: Tensor, omega: Tensor) -> Tensor:
+    """``2 / (2(1-ω) - (1+ω) w)``: ``(..., N, K)`` for ``w (..., N)``, ``omega (K,)``."""
+    return 2 / (2 * (1 - omega) - (1 + omega) * w.unsqueeze(-1))
 
+
+class _ChunkedCauchy(torch.autograd.Function):
+    """``Σ_n v_n q_nk``, ``q = 2/d``, ``d = 2(1-ω) - (1+ω) w``, over chunks of nodes.
+
+    Each chunk forms ``q`` of ``w``'s shape times the chunk (never ``v``'s
+    broadcast batch) and contracts it with ``v`` by a matrix product.
     Backward (holomorphic in ``v`` and ``w``, PyTorch's conjugate convention):
-    ``∂/∂v = Σ_k g conj(2/d)``, ``∂/∂w = conj(v) Σ_k g conj(2(1+ω)/d²)``,
-    ``d = 2(1-ω) - (1+ω) w``.
+    ``∂/∂v = Σ_k g conj(q)``, ``∂/∂w = conj(v) Σ_k g conj(q² (1+ω)/2)``.
     """
 
     @staticmethod
@@ -138,7 +144,7 @@ class _ChunkedCauchy(torch.autograd.Function):
         ctx.save_for_backward(v, w, omega)
         ctx.chunk = chunk
         parts = [
-            bilinear_cauchy_ref(v, w, omega[k : k + chunk])
+            torch.einsum("...n,...nk->...k", v, _two_over_den(w, omega[k : k + chunk]))
             for k in range(0, omega.shape[-1], chunk)
         ]
         return torch.cat(parts, dim=-1)
@@ -150,7 +156,7 @@ class _ChunkedCauchy(torch.autograd.Function):
         s0 = s1 = 0
         for k in range(0, omega.shape[-1], ctx.chunk):
             o, g = omega[k : k + ctx.chunk], grad[..., k : k + ctx.chunk]
-            q = 2 / (2 * (1 - o) - (1 + o) * w.unsqueeze(-1))  # (..., N, chunk)
+            q = _two_over_den(w, o)  # (..., N, chunk)
             s0 = s0 + torch.einsum("...k,...nk->...n", g, q.conj())
             s1 = s1 + torch.einsum("...k,...nk->...n", g, (q * q * (1 + o) / 2).conj())
         grad_v = s0.sum_to_size(v.shape) if ctx.needs_input_grad[0] else None
@@ -165,8 +171,9 @@ def bilinear_cauchy(v: Tensor, w: Tensor, omega: Tensor, backend: str = "lean") 
     modes of ``v (..., N2)`` and ``w (..., N2)`` (broadcast); ``omega (K,)``;
     returns complex ``(..., K)``.  ``backend``: ``"naive"`` materialises
     ``(..., N, K)`` (:func:`sciml_seq.kernels.bilinear_cauchy_ref`); ``"lean"``
-    runs the same formula over chunks of nodes (at most
-    :data:`CAUCHY_CHUNK_ELEMENTS` at a time, backward too); ``"triton"`` is
+    runs over chunks of nodes, forming ``2/d`` for ``w``'s shape only (at most
+    :data:`CAUCHY_CHUNK_ELEMENTS` at a time, backward too) and contracting
+    with ``v`` by matrix products; ``"triton"`` is
     :func:`sciml_seq.kernels.bilinear_cauchy_triton`.
     """
     v, w = conj_ext(v), conj_ext(w)
@@ -176,8 +183,7 @@ def bilinear_cauchy(v: Tensor, w: Tensor, omega: Tensor, backend: str = "lean") 
         from sciml_seq.kernels import bilinear_cauchy_triton
 
         return bilinear_cauchy_triton(v, w, omega)
-    rows = math.prod(torch.broadcast_shapes(v.shape, w.shape))
-    chunk = max(1, CAUCHY_CHUNK_ELEMENTS // rows)
+    chunk = max(1, CAUCHY_CHUNK_ELEMENTS // w.numel())
     return _ChunkedCauchy.apply(v, w, omega, chunk)
 
 

@@ -117,7 +117,7 @@ def test_lean_gradients():
 
 
 def test_chunked_cauchy_equals_reference(monkeypatch):
-    monkeypatch.setattr(kernels, "CAUCHY_CHUNK_ELEMENTS", 2 * 3 * 8 * 4)  # chunks of 4 nodes
+    monkeypatch.setattr(kernels, "CAUCHY_CHUNK_ELEMENTS", 3 * 8 * 4)  # w: (3, 8); chunks of 4 nodes
     v = torch.as_tensor(crandn(2, 3, 4), dtype=torch.complex128).requires_grad_()
     w = torch.as_tensor(crandn(3, 4) * 0.2 - 0.5).requires_grad_()
     omega = kernels.roots_of_unity(21, torch.complex128)  # 11 nodes: 3 chunks, the last short
