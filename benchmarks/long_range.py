@@ -1,0 +1,164 @@
+"""Long-range sequence tasks that need no download: S4D vs LSTM/GRU vs Transformer.
+
+Tasks (:mod:`sciml_seq.data.long_range`): copying, selective copying, the adding
+problem, and scikit-learn's 8x8 digits pixel by pixel (length 64) and permuted.
+Every model is sized to the same parameter budget (``--params``) by fitting its
+width (:func:`sciml_seq.torch.models.sizing.build_sized`); the architectures are in
+``benchmarks/seq_common.py``.  Training: AdamW over the optimizer-hint parameter
+groups, warm-up + cosine decay, gradient clipping
+(:func:`sciml_seq.train.sequence.fit`).  Prints progress and writes the table
+(device, sizes, parameter counts, the command, the test metric after the last
+epoch) to ``benchmarks/results/long_range.md``.
+
+One task per run is "a small training script per task"::
+
+    python benchmarks/long_range.py --task copying
+    python benchmarks/long_range.py --task adding --model s4d gru transformer
+    python benchmarks/long_range.py                  # every task, the committed table
+    python benchmarks/long_range.py --device cuda --params 200000 --epochs 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import seq_common
+
+#: Default sizes and epochs per task (small enough for a 2-core CPU).
+TASKS: dict[str, dict] = {
+    "copying": {"sizes": {"n_copy": 8, "delay": 32, "n_symbols": 8}, "epochs": 8},
+    "selective_copying": {"sizes": {"n_copy": 4, "length": 64, "n_symbols": 8}, "epochs": 8},
+    "adding": {"sizes": {"length": 100}, "epochs": 8},
+    "digits": {"sizes": {}, "epochs": 20},
+    "permuted_digits": {"sizes": {}, "epochs": 20},
+}
+
+#: Score of the best input-independent prediction (the chance level).
+CHANCE = {
+    "copying": "acc 0.125",
+    "selective_copying": "acc 0.125",
+    "adding": "MSE 0.167",
+    "digits": "acc ~0.10",
+    "permuted_digits": "acc ~0.10",
+}
+
+
+def run_task(name: str, args) -> list[dict]:
+    from sciml_seq.data.long_range import make_task
+    from sciml_seq.torch.models.sizing import count_parameters
+    from sciml_seq.train.sequence import fit
+
+    spec = TASKS[name]
+    task = make_task(
+        name, n_train=args.n_train, n_test=args.n_test, seed=args.seed, **spec["sizes"]
+    )
+    epochs = args.epochs or spec["epochs"]
+    rows = []
+    for model_name in args.model:
+        import torch
+
+        torch.manual_seed(args.seed)
+        model = seq_common.make_model(model_name, task, args.params)
+        n_params = count_parameters(model)
+        arch = seq_common.describe(model_name, model)
+        print(f"\n== {name} / {model_name}: {arch}, {n_params} parameters, {epochs} epochs")
+        result = fit(
+            model,
+            task,
+            epochs=epochs,
+            batch_size=args.batch_size,
+            lr=seq_common.LR[model_name],
+            device=args.device,
+            seed=args.seed,
+            max_steps=args.max_steps,
+        )
+        rows.append(
+            {
+                "task": name,
+                "model": model_name,
+                "arch": arch,
+                "params": n_params,
+                "epochs": len(result.test_metric),
+                "seconds": result.seconds,
+                "metric": result.test_metric[-1],
+                "best": max(result.test_metric)
+                if task.kind != "regress"
+                else min(result.test_metric),
+                "kind": task.kind,
+                "sizes": _sizes(task, spec["sizes"]),
+            }
+        )
+    return rows
+
+
+def _sizes(task, sizes: dict) -> str:
+    extra = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    return (
+        f"L={task.length}, {task.channels} ch, train {len(task.x_train)}, "
+        f"test {len(task.x_test)}" + (f"; {extra}" if extra else "")
+    )
+
+
+def table(rows: list[dict], args, command: str, minutes: float) -> str:
+    lines = [
+        f"# Long-range sequence tasks at ~{args.params} parameters",
+        "",
+        f"device: {seq_common.device_name(args.device)}  ",
+        f"versions: {seq_common.versions()}  ",
+        f"command: `{command}`  ",
+        f"total time: {minutes:.1f} min; batch {args.batch_size}, seed {args.seed}; "
+        "metric on the test set after the last epoch (best epoch in brackets)",
+        "",
+        "| task | sizes | chance | model | architecture | params | epochs | train s "
+        "| test metric |",
+        "|---|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        what = "MSE" if r["kind"] == "regress" else "acc"
+        lines.append(
+            f"| {r['task']} | {r['sizes']} | {CHANCE[r['task']]} | {r['model']} | {r['arch']} "
+            f"| {r['params']} | {r['epochs']} | {r['seconds']:.0f} "
+            f"| {what} {r['metric']:.4f} ({r['best']:.4f}) |"
+        )
+    lines += [
+        "",
+        "acc: accuracy (per output symbol for the copying tasks); MSE: mean squared error.",
+        "Architectures and learning rates: `benchmarks/seq_common.py` (widths fitted to the",
+        "parameter budget); all models: AdamW, weight decay 0.01 (none on the SSM Δ, A, B,",
+        "which train at lr 1e-3), 5 % warm-up then cosine decay, gradient clipping at 1.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument(
+        "--model", nargs="+", default=["s4d", "lstm", "transformer"], choices=list(seq_common.ARCH)
+    )
+    parser.add_argument("--params", type=int, default=20000, help="parameter budget per model")
+    parser.add_argument("--epochs", type=int, default=None, help="override the per-task epochs")
+    parser.add_argument("--n-train", type=int, default=4096, help="generated tasks")
+    parser.add_argument("--n-test", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop early (smoke runs)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    seq_common.set_threads(args.threads)
+
+    start = time.perf_counter()
+    rows = [row for name in args.task for row in run_task(name, args)]
+    minutes = (time.perf_counter() - start) / 60
+    text = table(rows, args, seq_common.command(__file__, argv), minutes)
+    print("\n" + text)
+    seq_common.write(args.out or Path(__file__).parent / "results" / "long_range.md", text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
