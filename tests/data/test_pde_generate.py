@@ -19,47 +19,54 @@ from sciml_seq.errors import NonFiniteError, OptionError, ShapeError
 
 pytest.importorskip("exponax")
 
-TINY = {"resolution": 16, "n_times": 4, "dt": 0.02, "substeps": 2}
+# the settings of the KS linear-rate test in test_pde_physics.py, batch 1: one JAX compile for both
+KS = {"resolution": 64, "n_times": 2, "dt": 2.0, "substeps": 40, "domain_extent": 16 * np.pi}
 
 
 @pytest.fixture(scope="module")
-def burgers():
-    calls = []
-    traj = generate(
-        "burgers_1d", 3, seed=7, chunk_size=2, progress=lambda *a: calls.append(a), **TINY
-    )
-    return traj, calls
+def ks():
+    return generate("ks_1d", 3, seed=7, chunk_size=1, **KS)
 
 
-def test_generate_returns_the_documented_shapes_and_metadata(burgers):
-    traj, calls = burgers
-    assert traj.u.shape == (3, 4, 1, 16) and traj.u.dtype == np.float32
-    np.testing.assert_allclose(traj.t, [0.0, 0.02, 0.04, 0.06])
-    meta = traj.meta
-    assert meta["equation"] == "burgers_1d" and meta["seed"] == 7
-    assert meta["resolution"] == 16 and meta["n_times"] == 4 and meta["dt"] == 0.02
-    assert meta["substeps"] == 2 and meta["channels"] == ["u"] and meta["ndim"] == 1
-    assert meta["parameters"] == {"diffusivity": 0.003, "convection_scale": 1.0, "order": 2}
-    assert meta["solver"].startswith("exponax.stepper.Burgers")
+def test_generate_returns_the_documented_shapes_and_metadata(ks):
+    assert ks.u.shape == (3, 2, 1, 64) and ks.u.dtype == np.float32
+    np.testing.assert_allclose(ks.t, [0.0, 2.0])
+    meta = ks.meta
+    assert meta["equation"] == "ks_1d" and meta["seed"] == 7
+    assert meta["resolution"] == 64 and meta["n_times"] == 2 and meta["dt"] == 2.0
+    assert meta["substeps"] == 40 and meta["channels"] == ["u"] and meta["ndim"] == 1
+    assert meta["domain_extent"] == pytest.approx(16 * np.pi)
+    assert meta["parameters"] == {
+        "convection_scale": 1.0,
+        "second_order_scale": 1.0,
+        "fourth_order_scale": 1.0,
+        "order": 2,
+    }
+    assert meta["solver"].startswith("exponax.stepper.KuramotoSivashinskyConservative")
     assert meta["versions"]["exponax"] and meta["versions"]["numpy"]
-    assert meta["initial_condition"]["cutoff"] == 3
+    assert meta["initial_condition"]["cutoff"] == 8
     json.dumps(meta)  # JSON-compatible
-    assert calls == [(2, 3), (3, 3)]  # one progress call per chunk (the last one padded)
 
 
-def test_generate_starts_from_the_documented_initial_conditions(burgers):
-    traj, _ = burgers
-    equation = get_equation("burgers_1d").with_overrides(resolution=16)
-    np.testing.assert_array_equal(traj.u[:, 0], random_initial_conditions(equation, 3, seed=7))
-    assert np.abs(traj.u[:, -1] - traj.u[:, 0]).max() > 1e-3  # it evolved
+def test_generate_starts_from_the_documented_initial_conditions(ks):
+    equation = get_equation("ks_1d").with_overrides(resolution=64)
+    np.testing.assert_array_equal(ks.u[:, 0], random_initial_conditions(equation, 3, seed=7))
+    assert np.abs(ks.u[:, -1] - ks.u[:, 0]).max() > 1e-2  # it evolved
 
 
-def test_trajectory_i_does_not_depend_on_n_or_chunking(burgers):
-    traj, _ = burgers
-    again = generate("burgers_1d", 2, seed=7, chunk_size=2, **TINY)
-    np.testing.assert_array_equal(again.u, traj.u[:2])
-    other = generate("burgers_1d", 2, seed=8, chunk_size=2, **TINY)
-    assert np.abs(other.u[:, 0] - traj.u[:2, 0]).max() > 0.1
+def test_trajectory_i_does_not_depend_on_n_seed_matters(ks):
+    again = generate("ks_1d", 2, seed=7, chunk_size=1, **KS)
+    np.testing.assert_array_equal(again.u, ks.u[:2])
+    other = generate("ks_1d", 2, seed=8, chunk_size=1, **KS)
+    assert np.abs(other.u[:, 0] - ks.u[:2, 0]).max() > 0.1
+
+
+def test_chunks_with_padding_give_the_same_trajectories_and_report_progress():
+    calls = []
+    sizes = {"resolution": 32, "n_times": 3}
+    padded = generate("kdv_1d", 3, chunk_size=2, progress=lambda *a: calls.append(a), **sizes)
+    assert calls == [(2, 3), (3, 3)]  # one call per chunk; the last chunk is padded
+    np.testing.assert_array_equal(padded.u, generate("kdv_1d", 3, chunk_size=1, **sizes).u)
 
 
 def test_registry_lists_the_six_equations_with_their_channels():
@@ -126,3 +133,22 @@ def test_a_blow_up_is_reported_with_trajectory_and_time():
     u0 = 3 * np.sin(2 * np.pi * np.arange(32) / 32)[None, None]
     with pytest.raises(NonFiniteError, match=r"kdv_1d: trajectory 0 became NaN/inf at t = "):
         simulate("kdv_1d", u0, n_times=50, dt=1.0, substeps=1, domain_extent=4.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list_equations())
+def test_every_dataset_generates_at_its_default_size(name):
+    equation = get_equation(name)
+    traj = generate(name, 1, seed=0)
+    assert (
+        traj.u.shape
+        == (1, equation.n_times, len(equation.channels)) + (equation.resolution,) * equation.ndim
+    )
+    assert traj.u.dtype == np.float32 and np.isfinite(traj.u).all()
+    # resolved: the top third of the kept (2/3-dealiased) modes holds a tiny share of the energy
+    spectrum = np.abs(np.fft.rfft(traj.u[0, -1, 0].astype(np.float64), axis=-1)) ** 2
+    if equation.ndim == 2:
+        spectrum = spectrum.sum(axis=0)
+    m = np.arange(spectrum.shape[-1])
+    high = (m > 2 / 9 * equation.resolution) & (m <= equation.resolution / 3)
+    assert spectrum[high].sum() < 1e-4 * spectrum.sum()

@@ -19,7 +19,6 @@ from sciml_seq.data.pde import (
     get_equation,
     grid,
     random_fourier_field,
-    random_initial_conditions,
     simulate,
 )
 
@@ -137,32 +136,41 @@ def test_ks_matches_a_float64_reference_and_conserves_the_mean():
 # ----------------------------------------------------------------------------- Navier-Stokes
 
 
-def test_navier_stokes_taylor_green_vortex_decays_exactly():
-    # w = cos(kx) cos(ky) is steady for Euler; viscosity damps it by exp(-2 nu k^2 t)
-    nu, k, n = 0.01, 2, 16
-    x, y = grid(2, n, 2 * np.pi)
-    w0 = np.cos(k * x) * np.cos(k * y)
+NS = {"n": 32, "length": 2 * np.pi, "nu": 0.01, "dt": 0.5, "n_times": 3}
+
+
+@pytest.fixture(scope="module")
+def navier_stokes():
+    """One batched solve: a Taylor-Green vortex and a smooth multi-mode field."""
+    x, y = grid(2, NS["n"], NS["length"])
+    taylor_green = np.cos(2 * x) * np.cos(2 * y)
+    mixed = np.sin(x) * np.cos(2 * y) + 0.8 * np.cos(2 * x + 0.3) + 0.6 * np.sin(x + y)
     traj = simulate(
         "navier_stokes_2d",
-        w0[None, None],
-        n_times=5,
-        dt=0.5,
-        substeps=10,
-        domain_extent=2 * np.pi,
-        params={"diffusivity": nu},
+        np.stack([taylor_green, mixed])[:, None],
+        n_times=NS["n_times"],
+        dt=NS["dt"],
+        substeps=50,
+        domain_extent=NS["length"],
+        params={"diffusivity": NS["nu"]},
     )
-    expected = np.exp(-2 * nu * k**2 * traj.t)[:, None, None] * w0
-    assert np.abs(traj.u[0, :, 0] - expected).max() < 2e-6
+    return traj, taylor_green, mixed
 
 
-def test_navier_stokes_matches_a_float64_reference():
+def test_navier_stokes_taylor_green_vortex_decays_exactly(navier_stokes):
+    # w = cos(kx) cos(ky) is steady for Euler; viscosity damps it by exp(-2 nu k^2 t)
+    traj, w0, _ = navier_stokes
+    expected = np.exp(-2 * NS["nu"] * 2**2 * traj.t)[:, None, None] * w0
+    assert np.abs(traj.u[0, :, 0] - expected).max() < 1e-5  # float32 over 100 steps
+
+
+def test_navier_stokes_matches_a_float64_reference(navier_stokes):
     # w_t + (u . grad) w = nu lap w with lap psi = w, u = (psi_y, -psi_x) (exponax's convention)
-    nu, n, length, duration = 0.01, 32, 2 * np.pi, 1.0
-    kx, ky = np.meshgrid(wavenumbers(n, length), wavenumbers(n, length), indexing="ij")
+    traj, _, w0 = navier_stokes
+    n, nu = NS["n"], NS["nu"]
+    kx, ky = np.meshgrid(wavenumbers(n, NS["length"]), wavenumbers(n, NS["length"]), indexing="ij")
     k2 = kx**2 + ky**2
     inv_lap = np.where(k2 == 0, 0.0, -1 / np.where(k2 == 0, 1, k2))
-    x, y = grid(2, n, length)
-    w0 = np.sin(x) * np.cos(2 * y) + 0.8 * np.cos(2 * x + 0.3) + 0.6 * np.sin(x + y)
 
     def rhs(_t, w_flat):
         w_hat = np.fft.fft2(w_flat.reshape(n, n))
@@ -173,63 +181,59 @@ def test_navier_stokes_matches_a_float64_reference():
         wy = np.fft.ifft2(1j * ky * w_hat).real
         return (-(u * wx + v * wy) + np.fft.ifft2(-nu * k2 * w_hat).real).ravel()
 
-    ts = np.linspace(0, duration, 3)
-    reference = solve_ivp(rhs, (0, duration), w0.ravel(), t_eval=ts, method="DOP853", rtol=1e-10)
-    expected = reference.y.T.reshape(-1, n, n)
-    traj = simulate(
-        "navier_stokes_2d",
-        w0[None, None],
-        n_times=3,
-        dt=0.5,
-        substeps=50,
-        domain_extent=length,
-        params={"diffusivity": nu},
+    duration = traj.t[-1]
+    reference = solve_ivp(
+        rhs, (0, duration), w0.ravel(), t_eval=traj.t, method="DOP853", rtol=1e-10
     )
+    expected = reference.y.T.reshape(-1, n, n)
     assert np.abs(expected[-1] - w0 * np.exp(-nu * duration)).max() > 0.1  # nonlinear
-    assert np.abs(traj.u[0, :, 0] - expected).max() < 5e-4 * np.abs(expected).max()
+    assert np.abs(traj.u[1, :, 0] - expected).max() < 5e-4 * np.abs(expected).max()
 
 
 # ----------------------------------------------------------------------------- Allen-Cahn
 
+AC = {"n": 128, "length": 2.0, "nu": 2e-3}
 
-def test_allen_cahn_tanh_interfaces_are_stationary():
-    # nu u'' + u - u^3 = 0 is solved by tanh(x / sqrt(2 nu)); two far-apart
-    # interfaces on the periodic domain are stationary up to exp(-distance / width)
-    nu, length, n = 2e-3, 2.0, 128
-    width = math.sqrt(2 * nu)
-    x = grid(2, n, length)[0]
-    u0 = -np.tanh((x - length / 4) / width) * np.tanh((x - 3 * length / 4) / width)
+
+@pytest.fixture(scope="module")
+def allen_cahn():
+    """One batched solve: tanh interfaces of the right and a wrong width, and a random field."""
+    width = math.sqrt(2 * AC["nu"])
+    x = grid(2, AC["n"], AC["length"])[0]
+
+    def interfaces(w):
+        return -np.tanh((x - AC["length"] / 4) / w) * np.tanh((x - 3 * AC["length"] / 4) / w)
+
+    rng = np.random.default_rng(5)
+    random = random_fourier_field(rng, 2, AC["n"], cutoff=6, std=0.5)
+    u0 = np.stack([interfaces(width), interfaces(2 * width), random])[:, None]
     traj = simulate(
         "allen_cahn_2d",
-        u0[None, None],
-        n_times=3,
-        dt=1.0,
-        substeps=20,
-        domain_extent=length,
-        params={"diffusivity": nu},
+        u0,
+        n_times=9,
+        dt=0.25,
+        substeps=5,
+        domain_extent=AC["length"],
+        params={"diffusivity": AC["nu"]},
     )
-    assert np.abs(traj.u[0, :, 0] - u0).max() < 1e-4
+    return traj, u0
+
+
+def test_allen_cahn_tanh_interfaces_are_stationary(allen_cahn):
+    # nu u'' + u - u^3 = 0 is solved by tanh(x / sqrt(2 nu)); two far-apart
+    # interfaces on the periodic domain are stationary up to exp(-distance / width)
+    traj, u0 = allen_cahn
+    assert np.abs(traj.u[0, :, 0] - u0[0, 0]).max() < 1e-4
     # a profile of the wrong width is not stationary (the check can fail)
-    wrong = simulate(
-        "allen_cahn_2d",
-        u0[None, None],
-        n_times=2,
-        dt=2.0,
-        substeps=40,
-        domain_extent=length,
-        params={"diffusivity": 2 * nu},
-    )
-    assert np.abs(wrong.u[0, -1, 0] - u0).max() > 1e-2
+    assert np.abs(traj.u[1, -1, 0] - u0[1, 0]).max() > 1e-2
 
 
-def test_allen_cahn_free_energy_decreases():
-    equation = get_equation("allen_cahn_2d").with_overrides(resolution=32)
-    u0 = random_initial_conditions(equation, 1, seed=5)
-    traj = simulate("allen_cahn_2d", u0, n_times=9, dt=0.25, substeps=5)
-    nu, length = equation.params["diffusivity"], equation.domain_extent
-    u = traj.u[0, :, 0].astype(np.float64)
+def test_allen_cahn_free_energy_decreases(allen_cahn):
+    traj, _ = allen_cahn
+    u = traj.u[2, :, 0].astype(np.float64)
+    length = AC["length"]
     grad2 = spectral_dx(u, length, axis=-1) ** 2 + spectral_dx(u, length, axis=-2) ** 2
-    energy = (0.5 * nu * grad2 - 0.5 * u**2 + 0.25 * u**4).mean(axis=(-1, -2))
+    energy = (0.5 * AC["nu"] * grad2 - 0.5 * u**2 + 0.25 * u**4).mean(axis=(-1, -2))
     assert np.all(np.diff(energy) < 0)
     assert energy[-1] < energy[0] - 0.05
 

@@ -37,10 +37,14 @@ def test_file_source_matches_memory_and_dtype_is_honoured(traj, tmp_path):
     np.testing.assert_array_equal(ds[-1].u.numpy(), traj.u[-1])
 
 
-@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_dataloader_batches(traj, tmp_path, workers):
+    # a worker process is started with spawn: fork is unsafe once JAX's threads run
     path = write_trajectories(tmp_path / "d.h5", traj)
-    loader = DataLoader(TrajectoryDataset(path), batch_size=2, num_workers=workers)
+    context = "spawn" if workers else None
+    loader = DataLoader(
+        TrajectoryDataset(path), batch_size=2, num_workers=workers, multiprocessing_context=context
+    )
     batches = list(loader)
     assert [tuple(b.u.shape) for b in batches] == [(2, 4, 2, 6, 6)] * 2 + [(1, 4, 2, 6, 6)]
     assert batches[0].t.shape == (2, 4)
