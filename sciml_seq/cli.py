@@ -247,6 +247,7 @@ def train_operator(
             f"{model}: {result['parameters']:,} parameters, {result['steps']} steps in "
             f"{result['seconds']:.1f} s, last loss {last}; checkpoint {result['checkpoint']}"
         )
+    distributed.shutdown()
 
 
 @app.command()

@@ -13,7 +13,7 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_from_env", "is_main", "rank", "world_size"]
+__all__ = ["init_from_env", "is_main", "rank", "shutdown", "world_size"]
 
 
 def rank() -> int:
@@ -49,3 +49,9 @@ def init_from_env(device: str = "cpu") -> torch.device:
         return torch.device("cuda", local)
     dist.init_process_group("gloo")
     return torch.device("cpu")
+
+
+def shutdown() -> None:
+    """Leave the process group, if one was started (call once at the end of a run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -57,3 +57,59 @@ def test_two_processes_equal_one_on_the_combined_batch(tmp_path):
 def test_single_process_defaults():
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
     assert distributed.init_from_env("cpu") == torch.device("cpu")
+
+
+@pytest.mark.slow
+def test_torchrun_cli_matches_one_process(tmp_path):
+    """`torchrun --nproc-per-node 2 -m sciml_seq.cli train operator` == the 1-process run."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    pde = pytest.importorskip("sciml_seq.data.pde")
+    pytest.importorskip("neuralop")
+    u, t = decay_trajectories(n=4, n_times=4, channels=2, size=8)
+    data = tmp_path / "toy.h5"
+    pde.write_trajectories(data, pde.Trajectories(u=u, t=t, meta={}))
+    args = [
+        "-m",
+        "sciml_seq.cli",
+        "train",
+        "operator",
+        "--data",
+        str(data),
+        "--model",
+        "fno",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--option",
+        "hidden_channels=8",
+        "--option",
+        "n_layers=1",
+        "--option",
+        "n_modes=[4,4]",
+    ]
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+    ]
+    for cmd, out in ((torchrun, "two"), ([sys.executable], "one")):
+        run = subprocess.run(
+            [*cmd, *args, "--out", str(tmp_path / out)], capture_output=True, text=True, timeout=300
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+    two = load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
+    one = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
+    assert two.keys() == one.keys()
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-5, atol=1e-6, msg=name)
