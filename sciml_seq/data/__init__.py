@@ -10,11 +10,17 @@ The built-in demo task is the flow map of a damped Duffing oscillator, see
     from sciml_seq.data import make_oscillator_task
     task = make_oscillator_task(n_train=1024, n_test=256, horizon=1.0, seed=0)
     task.x_train.shape  # (1024, 2)
+
+Long-range sequence tasks (copying, selective copying, adding, 8x8 digits
+sequential and permuted) are in :mod:`sciml_seq.data.long_range`
+(:func:`make_task`), and a continuous-time waveform classification task for
+sampling-rate changes in :mod:`sciml_seq.data.signals`.
 """
 
 from __future__ import annotations
 
 from .irregular import IrregularSeries, make_irregular_task
+from .long_range import SequenceTask, make_task
 from .oscillator import (
     FlowMapData,
     OscillatorParams,
@@ -23,14 +29,18 @@ from .oscillator import (
     oscillator_field,
     oscillator_flow_map,
 )
+from .signals import make_waveform_task
 
 __all__ = [
     "FlowMapData",
     "IrregularSeries",
     "OscillatorParams",
+    "SequenceTask",
     "make_irregular_task",
     "make_oscillator_task",
     "oscillator_energy",
     "oscillator_field",
     "oscillator_flow_map",
+    "make_task",
+    "make_waveform_task",
 ]
