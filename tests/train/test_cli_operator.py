@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sciml_seq.cli import app
+from sciml_seq.data import pde
 
 from .conftest import decay_trajectories
 
-pde = pytest.importorskip("sciml_seq.data.pde")
 pytest.importorskip("neuralop")
 
 TINY_SCOT = [

@@ -67,7 +67,8 @@ def test_torchrun_cli_matches_one_process(tmp_path):
 
     from safetensors.torch import load_file
 
-    pde = pytest.importorskip("sciml_seq.data.pde")
+    from sciml_seq.data import pde
+
     pytest.importorskip("neuralop")
     u, t = decay_trajectories(n=4, n_times=4, channels=2, size=8)
     data = tmp_path / "toy.h5"
