@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> str:
     )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--gen-tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -269,6 +270,8 @@ def main(argv: list[str] | None = None) -> str:
 
     from sciml_seq.kernels import triton_available
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.backends is None:
         args.backends = ["naive", "lean"]
         if args.device == "cuda" and triton_available():
