@@ -165,16 +165,16 @@ def test_navier_stokes_taylor_green_vortex_decays_exactly(navier_stokes):
 
 
 def test_navier_stokes_matches_a_float64_reference(navier_stokes):
-    # w_t + (u . grad) w = nu lap w with lap psi = w, u = (psi_y, -psi_x) (exponax's convention)
+    # w_t + (u . grad) w = nu lap w with lap psi = -w, u = (psi_y, -psi_x): curl u = w
     traj, _, w0 = navier_stokes
     n, nu = NS["n"], NS["nu"]
     kx, ky = np.meshgrid(wavenumbers(n, NS["length"]), wavenumbers(n, NS["length"]), indexing="ij")
     k2 = kx**2 + ky**2
-    inv_lap = np.where(k2 == 0, 0.0, -1 / np.where(k2 == 0, 1, k2))
+    inv_minus_lap = np.where(k2 == 0, 0.0, 1 / np.where(k2 == 0, 1, k2))
 
     def rhs(_t, w_flat):
         w_hat = np.fft.fft2(w_flat.reshape(n, n))
-        psi_hat = inv_lap * w_hat
+        psi_hat = inv_minus_lap * w_hat
         u = np.fft.ifft2(1j * ky * psi_hat).real
         v = np.fft.ifft2(-1j * kx * psi_hat).real
         wx = np.fft.ifft2(1j * kx * w_hat).real
