@@ -58,27 +58,6 @@ class Result:
     nfe: float
 
 
-def batches(task, index: np.ndarray, device, dtype):
-    import torch
-
-    def t(a, dt=dtype):
-        return torch.as_tensor(a[index], dtype=dt, device=device)
-
-    return (
-        t(task.values),
-        t(task.times),
-        t(task.query_times),
-        t(task.mask, torch.bool),
-        t(task.query_mask, torch.bool),
-        t(task.query_values),
-    )
-
-
-def masked_mse(pred, target, mask):
-    err = ((pred - target) ** 2).sum(-1) * mask
-    return err.sum() / (mask.sum() * target.shape[-1])
-
-
 def build(args, name: str, dim: int, cells: int, dt: float):
     import torch
 
@@ -115,51 +94,22 @@ def task_channels(args) -> int:
 def run_one(args, name, train, test, seed) -> tuple[float, float, int, float]:
     import torch
 
+    from sciml_seq.torch.models import evaluate_forecaster, fit_forecaster
     from sciml_seq.transformer import block_parameters, width_for_parameters
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    depth = ROWS[name][2]
     dim = args.dim
-    if depth == "ode":  # one block with the parameters of --layers blocks
+    if ROWS[name][2] == "ode":  # one block with the parameters of --layers blocks
         target = args.layers * block_parameters(args.dim, 2 * args.dim)
         dim = width_for_parameters(target, args.heads, 2.0, even_head=True)
-    cells = args.n_context + args.n_forecast
-    model = build(args, name, dim, cells, train.dt)
+    model = build(args, name, dim, args.n_context + args.n_forecast, train.dt)
     params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=args.steps)
-    n_train = train.values.shape[0]
-    nfe = []
     start = time.perf_counter()
-    model.train()
-    for _ in range(args.steps):
-        index = rng.choice(n_train, args.batch, replace=False)
-        values, times, queries, mask, qmask, target = batches(
-            train, index, args.device, torch.float32
-        )
-        pred = model(values, times, queries, padding_mask=mask, query_mask=qmask)
-        loss = masked_mse(pred, target, qmask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        nfe.append(model.encoder.last_stats.nfe_forward)
+    log = fit_forecaster(
+        model, train, steps=args.steps, batch=args.batch, lr=args.lr, weight_decay=1e-4, seed=seed
+    )
     seconds = time.perf_counter() - start
-    model.eval()
-    total, count = 0.0, 0.0
-    with torch.no_grad():
-        for lo in range(0, test.values.shape[0], 256):
-            index = np.arange(lo, min(lo + 256, test.values.shape[0]))
-            values, times, queries, mask, qmask, target = batches(
-                test, index, args.device, torch.float32
-            )
-            pred = model(values, times, queries, padding_mask=mask, query_mask=qmask)
-            err = ((pred - target) ** 2).sum(-1) * qmask
-            total += float(err.sum())
-            count += float(qmask.sum()) * target.shape[-1]
-    return total / count, seconds, params, float(np.mean(nfe))
+    return evaluate_forecaster(model, test), seconds, params, float(np.mean(log.nfe_forward))
 
 
 def baselines(test) -> dict[str, float]:

@@ -1,5 +1,6 @@
 """Ready models: classifiers, regressors and forecasters (mirrors :mod:`sciml_seq.jax.models`)."""
 
+from .fit import FitLog, evaluate_forecaster, fit_forecaster, masked_mse, predict, series_tensors
 from .forecasting import Forecaster, index_positions
 from .rnn import RNNSequenceModel
 from .sequence import SequenceClassifier, SequenceRegressor, masked_mean
@@ -9,6 +10,7 @@ from .transformer_baseline import TransformerSequenceModel
 
 __all__ = [
     "MODELS",
+    "FitLog",
     "Forecaster",
     "RNNSequenceModel",
     "SSMSequenceModel",
@@ -18,6 +20,11 @@ __all__ = [
     "count_parameters",
     "SequenceClassifier",
     "SequenceRegressor",
+    "evaluate_forecaster",
+    "fit_forecaster",
     "index_positions",
     "masked_mean",
+    "masked_mse",
+    "predict",
+    "series_tensors",
 ]
