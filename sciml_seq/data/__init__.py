@@ -15,6 +15,10 @@ Long-range sequence tasks (copying, selective copying, adding, 8x8 digits
 sequential and permuted) are in :mod:`sciml_seq.data.long_range`
 (:func:`make_task`), and a continuous-time waveform classification task for
 sampling-rate changes in :mod:`sciml_seq.data.signals`.
+
+PDE trajectories (Burgers, KdV, Kuramoto-Sivashinsky, Navier-Stokes, Allen-Cahn,
+wave) with HDF5 files and batch iterators are in :mod:`sciml_seq.data.pde`;
+generating them imports JAX and exponax on first use, reading needs numpy and h5py.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -166,3 +169,14 @@ def test_integer_or_float32_times_become_float64():
 def test_trajectories_properties():
     traj = make(n=3, times=5, shape=(2, 6, 6))
     assert (len(traj), traj.n_times, traj.channels, traj.grid_shape) == (3, 5, 2, (6, 6))
+
+
+def test_reading_imports_neither_jax_nor_torch(tmp_path):
+    path = write_trajectories(tmp_path / "d.h5", make())
+    code = (
+        "import sys; from sciml_seq.data.pde import read_trajectories, iterate_batches; "
+        f"read_trajectories({str(path)!r}); list(iterate_batches({str(path)!r}, 2)); "
+        "print(sorted(m for m in ('jax', 'torch', 'exponax') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -74,7 +74,7 @@ def simulate(
     u0: initial states ``(n, channels, *grid)`` on the periodic grid
         ``x_j = j L / N``; the resolution is read from ``u0``.
     n_times, dt, substeps, domain_extent, params: override the registry
-        defaults (``params`` are keyword arguments of the exponax stepper).
+        defaults (``params`` are keyword arguments of the stepper).
     chunk_size: trajectories per compiled batch.
     progress: optional ``progress(done, total)`` callback.
 
