@@ -1,0 +1,228 @@
+"""scOT training and inference throughput (samples/s): eager vs ``torch.compile``, fp32 vs bf16.
+
+Times :class:`sciml_seq.torch.operator.ScOT` (a preset, default scOT-T) on random
+fields at ``--size`` x ``--size`` with batch ``--batch``:
+
+- ``infer``: ``model(x, t)`` under ``torch.no_grad()``;
+- ``train``: forward, the official loss, backward and an AdamW step.
+
+Precisions: ``fp32`` and ``bf16`` (``torch.autocast``).  ``--compile`` adds
+``torch.compile`` rows.  When the official Poseidon package (``scOT.model``,
+with ``transformers==4.29.2``) is importable, its model gets the same weights
+(the parameter names are identical) and is timed too: it is then the ratio
+baseline of each (mode, precision); otherwise our eager fp32 row is.  Prints a
+table (median of ``--repeats`` timed runs after warm-up) and writes it with the
+command to ``benchmarks/results/scot_<device>.md``.
+
+    python benchmarks/scot.py --device cuda --size 128 --batch 32 --compile   # the target run
+    python benchmarks/scot.py --device cpu --size 64 --batch 2 --repeats 3    # a CPU smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Row:
+    model: str
+    mode: str
+    precision: str
+    ms: float
+    peak_mib: float | None
+    batch: int
+    baseline_ms: float | None = None
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.batch * 1e3 / self.ms
+
+
+def _median_ms(run: Callable[[], None], sync: Callable[[], None], repeats: int, warmup: int):
+    for _ in range(warmup):
+        run()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _official_model(config, state_dict, device):
+    """The official Poseidon ScOT with our weights, or ``None`` when it is not installed."""
+    try:
+        from scOT.model import ScOT as OfficialScOT
+        from scOT.model import ScOTConfig as OfficialConfig
+    except ImportError:
+        return None
+    kwargs = {k: v for k, v in config.to_dict().items() if k not in ("architectures",)}
+    kwargs.pop("model_type", None)
+    kwargs.pop("num_layers", None)
+    kwargs.pop("hidden_size", None)
+    kwargs.pop("pretrained_window_sizes", None)
+    model = OfficialScOT(OfficialConfig(**kwargs))
+    model.load_state_dict(state_dict)
+    return model.to(device)
+
+
+def _timed(model, call, args, x, t, y, mode: str, precision: str, sync, device) -> tuple:
+    import torch
+
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
+    if mode == "infer":
+        model.eval()
+
+        def run() -> None:
+            with torch.no_grad(), autocast:
+                call(x, t)
+
+    else:
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def run() -> None:
+            opt.zero_grad(set_to_none=True)
+            with autocast:
+                pred = call(x, t)
+            loss = (pred.float() - y).abs().mean() / y.abs().mean()
+            loss.backward()
+            opt.step()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    ms = _median_ms(run, sync, args.repeats, args.warmup)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return ms, peak
+
+
+def run(args) -> list[Row]:
+    import torch
+
+    from sciml_seq.operator import ScOTConfig
+    from sciml_seq.torch.operator import ScOT
+
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    overrides = {"image_size": args.size}
+    if args.embed_dim:
+        overrides["embed_dim"] = args.embed_dim
+    config = ScOTConfig.preset(args.preset, **overrides)
+    torch.manual_seed(0)
+    ours = ScOT(config).to(device)
+    gen = torch.Generator(device="cpu").manual_seed(1)
+    shape = (args.batch, config.num_channels, args.size, args.size)
+    x = torch.randn(shape, generator=gen).to(device)
+    y = torch.randn((args.batch, config.num_out_channels, args.size, args.size), generator=gen)
+    y = y.to(device)
+    t = torch.rand(args.batch, generator=gen).to(device)
+    official = _official_model(config, ours.state_dict(), device)
+
+    rows: list[Row] = []
+    for mode in args.modes.split(","):
+        for precision in args.precisions.split(","):
+            variants = [("sciml_seq eager", ours, ours)]
+            if args.compile:
+                variants.append(("sciml_seq compiled", ours, torch.compile(ours)))
+            if official is not None:
+                variants.insert(
+                    0,
+                    ("official", official, lambda a, b: official(pixel_values=a, time=b).output),
+                )
+            for name, module, call in variants:
+                ms, peak = _timed(module, call, args, x, t, y, mode, precision, sync, device)
+                rows.append(Row(name, mode, precision, ms, peak, args.batch))
+    # ratios: against the official row of the same mode/precision, else our eager fp32
+    for row in rows:
+        base = next(
+            (
+                r
+                for r in rows
+                if r.mode == row.mode
+                and (
+                    (r.model == "official" and r.precision == row.precision)
+                    if official is not None
+                    else (r.model == "sciml_seq eager" and r.precision == "fp32")
+                )
+            ),
+            None,
+        )
+        row.baseline_ms = base.ms if base else None
+    return rows
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--preset", default="T", help="T, B or L")
+    parser.add_argument("--embed-dim", type=int, default=None, help="override embed_dim")
+    parser.add_argument("--size", type=int, default=128, help="grid side")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--modes", default="infer,train")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--compile", action="store_true", help="add torch.compile rows")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = run(args)
+    if args.device.startswith("cuda"):
+        device = torch.cuda.get_device_name(torch.device(args.device))
+    else:
+        device = f"CPU ({platform.processor() or platform.machine()}, "
+        device += f"{torch.get_num_threads()} threads)"
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    baseline = (
+        "the official Poseidon model, same mode and precision"
+        if any(r.model == "official" for r in rows)
+        else "our eager fp32 row of the same mode (official Poseidon not installed)"
+    )
+    lines = [
+        f"# scOT-{args.preset} throughput: {args.size}x{args.size}, batch {args.batch}",
+        "",
+        f"device: {device}  ",
+        f"versions: torch {torch.__version__}  ",
+        f"command: `python benchmarks/scot.py {command}`  ",
+        f"median of {args.repeats} runs after {args.warmup} warm-up runs; "
+        f"ratio = baseline time / this time, baseline: {baseline}",
+        "",
+        "| model | mode | precision | ms / step | samples / s | speed-up | peak GPU MiB |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r.baseline_ms / r.ms:.2f}" if r.baseline_ms else "—"
+        peak = f"{r.peak_mib:.0f}" if r.peak_mib is not None else ""
+        lines.append(
+            f"| {r.model} | {r.mode} | {r.precision} | {r.ms:.1f} | {r.samples_per_s:.1f} "
+            f"| {ratio} | {peak} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out = args.out or Path(__file__).parent / "results" / f"scot_{args.device.split(':')[0]}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
