@@ -109,7 +109,7 @@ def data_generate(
         TimeElapsedColumn,
     )
 
-    from .data.pde import generate, list_equations, write_trajectories
+    from .data.pde import generate_to_file, list_equations, open_trajectories
     from .errors import SciMLSeqError
 
     if name not in list_equations():
@@ -130,6 +130,7 @@ def data_generate(
         if params[key] is None:
             raise typer.BadParameter(f"expected KEY=NUMBER, got {item!r}", param_hint="--param")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
             task = progress.add_task(f"{name}", total=n)
@@ -137,7 +138,8 @@ def data_generate(
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done)
 
-            traj = generate(
+            generate_to_file(
+                out,
                 name,
                 n,
                 resolution=resolution,
@@ -151,11 +153,8 @@ def data_generate(
     except SciMLSeqError as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(code=1) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_trajectories(out, traj)
-    console.print(
-        f"{out}: {name}, u {traj.u.shape} float32, t in [0, {traj.t[-1]:.4g}], seed {seed}"
-    )
+    with open_trajectories(out) as f:
+        console.print(f"{out}: {name}, u {f.shape} float32, t in [0, {f.t[-1]:.4g}], seed {seed}")
 
 
 train_app = typer.Typer(help="Train models.", no_args_is_help=True)

@@ -10,9 +10,11 @@ import pytest
 from sciml_seq.data.pde import (
     EQUATIONS,
     generate,
+    generate_to_file,
     get_equation,
     list_equations,
     random_initial_conditions,
+    read_trajectories,
     simulate,
 )
 from sciml_seq.errors import NonFiniteError, OptionError, ShapeError
@@ -152,3 +154,24 @@ def test_every_dataset_generates_at_its_default_size(name):
     m = np.arange(spectrum.shape[-1])
     high = (m > 2 / 9 * equation.resolution) & (m <= equation.resolution / 3)
     assert spectrum[high].sum() < 1e-4 * spectrum.sum()
+
+
+def test_generate_to_file_streams_the_same_data(tmp_path):
+    calls = []
+    sizes = {"resolution": 32, "n_times": 3, "seed": 4, "chunk_size": 2}
+    path = generate_to_file(
+        tmp_path / "k.h5", "kdv_1d", 3, progress=lambda *a: calls.append(a), **sizes
+    )
+    expected = generate("kdv_1d", 3, **sizes)
+    back = read_trajectories(path)
+    np.testing.assert_array_equal(back.u, expected.u)
+    np.testing.assert_array_equal(back.t, expected.t)
+    assert back.meta == json.loads(json.dumps(expected.meta))
+    assert calls == [(2, 3), (3, 3)]
+
+
+def test_generate_to_file_leaves_nothing_when_a_trajectory_blows_up(tmp_path):
+    unstable = {"resolution": 32, "n_times": 20, "dt": 1.0, "substeps": 1, "domain_extent": 4.0}
+    with pytest.raises(NonFiniteError, match="became NaN/inf"):
+        generate_to_file(tmp_path / "k.h5", "kdv_1d", 2, **unstable)
+    assert list(tmp_path.iterdir()) == []

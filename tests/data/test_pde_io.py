@@ -11,6 +11,7 @@ import pytest
 
 from sciml_seq.data.pde import (
     Trajectories,
+    TrajectoryWriter,
     open_trajectories,
     read_trajectories,
     write_trajectories,
@@ -180,3 +181,30 @@ def test_reading_imports_neither_jax_nor_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_writer_fills_blocks_and_publishes_only_complete_files(tmp_path):
+    traj = make(n=4, shape=(1, 8))
+    path = tmp_path / "d.h5"
+    with TrajectoryWriter(path, traj.u.shape, traj.t, traj.meta) as writer:
+        writer.write(2, traj.u[2:])
+        assert not path.exists()
+        writer.write(0, traj.u[:2])
+    np.testing.assert_array_equal(read_trajectories(path).u, traj.u)
+
+
+def test_writer_refuses_an_incomplete_file(tmp_path):
+    traj = make(n=4, shape=(1, 8))
+    with pytest.raises(FormatError, match=r"trajectories \[1, 3\] \.\.\. of 4 were never written"):
+        with TrajectoryWriter(tmp_path / "d.h5", traj.u.shape, traj.t, traj.meta) as writer:
+            writer.write(0, traj.u[:1])
+            writer.write(2, traj.u[2:3])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_checks_block_shapes(tmp_path):
+    traj = make(n=4, shape=(1, 8))
+    with pytest.raises(ShapeError, match=r"block \(2, 4, 1, 8\) at start 3 does not fit u"):
+        with TrajectoryWriter(tmp_path / "d.h5", traj.u.shape, traj.t, traj.meta) as writer:
+            writer.write(3, traj.u[:2])
+    assert list(tmp_path.iterdir()) == []

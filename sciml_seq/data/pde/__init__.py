@@ -25,9 +25,15 @@ from __future__ import annotations
 
 from .batches import iterate_batches
 from .equations import EQUATIONS, Equation, get_equation, list_equations
-from .generate import generate, random_initial_conditions, simulate
+from .generate import generate, generate_to_file, random_initial_conditions, simulate
 from .ic import grid, random_fourier_field
-from .io import TrajectoryFile, open_trajectories, read_trajectories, write_trajectories
+from .io import (
+    TrajectoryFile,
+    TrajectoryWriter,
+    open_trajectories,
+    read_trajectories,
+    write_trajectories,
+)
 from .trajectories import Trajectories
 
 __all__ = [
@@ -35,7 +41,9 @@ __all__ = [
     "Equation",
     "Trajectories",
     "TrajectoryFile",
+    "TrajectoryWriter",
     "generate",
+    "generate_to_file",
     "get_equation",
     "grid",
     "iterate_batches",

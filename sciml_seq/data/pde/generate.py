@@ -14,7 +14,9 @@ import functools
 import importlib
 import importlib.metadata
 import numbers
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,10 @@ from numpy.typing import NDArray
 from ...errors import NonFiniteError, OptionError, ShapeError, UnavailableError
 from .equations import Equation, get_equation
 from .ic import random_fourier_field
+from .io import TrajectoryWriter
 from .trajectories import Trajectories
 
-__all__ = ["generate", "random_initial_conditions", "simulate"]
+__all__ = ["generate", "generate_to_file", "random_initial_conditions", "simulate"]
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each chunk of trajectories."""
@@ -104,7 +107,11 @@ def simulate(
         domain_extent=domain_extent,
         params=params,
     )
-    u = _rollout(equation, u0.astype(np.float32), chunk_size=chunk_size, progress=progress)
+    u = np.empty((len(u0), equation.n_times) + u0.shape[1:], dtype=np.float32)
+    for start, block in _chunks(equation, u0.astype(np.float32), chunk_size=chunk_size):
+        u[start : start + len(block)] = block
+        if progress is not None:
+            progress(start + len(block), len(u0))
     t = np.arange(equation.n_times) * equation.dt
     return Trajectories(u=u, t=t, meta=_metadata(equation, {"kind": "given"}, seed=None))
 
@@ -147,10 +154,10 @@ def generate(
     grid, dt, substeps, n_times, channels, seed, initial_condition, solver and
     versions.
     """
-    for arg, value, minimum in (("n_trajectories", n_trajectories, 1), ("seed", seed, 0)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-            raise OptionError(f"{arg} must be an integer >= {minimum}, got {value!r}")
-    equation = get_equation(name).with_overrides(
+    equation, u0, meta = _setup(
+        name,
+        n_trajectories,
+        seed,
         resolution=resolution,
         n_times=n_times,
         dt=dt,
@@ -158,33 +165,85 @@ def generate(
         domain_extent=domain_extent,
         params=params,
     )
+    u = np.empty((n_trajectories, equation.n_times) + u0.shape[1:], dtype=np.float32)
+    for start, block in _chunks(equation, u0, chunk_size=chunk_size):
+        u[start : start + len(block)] = block
+        if progress is not None:
+            progress(start + len(block), n_trajectories)
+    return Trajectories(u=u, t=np.arange(equation.n_times) * equation.dt, meta=meta)
+
+
+def generate_to_file(
+    path: str | os.PathLike[str],
+    name: str,
+    n_trajectories: int,
+    *,
+    resolution: int | None = None,
+    n_times: int | None = None,
+    dt: float | None = None,
+    substeps: int | None = None,
+    domain_extent: float | None = None,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    chunk_size: int = 16,
+    progress: Progress | None = None,
+) -> Path:
+    """:func:`generate` straight into the HDF5 file ``path``, one chunk at a time.
+
+    Holds one chunk of trajectories (and the initial states) in memory, so the
+    file can be larger than memory; the result is the file
+    ``write_trajectories(path, generate(...))`` would write, and it appears
+    only once complete.  Returns the path.
+    """
+    equation, u0, meta = _setup(
+        name,
+        n_trajectories,
+        seed,
+        resolution=resolution,
+        n_times=n_times,
+        dt=dt,
+        substeps=substeps,
+        domain_extent=domain_extent,
+        params=params,
+    )
+    shape = (n_trajectories, equation.n_times) + u0.shape[1:]
+    t = np.arange(equation.n_times) * equation.dt
+    with TrajectoryWriter(path, shape, t, meta) as writer:
+        for start, block in _chunks(equation, u0, chunk_size=chunk_size):
+            writer.write(start, block)
+            if progress is not None:
+                progress(start + len(block), n_trajectories)
+    return writer.path
+
+
+def _setup(
+    name: str, n_trajectories: int, seed: int, **overrides: Any
+) -> tuple[Equation, NDArray[np.float32], dict[str, Any]]:
+    """The configured equation, the random initial states and the metadata."""
+    for arg, value, minimum in (("n_trajectories", n_trajectories, 1), ("seed", seed, 0)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+            raise OptionError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+    equation = get_equation(name).with_overrides(**overrides)
     u0 = random_initial_conditions(equation, n_trajectories, seed=seed)
-    u = _rollout(equation, u0, chunk_size=chunk_size, progress=progress)
     ic = {
         "kind": "random_fourier_field",
         "cutoff": equation.ic_cutoff,
         "std": list(equation.ic_std),
         "rng": "numpy.random.default_rng([seed, trajectory_index])",
     }
-    t = np.arange(equation.n_times) * equation.dt
-    return Trajectories(u=u, t=t, meta=_metadata(equation, ic, seed=int(seed)))
+    return equation, u0, _metadata(equation, ic, seed=int(seed))
 
 
-def _rollout(
-    equation: Equation,
-    u0: NDArray[np.float32],
-    *,
-    chunk_size: int,
-    progress: Progress | None,
-) -> NDArray[np.float32]:
-    """Trajectories ``(n, n_times, C, *grid)`` from ``u0`` ``(n, C, *grid)``, chunk by chunk."""
+def _chunks(
+    equation: Equation, u0: NDArray[np.float32], *, chunk_size: int
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """Yield ``(start, trajectories)`` chunk by chunk, blocks ``(k, n_times, C, *grid)``."""
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise OptionError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     make = _exponax_rollout if equation.backend == "exponax" else _numpy_rollout
     run = make(equation, _resolve(equation.stepper))
     n = u0.shape[0]
     chunk = min(chunk_size, n)
-    out = np.empty((n, equation.n_times) + u0.shape[1:], dtype=np.float32)
     for start in range(0, n, chunk):
         block = u0[start : start + chunk]
         pad = chunk - block.shape[0]
@@ -201,10 +260,7 @@ def _rollout(
                 f"{dict(equation.params)}: use more substeps, a smaller dt or milder "
                 "parameters"
             )
-        out[start : start + result.shape[0]] = result
-        if progress is not None:
-            progress(start + result.shape[0], n)
-    return out
+        yield start, result
 
 
 def _resolve(path: str) -> Any:

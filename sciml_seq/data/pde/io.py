@@ -26,10 +26,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...errors import FormatError, UnavailableError
+from ...errors import FormatError, ShapeError, UnavailableError
 from .trajectories import Trajectories, check_meta, check_trajectory_arrays
 
-__all__ = ["TrajectoryFile", "open_trajectories", "read_trajectories", "write_trajectories"]
+__all__ = [
+    "TrajectoryFile",
+    "TrajectoryWriter",
+    "open_trajectories",
+    "read_trajectories",
+    "write_trajectories",
+]
 
 FORMAT = "sciml_seq.pde"
 FORMAT_VERSION = 1
@@ -54,32 +60,87 @@ def write_trajectories(path: str | os.PathLike[str], traj: Trajectories) -> Path
     """
     if not isinstance(traj, Trajectories):
         raise TypeError(f"traj must be a Trajectories, got {type(traj).__name__}")
-    try:
-        meta_json = json.dumps(traj.meta, allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise FormatError(f"traj.meta must be JSON-serialisable: {err}") from None
-    h5py = _h5py()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    per_trajectory = traj.u[0].nbytes
-    chunks = (
-        (1,) + traj.u.shape[1:] if per_trajectory <= _CHUNK_BYTES else (1, 1) + traj.u.shape[2:]
-    )
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("u", data=traj.u, chunks=chunks)
-            f.create_dataset("t", data=traj.t)
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["meta"] = meta_json
-            for key in ("equation", "dt", "seed"):
-                value = traj.meta.get(key)
-                if isinstance(value, (str, int, float)):
-                    f.attrs[key] = value
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with TrajectoryWriter(path, traj.u.shape, traj.t, traj.meta) as writer:
+        writer.write(0, traj.u)
+    return writer.path
+
+
+class TrajectoryWriter:
+    """Write a trajectory file block by block (for data larger than memory).
+
+    ``with TrajectoryWriter(path, shape, t, meta) as w: w.write(start, block)``
+    creates ``u`` of ``shape`` ``(n, n_times, channels, *grid)`` and fills
+    trajectories ``start, start + 1, ...`` from each float32 ``block``.  The
+    file appears at ``path`` only when the ``with`` block ends without an
+    exception and every trajectory was written (checked); until then it lives
+    under a temporary name that is removed on failure.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        shape: tuple[int, ...],
+        t: NDArray[np.float64],
+        meta: dict[str, Any],
+    ) -> None:
+        shape = tuple(int(s) for s in shape)
+        t = np.asarray(t, dtype=np.float64)
+        check_trajectory_arrays(np.empty((0,) + shape[1:], np.float32), t, where="TrajectoryWriter")
+        check_meta(meta, shape, where="TrajectoryWriter")
+        try:
+            meta_json = json.dumps(meta, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise FormatError(f"traj.meta must be JSON-serialisable: {err}") from None
+        h5py = _h5py()
+        self.path = Path(path)
+        self.shape = shape
+        self._tmp = self.path.with_name(self.path.name + ".partial")
+        self._written = np.zeros(shape[0], dtype=bool)
+        per_trajectory = 4 * int(np.prod(shape[1:]))
+        chunks = (1,) + shape[1:] if per_trajectory <= _CHUNK_BYTES else (1, 1) + shape[2:]
+        self._file = h5py.File(self._tmp, "w")
+        self._u = self._file.create_dataset("u", shape=shape, dtype=np.float32, chunks=chunks)
+        self._file.create_dataset("t", data=t)
+        self._file.attrs["format"] = FORMAT
+        self._file.attrs["format_version"] = FORMAT_VERSION
+        self._file.attrs["meta"] = meta_json
+        for key in ("equation", "dt", "seed"):
+            value = meta.get(key)
+            if isinstance(value, (str, int, float)):
+                self._file.attrs[key] = value
+
+    def write(self, start: int, block: NDArray[np.float32]) -> None:
+        """Store ``block`` ``(k, n_times, channels, *grid)`` as trajectories ``start + i``.
+
+        Raises :class:`ShapeError` when the block does not fit.
+        """
+        check_trajectory_arrays(block, np.arange(float(self.shape[1])), where="block")
+        if block.shape[1:] != self.shape[1:] or not 0 <= start <= self.shape[0] - len(block):
+            raise ShapeError(f"block {block.shape} at start {start} does not fit u {self.shape}")
+        self._u[start : start + len(block)] = block
+        self._written[start : start + len(block)] = True
+
+    def __enter__(self) -> TrajectoryWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._file.close()
+        try:
+            if exc_type is None:
+                if not self._written.all():
+                    missing = np.flatnonzero(~self._written)
+                    raise FormatError(
+                        f"TrajectoryWriter: trajectories {missing[:5].tolist()} ... of "
+                        f"{self.shape[0]} were never written; {self.path} not created"
+                    )
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 class TrajectoryFile:
