@@ -14,6 +14,9 @@ Six named datasets on periodic domains with random initial conditions
     write_trajectories("ks.h5", traj)
     read_trajectories("ks.h5").meta["parameters"]
 
+``generate_to_file(path, name, n, ...)`` streams chunks into the file instead
+(data larger than memory; ``sciml-seq data generate`` uses it).
+
 2-D datasets are ``(n, T, C, H, W)``; ``wave_2d`` has the two channels
 displacement and velocity.  Reading (:func:`read_trajectories`,
 :func:`open_trajectories`, :func:`iterate_batches`) needs numpy and h5py

@@ -1,4 +1,4 @@
-"""The registry of PDE datasets: equation, exponax stepper, defaults.
+"""The registry of PDE datasets: equation, stepper, defaults.
 
 Entries are solved by `exponax <https://github.com/Ceyron/exponax>`_ steppers
 (exponential time differencing Runge--Kutta, pseudo-spectral, periodic
@@ -33,12 +33,12 @@ __all__ = ["EQUATIONS", "Equation", "get_equation", "list_equations"]
 
 @dataclass(frozen=True)
 class Equation:
-    """One named dataset: the PDE, its exponax stepper and default sizes.
+    """One named dataset: the PDE, its stepper and default sizes.
 
     Attributes
     ----------
     name: registry key, e.g. ``"burgers_1d"``.
-    summary: the equation as exponax solves it (with the default coefficients).
+    summary: the equation as solved (with the default coefficients).
     ndim: spatial dimensions (1 or 2).
     channels: names of the state channels (``u`` has ``len(channels)`` channels).
     backend: ``"exponax"`` (JAX) or ``"numpy"``.
