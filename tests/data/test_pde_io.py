@@ -52,6 +52,8 @@ def test_lazy_file_reads_single_trajectories_slices_and_index_lists(tmp_path):
         np.testing.assert_array_equal(f[[4, 0, 4, 2]], traj.u[[4, 0, 4, 2]])
         with pytest.raises(IndexError, match="trajectory index 6 out of range for 6"):
             f[6]
+        with pytest.raises(IndexError, match=r"trajectory indices \[0, 9\] out of range for 6"):
+            f[[0, 9]]
 
 
 def test_missing_file(tmp_path):

@@ -185,7 +185,10 @@ class TrajectoryFile:
             return self._u[int(index) % len(self)]
         if isinstance(index, slice):
             return self._u[index]
-        order = np.asarray(index, dtype=np.int64) % max(len(self), 1)
+        order = np.asarray(index, dtype=np.int64)
+        if order.size and not (-len(self) <= order.min() and order.max() < len(self)):
+            raise IndexError(f"trajectory indices {index} out of range for {len(self)}")
+        order = order % max(len(self), 1)
         unique, inverse = np.unique(order, return_inverse=True)  # h5py needs sorted indices
         return self._u[unique][inverse]
 
