@@ -94,7 +94,7 @@ def fit_forecaster(
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         sched.step()
-        log.loss.append(float(loss))
+        log.loss.append(float(loss.detach()))
         log.nfe_forward.append(model.encoder.last_stats.nfe_forward)
     return log
 
