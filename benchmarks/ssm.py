@@ -204,7 +204,16 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
 
 
 def format_tables(rows: list[Row], gen: list[GenRow], args, header: str) -> str:
-    lines = [header, "", "## Full layer, forward + backward", ""]
+    lines = [header, ""]
+    if args.device != "cuda" or not _official_sizes(args):
+        lines += [
+            f"**Not the issue's benchmark**: {args.device} run at batch {args.batch}, "
+            f"d_model {args.d_model}, d_state {args.d_state}, lengths "
+            f"{', '.join(map(str, args.lengths))}; the comparison with the official H100 "
+            f"numbers needs `--device cuda` at the default sizes.",
+            "",
+        ]
+    lines += ["## Full layer, forward + backward", ""]
     lines.append(
         "| layer | L | backend | time (ms) | ratio to naive | peak CUDA MiB | "
         "ratio to naive | largest tensor MiB | vs official (time, memory) | note |"
