@@ -194,6 +194,15 @@ def shift_mask(geometry: WindowGeometry) -> np.ndarray | None:
     return np.where(differ, np.float32(MASK_VALUE), np.float32(0.0)).astype(np.float32)
 
 
+def kept_frequencies(n: int, size: int) -> np.ndarray:
+    """Indices (FFT order) of the frequencies ``-size/2 <= k <= size/2 - 1`` of an ``n``-grid.
+
+    Spectral downsampling from ``n`` to ``size`` points keeps these (Poseidon's rule).
+    """
+    freqs = np.fft.fftfreq(n, d=1.0 / n)
+    return np.nonzero((freqs >= -size / 2) & (freqs <= size / 2 - 1))[0].astype(np.int64)
+
+
 def _bands(n: int, window: int, shift: int) -> np.ndarray:
     label = np.zeros(n, dtype=np.int64)
     if shift:
@@ -206,6 +215,7 @@ __all__ = [
     "MASK_VALUE",
     "WindowGeometry",
     "block_geometry",
+    "kept_frequencies",
     "relative_coords_table",
     "relative_position_index",
     "shift_mask",

@@ -254,6 +254,20 @@ class ScOT(eqx.Module):
         """``(C_in, H, W)``, scalar ``time`` → ``(C_out, H, W)``."""
         return self.hidden_states(pixel_values, time).output
 
+    def resampled(self, pixel_values: Array, time: Array) -> Array:
+        """The official convention for a square input of another size than ``image_size``:
+        FFT-resample to ``image_size``, run, resample the output back."""
+        from .resample import fft_resample
+
+        size = pixel_values.shape[-1]
+        if pixel_values.ndim == 3 and pixel_values.shape[-2] != size:
+            raise ShapeError(
+                f"pixel_values: the resampled call needs square fields, "
+                f"got {tuple(pixel_values.shape[-2:])}"
+            )
+        out = self(fft_resample(pixel_values, self.config.image_size), time)
+        return fft_resample(out, size)
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, dtype=None) -> ScOT:
         """Load an official checkpoint folder (``config.json`` + ``model.safetensors``).

@@ -315,6 +315,24 @@ class ScOT(nn.Module):
         """As :meth:`forward`, plus the encoder and decoder hidden states (:class:`ScOTOutput`)."""
         return self._run(pixel_values, time, collect=True)
 
+    def forward_resampled(self, pixel_values: Tensor, time: Tensor) -> Tensor:
+        """The official convention for square inputs of another size than ``image_size``.
+
+        The input is FFT-resampled to ``image_size``, the model runs there, and the
+        output is resampled back (:func:`~sciml_seq.torch.operator.resample.fft_resample`);
+        at ``image_size`` this is :meth:`forward`.  Shapes as :meth:`forward`, ``H == W``.
+        """
+        from .resample import fft_resample
+
+        size, target = pixel_values.shape[-1], self.config.image_size
+        if pixel_values.dim() == 4 and pixel_values.shape[-2] != size:
+            raise ShapeError(
+                f"pixel_values: the resampled forward needs square fields, "
+                f"got {tuple(pixel_values.shape[-2:])}"
+            )
+        out = self.forward(fft_resample(pixel_values, target), time)
+        return fft_resample(out, size)
+
     def loss(self, prediction: Tensor, labels: Tensor, pixel_mask: Tensor | None = None) -> Tensor:
         """The official training loss of this configuration (see :func:`scot_loss`)."""
         from .loss import scot_loss

@@ -11,6 +11,7 @@ import pytest
 from sciml_seq.convert import path_name
 from sciml_seq.errors import DTypeError, ShapeError
 from sciml_seq.jax.operator import ScOT, scot_loss
+from sciml_seq.jax.operator.resample import fft_resample
 from sciml_seq.operator import ScOTConfig
 from tests.jax.operator.helpers import batched, batched_hidden_states
 from tests.operator.reference import (
@@ -53,6 +54,31 @@ def test_official_output_hidden_states_and_loss_float64(folder):
         channel_slices=model.config.channel_slice_list_normalized_loss,
     )
     np.testing.assert_allclose(float(loss), io["loss"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("folder", fixture_dirs())
+def test_official_fft_resampling_for_other_input_sizes(folder):
+    io = load_io(folder)
+    model = ScOT.from_pretrained(folder, dtype=jnp.float64)
+    size = model.config.image_size
+    for kind in ("lowres", "highres"):
+        x = jnp.asarray(io[f"pixel_values_{kind}"])
+        # the composition ScOT.resampled performs, batched through the shared compile
+        out = batched_hidden_states(model, fft_resample(x, size), jnp.asarray(io["time"])).output
+        out = fft_resample(out, x.shape[-1])
+        np.testing.assert_allclose(np.asarray(out), io[f"output_{kind}"], rtol=0, atol=FLOAT64_ATOL)
+    with pytest.raises(ShapeError, match="square"):
+        model.resampled(jnp.zeros((model.config.num_channels, 8, 16)), 0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", fixture_dirs())
+def test_resampled_call_equals_the_composition(folder):
+    io = load_io(folder)
+    model = ScOT.from_pretrained(folder, dtype=jnp.float64)
+    x, t = jnp.asarray(io["pixel_values_lowres"][:1]), jnp.asarray(io["time"][:1])
+    out = eqx.filter_jit(jax.vmap(model.resampled))(x, t)
+    np.testing.assert_allclose(np.asarray(out), io["output_lowres"][:1], rtol=0, atol=FLOAT64_ATOL)
 
 
 @pytest.mark.slow

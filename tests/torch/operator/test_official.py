@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sciml_seq.errors import ShapeError
 from sciml_seq.operator import ScOTConfig
 from sciml_seq.torch.operator import ScOT
 from tests.operator.reference import (
@@ -56,6 +57,23 @@ def test_official_output_float32(folder):
     np.testing.assert_allclose(
         out.numpy(), io["output_float32"], rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
     )
+
+
+@pytest.mark.parametrize("folder", fixture_dirs())
+def test_official_fft_resampling_for_other_input_sizes(folder):
+    io = load_io(folder)
+    model = ScOT.from_pretrained(folder, dtype=torch.float64).eval()
+    t = torch.from_numpy(io["time"])
+    with torch.no_grad():
+        for kind in ("lowres", "highres"):
+            out = model.forward_resampled(torch.from_numpy(io[f"pixel_values_{kind}"]), t)
+            np.testing.assert_allclose(
+                out.numpy(), io[f"output_{kind}"], rtol=0, atol=FLOAT64_ATOL, err_msg=kind
+            )
+        x = torch.from_numpy(io["pixel_values"])
+        torch.testing.assert_close(model.forward_resampled(x, t), model(x, t), rtol=0, atol=0)
+    with pytest.raises(ShapeError, match="square"):
+        model.forward_resampled(torch.zeros(1, x.shape[1], 32, 64, dtype=x.dtype), t[:1])
 
 
 @pytest.mark.parametrize("name", ["T", "B", "L"])
