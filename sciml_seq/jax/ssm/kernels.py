@@ -86,31 +86,35 @@ def cauchy(v: Array, z: Array, w: Array) -> Array:
     return jnp.sum(v[..., None] / (z[..., None, :] - w[..., None]), axis=-2)
 
 
-#: Elements of the ``(..., N, chunk)`` block the lean Cauchy path forms at a time.
+#: Elements of the ``(H, N, chunk)`` block the lean Cauchy path forms at a time.
 CAUCHY_CHUNK_ELEMENTS = 1 << 24
 
 
-def _cauchy_ref(v: Array, w: Array, omega: Array) -> Array:
-    den = 2 * (1 - omega) - (1 + omega) * w[..., None]
-    return jnp.sum(2 * v[..., None] / den, axis=-2)
+def _two_over_den(w: Array, omega: Array) -> Array:
+    """``2 / (2(1-ω) - (1+ω) w)``: ``(..., N, K)`` for ``w (..., N)``, ``omega (K,)``."""
+    return 2 / (2 * (1 - omega) - (1 + omega) * w[..., None])
 
 
 def bilinear_cauchy(v: Array, w: Array, omega: Array, backend: str = "lean") -> Array:
     """``2/(1+ω) · cauchy(v, z, w)`` with ``z = 2(1-ω)/(1+ω)``, finite at ``ω = -1``.
 
     ``"naive"`` materialises ``(..., N, K)``; ``"lean"`` maps over chunks of
-    nodes (``lax.map``, each chunk rematerialised in the backward pass).  See
+    nodes (``lax.map``, each chunk rematerialised in the backward pass),
+    forming ``2/d`` for ``w``'s shape only and contracting it with ``v``.  See
     :func:`sciml_seq.torch.ssm.kernels.bilinear_cauchy`.
     """
     v, w = conj_ext(v), conj_ext(w)
     if backend == "naive":
-        return _cauchy_ref(v, w, omega)
+        return jnp.sum(v[..., None] * _two_over_den(w, omega), axis=-2)
     K = omega.shape[-1]
-    rows = math.prod(jnp.broadcast_shapes(v.shape, w.shape))
-    chunk = min(K, max(1, CAUCHY_CHUNK_ELEMENTS // rows))
+    chunk = min(K, max(1, CAUCHY_CHUNK_ELEMENTS // w.size))
     n = -(-K // chunk)
     nodes = jnp.pad(omega, (0, n * chunk - K)).reshape(n, chunk)  # padding: ω = 0, finite
-    parts = jax.lax.map(jax.checkpoint(lambda o: _cauchy_ref(v, w, o)), nodes)
+
+    def part(o):
+        return jnp.einsum("...n,...nk->...k", v, _two_over_den(w, o))
+
+    parts = jax.lax.map(jax.checkpoint(part), nodes)  # (n, ..., chunk)
     return jnp.moveaxis(parts, 0, -2).reshape(*parts.shape[1:-1], n * chunk)[..., :K]
 
 

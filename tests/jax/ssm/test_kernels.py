@@ -46,7 +46,7 @@ def test_vandermonde_lean_equals_naive_with_gradients():
 
 @pytest.mark.slow
 def test_chunked_cauchy_equals_naive_with_gradients(monkeypatch):
-    monkeypatch.setattr(kernels, "CAUCHY_CHUNK_ELEMENTS", 2 * 3 * 8 * 4)  # chunks of 4 nodes
+    monkeypatch.setattr(kernels, "CAUCHY_CHUNK_ELEMENTS", 3 * 8 * 4)  # w: (3, 8); chunks of 4 nodes
     v, w = crandn(2, 3, 4), crandn(3, 4) * 0.2 - 0.5
     omega = kernels.roots_of_unity(21, jnp.complex128)  # 11 nodes: 3 chunks, padded
 
