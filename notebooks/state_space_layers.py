@@ -50,7 +50,7 @@ from sciml_seq.torch.ssm import LSSL, S4, S4D, StepGenerator
 
 QUICK = os.environ.get("SCIML_SEQ_NOTEBOOK_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("SCIML_SEQ_NOTEBOOK_OUT")
-L = 128 if QUICK else 2048
+L = 64 if QUICK else 2048
 H, N = (2, 32) if QUICK else (4, 64)
 F64 = torch.float64
 
