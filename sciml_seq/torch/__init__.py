@@ -12,6 +12,7 @@ from .position import (
 )
 from .solve import Solution, available_methods, solve
 from .ssm import LSSL, S4, S4D, load_official_state_dict
+from .transformer import TransformerEncoder, TransformerField
 
 __all__ = [
     "LSSL",
@@ -28,6 +29,8 @@ __all__ = [
     "SinusoidalEncoding",
     "Solution",
     "TimeMLP",
+    "TransformerEncoder",
+    "TransformerField",
     "available_methods",
     "load_official_state_dict",
     "solve",
