@@ -13,7 +13,10 @@ shape ``(batch, length)`` (times; integer dtypes are accepted too) and returns
 
 The additive ones also expose the table alone, ``encoding(positions)`` of shape
 ``(batch, length, dim)``.  To inject an additive encoding "per layer", call it
-on the input of every layer (FLOATER's bias on the input).
+on the input of every layer (FLOATER's bias on the input), or use
+``TransformerEncoder(per_layer=True)`` (:mod:`sciml_seq.torch.transformer`),
+which adds it to the attention input of every block evaluation, a bias on
+Q, K and V.
 
 Errors (:mod:`sciml_seq.errors`): ``ShapeError`` naming the shapes of ``x`` and
 ``positions`` when they do not match; ``NonFiniteError`` for NaN/inf positions;
