@@ -84,6 +84,9 @@ class ScOTConfig:
     depths, num_heads, skip_connections:
         Per stage: Swin blocks (the decoder mirrors the encoder), attention
         heads, and ConvNeXt blocks on the skip connection (0 = identity).
+        ``depths`` sets the number of stages; longer ``num_heads`` and
+        ``skip_connections`` are accepted as by the official model (the extra
+        skip blocks exist, with their parameters, but are never applied).
     window_size:
         Side of the attention windows (clamped to a smaller stage grid).
     mlp_ratio:
@@ -169,20 +172,17 @@ class ScOTConfig:
             raise OptionError(
                 f"depths must be a non-empty list of positive ints, got {self.depths}"
             )
-        for name in ("num_heads", "skip_connections"):
-            if len(getattr(self, name)) != n:
+        # as the official model, extra entries are allowed (and ignored, except that
+        # extra skip_connections build skip blocks that are never used)
+        for name in ("num_heads", "skip_connections", "pretrained_window_sizes"):
+            if len(getattr(self, name)) < n:
                 raise OptionError(
-                    f"{name} must have one entry per stage ({n}, as depths), "
+                    f"{name} needs at least one entry per stage ({n}, as depths), "
                     f"got {list(getattr(self, name))}"
                 )
-        if len(self.pretrained_window_sizes) < n:
-            raise OptionError(
-                f"pretrained_window_sizes needs at least {n} entries (one per stage), "
-                f"got {list(self.pretrained_window_sizes)}"
-            )
         if any(s < 0 for s in self.skip_connections):
             raise OptionError(f"skip_connections must be >= 0, got {list(self.skip_connections)}")
-        for i, heads in enumerate(self.num_heads):
+        for i, heads in enumerate(self.num_heads[:n]):
             dim = self.embed_dim * 2**i
             if heads < 1 or dim % heads:
                 raise OptionError(

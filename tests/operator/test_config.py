@@ -47,8 +47,8 @@ def test_unknown_field_is_an_error():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_heads": (3, 6, 12)}, "num_heads must have one entry per stage"),
-        ({"skip_connections": (1, 1)}, "skip_connections must have one entry per stage"),
+        ({"num_heads": (3, 6, 12)}, "num_heads needs at least one entry per stage"),
+        ({"skip_connections": (1, 1)}, "skip_connections needs at least one entry per stage"),
         ({"num_heads": (5, 6, 12, 24)}, r"num_heads\[0\] = 5 must divide"),
         ({"residual_model": "resnet"}, "residual_model"),
         ({"hidden_act": "relu"}, "hidden_act"),

@@ -234,8 +234,8 @@ class ScOT(eqx.Module):
             x, skip = stage(x, time, res[level])
             skips.append(skip)
         encoder_states += skips
-        for level, blocks in enumerate(self.residual_blocks):
-            for block in blocks:
+        for level in range(n):
+            for block in self.residual_blocks[level]:
                 skips[level] = block(skips[level], time, res[level])
         x = skips[-1]
         decoder_states = [x]

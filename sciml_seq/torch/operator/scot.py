@@ -289,8 +289,8 @@ class ScOT(nn.Module):
             x, skip = stage(x, time, res[level])
             skips.append(skip)
         encoder_states += skips
-        for level, blocks in enumerate(self.residual_blocks):
-            for block in blocks:
+        for level in range(n):
+            for block in self.residual_blocks[level]:
                 if isinstance(block, ConvNeXtBlock):
                     skips[level] = block(skips[level], time, res[level])
         x = skips[-1]

@@ -225,3 +225,14 @@ def test_from_pretrained_errors(micro, tmp_path):
     write_checkpoint(tmp_path, micro.config, arrays)
     with pytest.raises(OptionError, match=r"missing 1: \['patch_recovery.mixup.weight'\]"):
         ScOT.from_pretrained(tmp_path)
+
+
+def test_extra_skip_connections_build_unused_blocks_as_the_official_model():
+    base = micro_model(seed=4)
+    extra = micro_model(seed=5, skip_connections=(1, 0, 2), num_heads=(1, 2, 4))
+    assert "residual_blocks.2.1.pwconv2.weight" in extra.state_dict()
+    missing, unexpected = extra.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("residual_blocks.2.") for k in missing)
+    x, t = micro_inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(extra(x, t), base(x, t), rtol=0, atol=0)
