@@ -81,9 +81,10 @@ def test_vandermonde_long_phases_in_float32():
     x = torch.complex(torch.full((1, 8), -1e-4), torch.linspace(0.1, 3.1, 8).reshape(1, 8))
     x = x.to(DEVICE)
     ref = kernels.vandermonde_ref(v.to(torch.complex128), x.to(torch.complex128), 4096)
-    out = kernels.vandermonde_triton(v, x, 4096)
-    # float32 rounding of the angle itself (l·Im x, |.| <= 1.3e4) bounds the error
-    assert float((out.double() - ref).abs().max()) < 2e-2 * float(ref.abs().max())
+    err = float((kernels.vandermonde_triton(v, x, 4096).double() - ref).abs().max())
+    # the float32 reference has the same angle rounding (l·Im x up to 1.3e4): ~1.6e-4 relative
+    err_ref32 = float((kernels.vandermonde_ref(v, x, 4096).double() - ref).abs().max())
+    assert err <= 2 * err_ref32 + 1e-6 * float(ref.abs().max())
 
 
 @pytest.mark.parametrize("dtype", [torch.complex128, torch.complex64])
