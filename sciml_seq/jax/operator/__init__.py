@@ -4,6 +4,7 @@ from ...operator.config import ScOTConfig
 from .convnext import ConvNeXtBlock
 from .loss import scot_loss
 from .norm import ConditionalLayerNorm
+from .resample import fft_resample
 from .scot import ScOT, ScOTOutput
 from .swin import PatchMerging, PatchUnmerging, SwinBlock, WindowSelfAttention
 
@@ -17,5 +18,6 @@ __all__ = [
     "ScOTOutput",
     "SwinBlock",
     "WindowSelfAttention",
+    "fft_resample",
     "scot_loss",
 ]
