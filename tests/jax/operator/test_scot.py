@@ -7,12 +7,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from sciml_seq.convert import path_name
-from sciml_seq.errors import DTypeError, ShapeError
+from sciml_seq.errors import DTypeError, OptionError, ShapeError
 from sciml_seq.jax.operator import ScOT, scot_loss
 from sciml_seq.jax.operator.resample import fft_resample
-from sciml_seq.operator import ScOTConfig
+from sciml_seq.operator import ScOTConfig, write_checkpoint
 from tests.jax.operator.helpers import batched, batched_hidden_states
 from tests.operator.reference import (
     FLOAT32_ATOL,
@@ -165,3 +166,20 @@ def test_save_and_load_round_trip(tmp_path):
     ):
         assert path_name(na) == path_name(nb)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_from_pretrained_and_loss_errors(tmp_path):
+    with pytest.raises(OptionError, match="path: expected a local folder"):
+        ScOT.from_pretrained(tmp_path / "missing")
+    model = ScOT(micro_config(), key=jax.random.PRNGKey(0))
+    model.save_pretrained(tmp_path)
+    arrays = load_file(str(tmp_path / "model.safetensors"))
+    arrays["extra.weight"] = arrays.pop("patch_recovery.mixup.weight")
+    write_checkpoint(tmp_path, model.config, arrays)
+    with pytest.raises(OptionError, match=r"missing 1: \['patch_recovery.mixup.weight'\]"):
+        ScOT.from_pretrained(tmp_path)
+    pred = jnp.zeros((2, 2, 4, 4))
+    with pytest.raises(ShapeError, match="labels"):
+        scot_loss(pred, pred[:, :1])
+    with pytest.raises(OptionError, match="p must be"):
+        scot_loss(pred, pred, p=3)
