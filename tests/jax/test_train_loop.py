@@ -136,3 +136,32 @@ def test_train_on_pairs_and_predict():
     bad[:] = np.nan
     with pytest.raises(NonFiniteError, match="step 0: the loss is nan"):
         train(model, bad, t, steps=2, batch_size=4)
+
+
+@pytest.mark.slow
+def test_scot_same_loss_in_both_loops():
+    """The real models: torch ScOT in the Trainer and JAX ScOT (converted weights) in the loop."""
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.jax.operator import ScOT as JaxScOT
+    from sciml_seq.torch.operator import ScOT as TorchScOT
+    from tests.operator.reference import micro_config
+
+    config = micro_config(num_channels=2, num_out_channels=2)
+    torch.manual_seed(0)
+    u, t = decay_trajectories(n=3, n_times=3, size=16)
+    train_config = TrainConfig(steps=2, batch_size=4, channel_slice_list=[0, 1, 2])
+    # min_lead=1: at lead time 0 the JAX ScOT's gradients are NaN (its cosine-attention
+    # normalisation takes sqrt of a zero sum of squares; the torch twin's are finite)
+    pairs = PairDataset(u.astype(np.float64), t, min_lead=1)
+    trainer = Trainer(TorchScOT(config).double(), pairs, train_config)
+    model = torch_to_jax(
+        trainer.module, JaxScOT(config, key=jax.random.PRNGKey(0), dtype=jnp.float64)
+    )
+    x, lead, y = trainer.dataset[trainer.batch_indices(0)]
+    expected = trainer.loss(x, lead, y).item()
+    got = batch_loss(
+        model, jnp.asarray(x.numpy()), jnp.asarray(lead.numpy()), jnp.asarray(y.numpy()), [0, 1, 2]
+    )
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+    _, losses = train(model, u.astype(np.float64), t, steps=2, batch_size=4, min_lead=1)
+    assert np.isfinite(losses).all()
