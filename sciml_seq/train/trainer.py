@@ -6,8 +6,9 @@ The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
 * AdamW over :func:`~sciml_seq.train.param_groups.param_groups` (layers' optimizer
   hints honoured), linear warm-up + cosine decay
   (:func:`~sciml_seq.train.schedule.warmup_cosine`), gradient-norm clipping;
-* precision ``"fp32"``, ``"bf16"`` (autocast on CPU and CUDA) or ``"fp16"``
-  (autocast + ``GradScaler``, CUDA only); the loss is computed in float32;
+* precision ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast +
+  ``GradScaler``; meant for CUDA, also runs on the CPU); the loss is computed in
+  float32;
 * a NaN guard: a non-finite loss or gradient raises
   :class:`~sciml_seq.errors.NonFiniteError` naming the step and the tensor (the
   loss, or the first parameter whose gradient is not finite).  Under fp16 a
@@ -123,10 +124,6 @@ class Trainer:
     ) -> None:
         self.config = config
         self.device = torch.device(device)
-        if config.precision == "fp16" and self.device.type != "cuda":
-            raise OptionError(
-                f"precision: 'fp16' (with a GradScaler) needs a CUDA device; got {self.device}"
-            )
         self.world, self.rank = distributed.world_size(), distributed.rank()
         if config.batch_size % self.world:
             raise OptionError(
@@ -158,7 +155,8 @@ class Trainer:
             )
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
-        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+        fp16 = config.precision == "fp16"
+        self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.model_spec = model_spec
         self.extra = dict(extra or {})
