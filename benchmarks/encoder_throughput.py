@@ -67,10 +67,14 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     parser.add_argument("--sdpa", default="auto", choices=["auto", "flash", "efficient", "math"])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch default)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     from sciml_seq.torch.transformer import TransformerEncoder
     from sciml_seq.transformer import block_parameters, width_for_parameters

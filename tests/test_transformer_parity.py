@@ -164,6 +164,7 @@ def test_encoder_gradient_parity():
         )
 
 
+@pytest.mark.slow  # ~10 s wall on 2 shared cores
 def test_forecaster_parity_index_mode():
     torch.manual_seed(0)
     kw = dict(position_mode="index", depth="tied", n_layers=2, encoding="sinusoidal")

@@ -39,6 +39,7 @@ def test_irregular_forecasting_smoke(scripts, tmp_path):
 def test_encoder_throughput_smoke(scripts, tmp_path):
     out = tmp_path / "throughput.md"
     argv = ["--batch", "2", "--length", "8", "--dim", "8", "--heads", "2", "--layers", "2"]
+    argv += ["--threads", "1"]
     text = scripts("encoder_throughput").main([*argv, "--repeats", "1", "--out", str(out)])
     assert out.read_text() == text + "\n"
     rows = table_rows(text)

@@ -64,6 +64,7 @@ def test_untied_check_grads_in_the_parameters_with_per_layer_floater():
     check_grads(f, (params,), order=1, modes=("rev",), eps=1e-5)
 
 
+@pytest.mark.slow  # ~10-35 s (compiles a vmapped encoder)
 def test_jit_vmap_and_padding_mask():
     enc = perturbed(TransformerEncoder(DIM, HEADS, depth="tied", n_layers=2, key=KEY))
     x = jnp.stack([X, X.at[2].set(100.0)])

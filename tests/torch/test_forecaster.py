@@ -93,7 +93,7 @@ def test_masked_mean_and_mse_against_numpy():
     assert float(masked_mse(pred, target, torch.tensor([[True, False]]))) == 2.5
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """Tiny models train faster on one thread (and do not fight for a shared CPU)."""
     threads = torch.get_num_threads()
@@ -102,7 +102,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_fit_reduces_the_error_of_a_tiny_task(one_thread):
+def test_fit_reduces_the_error_of_a_tiny_task():
     task = make_irregular_task(64, n_context=12, n_forecast=4, seed=0)
     torch.manual_seed(0)
     model = Forecaster(1, 8, 2, time_scale=1 / task.dt, **ENC)

@@ -19,6 +19,15 @@ F64 = torch.float64
 DIM, HEADS = 8, 2
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread is faster, and does not fight for a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def randomize(module: torch.nn.Module, scale: float = 0.2) -> None:
     """Non-trivial values everywhere (the time modulation starts at zero)."""
     torch.manual_seed(1)
