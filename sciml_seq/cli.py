@@ -243,8 +243,9 @@ def train_operator(
         losses = result["losses"]
         last = f"{losses[-1]:.4g}" if losses else "-"
         console.print(
-            f"{model}: {result['parameters']:,} parameters, {result['steps']} steps in "
-            f"{result['seconds']:.1f} s, last loss {last}; checkpoint {result['checkpoint']}"
+            f"{model}: {result['parameters']:,} parameters, {len(losses)} steps in "
+            f"{result['seconds']:.1f} s (now at step {result['steps']}), last loss {last}; "
+            f"checkpoint {result['checkpoint']}"
         )
     distributed.shutdown()
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from sciml_seq.cli import app
@@ -85,3 +86,40 @@ def test_bad_model_option(data, tmp_path):
         app, ["train", "operator", "--data", str(data), "--option", "oops", "--out", str(tmp_path)]
     )
     assert result.exit_code != 0 and "KEY=VALUE" in result.output
+
+
+def test_resume_from_a_periodic_checkpoint_gives_the_same_weights(tmp_path, data):
+    from safetensors.torch import load_file
+
+    runner = CliRunner()
+    common = [
+        "train",
+        "operator",
+        "--data",
+        str(data),
+        "--model",
+        "fno",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--threads",
+        "1",
+        "--option",
+        "hidden_channels=8",
+        "--option",
+        "n_layers=1",
+        "--option",
+        "n_modes=[4,4]",
+    ]
+    first = runner.invoke(app, [*common, "--out", str(tmp_path / "a"), "--checkpoint-every", "2"])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(
+        app, [*common, "--out", str(tmp_path / "b"), "--resume", str(tmp_path / "a" / "step_2")]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 steps in" in resumed.output and "now at step 4" in resumed.output
+    a = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
