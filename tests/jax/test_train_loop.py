@@ -12,6 +12,7 @@ import torch
 from sciml_seq.errors import NonFiniteError
 from sciml_seq.train.evaluate import one_shot
 from sciml_seq.train.jax_loop import batch_loss, jax_predictor, make_optimizer, train
+from sciml_seq.train.losses import relative_errors, relative_l1_loss
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.schedule import warmup_cosine
 from sciml_seq.train.trainer import TrainConfig, Trainer
@@ -43,6 +44,24 @@ class TinyOperatorJax(eqx.Module):
     def __call__(self, x, time):
         t = jnp.broadcast_to(time.astype(x.dtype), (1, *x.shape[1:]))
         return self.out(jnp.tanh(self.lift(jnp.concatenate([x, t], axis=0))))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_losses_in_jax_equal_numpy(p):
+    rng = np.random.default_rng(0)
+    target = rng.standard_normal((3, 4, 5, 5))
+    pred = target + 0.2 * rng.standard_normal(target.shape)
+    groups = [0, 1, 3, 4]
+    np.testing.assert_allclose(
+        relative_errors(jnp.asarray(pred), jnp.asarray(target), groups, p=p),
+        relative_errors(pred, target, groups, p=p),
+        rtol=1e-13,
+    )
+    for reduction in ("mean", "pooled"):
+        got = relative_l1_loss(jnp.asarray(pred), jnp.asarray(target), groups, reduction=reduction)
+        assert float(got) == pytest.approx(
+            relative_l1_loss(pred, target, groups, reduction=reduction), rel=1e-13
+        )
 
 
 def _pair(steps=3, clip_norm=100.0, warmup=1):
