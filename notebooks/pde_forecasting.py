@@ -46,6 +46,7 @@ import torch
 
 from sciml_seq.data.pde import generate
 from sciml_seq.train.evaluate import one_shot, rollout
+from sciml_seq.train.normalize import channel_stats
 from sciml_seq.train.operator_models import build_operator
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.predict import torch_predictor
@@ -93,7 +94,8 @@ print(len(pairs), "training pairs")
 # ## Two models, one trainer
 # A small scOT (patch 2, embedding 24, two Swin-V2 blocks per stage) and an FNO
 # of similar size.  The trainer is the same for both: AdamW, warm-up + cosine,
-# gradient clipping, relative L1 loss.
+# gradient clipping, relative L1 loss.  Both see standardised vorticity
+# (`ChannelNormalized`, the training set's mean and std) and predict in physical units.
 
 # %%
 options = {
@@ -107,7 +109,14 @@ config = TrainConfig(steps=STEPS, batch_size=BATCH, lr=1e-3, warmup_steps=max(1,
 models, losses = {}, {}
 for name, opts in options.items():
     torch.manual_seed(0)
-    model, _ = build_operator(name, in_channels=1, out_channels=1, grid=(RESOLUTION,) * 2, **opts)
+    model, _ = build_operator(
+        name,
+        in_channels=1,
+        out_channels=1,
+        grid=(RESOLUTION,) * 2,
+        normalization=channel_stats(train.u),
+        **opts,
+    )
     losses[name] = Trainer(model, pairs, config).fit(progress=not QUICK)
     models[name] = model
     n_params = sum(p.numel() for p in model.parameters())

@@ -204,6 +204,9 @@ def train_operator(
         list[str], typer.Option(help="Model option KEY=VALUE (JSON value), repeatable.")
     ] = [],  # noqa: B006 - typer reads the default
     resume: Annotated[Path | None, typer.Option(help="Checkpoint to continue from.")] = None,
+    normalize: Annotated[
+        bool, typer.Option(help="Standardise channels with the data's mean/std in the model.")
+    ] = True,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
 ) -> None:
     """Train an operator on all-to-all trajectory pairs (works under torchrun)."""
@@ -237,6 +240,7 @@ def train_operator(
         model_options=_model_options(option),
         resume=resume,
         max_seconds=max_seconds,
+        normalize=normalize,
         progress=True,
     )
     if distributed.is_main():

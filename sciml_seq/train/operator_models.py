@@ -5,7 +5,9 @@ Names: ``"scot-t"``, ``"scot-b"``, ``"scot-l"`` (scOT presets T/B/L,
 (:class:`sciml_seq.torch.operator.fno.TimeFNO`, any dimension).  Each model
 comes with a JSON-able spec ``{"name": ..., "config": {...}}`` that
 :func:`rebuild_operator` turns back into the same architecture (the
-checkpoint then supplies the weights).
+checkpoint then supplies the weights).  With ``normalization=(mean, std)`` the
+model is wrapped in :class:`~sciml_seq.train.normalize.ChannelNormalized` and the
+statistics are part of the spec.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ def build_operator(
     in_channels: int,
     out_channels: int,
     grid: Sequence[int],
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     **overrides: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """A fresh model for fields ``(C_in, *grid)`` -> ``(C_out, *grid)`` and its spec.
 
     ``overrides``: ScOTConfig fields for scOT (e.g. ``embed_dim=24``), TimeFNO
     arguments for ``"fno"`` (default ``n_modes``: ``min(16, n // 2)`` per axis).
+    ``normalization``: per-channel ``(mean, std)`` (needs ``C_out == C_in``).
     """
     grid = tuple(int(n) for n in grid)
     if name.startswith("scot-") and name in OPERATOR_MODELS:
@@ -61,6 +65,17 @@ def build_operator(
         spec = {"name": name, "config": config}
     else:
         raise OptionError(f"model: expected one of {list(OPERATOR_MODELS)}; got {name!r}")
+    if normalization is not None:
+        if in_channels != out_channels:
+            raise OptionError(
+                f"normalization: needs out_channels == in_channels; got {out_channels} "
+                f"and {in_channels}"
+            )
+        mean, std = normalization
+        spec["normalization"] = {
+            "mean": [float(m) for m in mean],
+            "std": [float(v) for v in std],
+        }
     return rebuild_operator(spec), spec
 
 
@@ -70,11 +85,18 @@ def rebuild_operator(spec: dict[str, Any]) -> nn.Module:
     if name == "fno":
         from ..torch.operator.fno import TimeFNO
 
-        return TimeFNO(**spec["config"])
-    if name in OPERATOR_MODELS:
+        model = TimeFNO(**spec["config"])
+    elif name in OPERATOR_MODELS:
         from ..torch.operator import ScOT, ScOTConfig
 
-        return ScOT(ScOTConfig.from_dict(spec["config"]))
-    raise OptionError(
-        f"model spec: expected name in {list(OPERATOR_MODELS)}; got {name!r} (spec {spec})"
-    )
+        model = ScOT(ScOTConfig.from_dict(spec["config"]))
+    else:
+        raise OptionError(
+            f"model spec: expected name in {list(OPERATOR_MODELS)}; got {name!r} (spec {spec})"
+        )
+    if "normalization" in spec:
+        from .normalize import ChannelNormalized
+
+        stats = spec["normalization"]
+        model = ChannelNormalized(model, stats["mean"], stats["std"])
+    return model

@@ -45,6 +45,7 @@ def train_operator(
     model_options: dict[str, Any] | None = None,
     resume: str | Path | None = None,
     max_seconds: float | None = None,
+    normalize: bool = True,
     progress: bool = False,
     callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
@@ -59,6 +60,9 @@ def train_operator(
         comparisons); the schedule still spans ``config.steps``.
     resume:
         A checkpoint directory to continue from (same model and data).
+    normalize:
+        Standardise each channel with the training data's mean and std inside
+        the model (:class:`~sciml_seq.train.normalize.ChannelNormalized`).
 
     Returns ``{"checkpoint": path, "steps": int, "seconds": float, "losses": [...],
     "parameters": int}``.
@@ -66,6 +70,7 @@ def train_operator(
     import torch
 
     from . import distributed
+    from .normalize import channel_stats
     from .operator_models import build_operator
     from .pair_dataset import PairDataset
     from .trainer import TrainConfig, Trainer
@@ -83,6 +88,7 @@ def train_operator(
         in_channels=channels,
         out_channels=channels,
         grid=traj.u.shape[3:],
+        normalization=channel_stats(traj.u) if normalize else None,
         **(model_options or {}),
     )
     dataset = PairDataset(traj.u, traj.t / scale, min_lead=min_lead, max_lead=max_lead)
