@@ -41,7 +41,12 @@ def _args() -> argparse.Namespace:
     p.add_argument("--n-test", type=int, default=32, help="test trajectories")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--n-times", type=int, default=11, help="snapshots per trajectory (dt 0.1)")
-    p.add_argument("--seconds", type=float, default=600.0, help="training budget per model")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=200.0,
+        help="training budget per model (default: both models and the data in ~10 minutes)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--precision", default="bf16", help="fp32, bf16 or fp16")
