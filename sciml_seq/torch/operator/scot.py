@@ -264,6 +264,7 @@ class ScOT(nn.Module):
         batch = pixel_values.shape[0]
         if not isinstance(time, Tensor):
             time = torch.as_tensor(time, device=pixel_values.device)
+        time = time.to(device=pixel_values.device)  # a no-op when already there
         if time.dim() == 0:
             time = time.expand(batch)
         if time.shape != (batch,):

@@ -78,7 +78,7 @@ def test_resampled_call_equals_the_composition(folder):
     io = load_io(folder)
     model = ScOT.from_pretrained(folder, dtype=jnp.float64)
     x, t = jnp.asarray(io["pixel_values_lowres"][:1]), jnp.asarray(io["time"][:1])
-    out = eqx.filter_jit(jax.vmap(model.resampled))(x, t)
+    out = eqx.filter_jit(lambda m, a, b: jax.vmap(m.resampled)(a, b))(model, x, t)
     np.testing.assert_allclose(np.asarray(out), io["output_lowres"][:1], rtol=0, atol=FLOAT64_ATOL)
 
 
