@@ -32,6 +32,7 @@ _SUBMODULES = (
     "position",
     "ssm",
     "train",
+    "operator",
 )
 
 if TYPE_CHECKING:  # pragma: no cover
