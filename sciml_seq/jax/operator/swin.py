@@ -92,8 +92,9 @@ class WindowSelfAttention(eqx.Module):
             return x.reshape(num_windows, n, heads, dim // heads)
 
         def unit(x: Array) -> Array:
-            norm = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
-            return x / jnp.maximum(norm, 1e-12)
+            # max(|x|, 1e-12) as torch's F.normalize, with the clamp under the sqrt so the
+            # gradient at x = 0 is finite (zero) as in torch, not sqrt'(0) = inf.
+            return x / jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-24))
 
         scale = jnp.exp(jnp.minimum(self.logit_scale, LOGIT_SCALE_MAX))[:, 0, 0]
         q = unit(split(self.query(windows))) * scale[:, None].astype(windows.dtype)
