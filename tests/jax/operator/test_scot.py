@@ -183,3 +183,26 @@ def test_from_pretrained_and_loss_errors(tmp_path):
         scot_loss(pred, pred[:, :1])
     with pytest.raises(OptionError, match="p must be"):
         scot_loss(pred, pred, p=3)
+
+
+def test_attention_gradients_at_zero_queries_match_torch():
+    """At lead time 0 the official init zeroes every query and key (norm gains ~0.02 t)."""
+    import torch
+
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.jax.operator import WindowSelfAttention as JaxAttention
+    from sciml_seq.jax.operator.layers import Init
+    from sciml_seq.operator import relative_coords_table, relative_position_index
+    from sciml_seq.torch.operator import WindowSelfAttention as TorchAttention
+
+    coords, index = relative_coords_table((2, 2)), relative_position_index((2, 2))
+    ours = TorchAttention(6, 2, qkv_bias=False).double()
+    twin = torch_to_jax(
+        ours, JaxAttention(6, 2, qkv_bias=False, init=Init(jax.random.key(0), None))
+    )
+    zero = torch.zeros(1, 1, 4, 6, dtype=torch.float64, requires_grad=True)
+    out = ours(zero, torch.from_numpy(coords), torch.from_numpy(index), None)
+    (out**2).sum().backward()
+    grad = jax.grad(lambda w: jnp.sum(twin(w, coords, index, None) ** 2))(jnp.zeros((1, 4, 6)))
+    assert np.isfinite(np.asarray(grad)).all()
+    np.testing.assert_allclose(np.asarray(grad), zero.grad[0].numpy(), rtol=1e-12, atol=1e-12)
