@@ -5,7 +5,9 @@ Rows, all with the parameters of ``--layers`` untied blocks of width ``--dim``
 picks): the untied stack (baseline), the weight-tied stack of ``--layers``
 steps, the ODE encoder with Euler at ``--layers`` steps (the same
 computation as the tied stack, through the solver front end), and the ODE
-encoder with dopri5 at ``--tol``.  Input ``(batch, length, dim)`` with real
+encoder with dopri5 at ``--tol``; for reference also the tied stack at the
+untied width (a quarter of the parameters for four layers: the same cost per
+evaluation as an untied block).  Input ``(batch, length, dim)`` with real
 positions and RoPE, no padding mask, so on CUDA ``scaled_dot_product_attention``
 may take a fused kernel (``--sdpa flash`` forces FlashAttention, which needs
 ``--amp``; ``--sdpa efficient`` the memory-efficient kernel).  The loss is the
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> str:
         f"untied, {args.layers} blocks": (
             args.dim, dict(depth="untied", n_layers=args.layers)),
         f"tied, {args.layers} steps": (wide, dict(depth="tied", n_layers=args.layers)),
+        f"tied, {args.layers} steps, untied width (1/{args.layers} params)": (
+            args.dim, dict(depth="tied", n_layers=args.layers)),
         f"ODE, euler {args.layers} steps": (
             wide, dict(depth="ode", method="euler", n_steps=args.layers)),
         f"ODE, dopri5 tol {args.tol:g}": (
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> str:
         )
     lines += [
         "",
+        "Equal parameters make the one-block encoders wider (the width column), so each",
+        "of their evaluations costs more than an untied block's.",
         "NFE bwd of the ODE rows is 0: backpropagation goes through the solver's",
         "operations (adjoint='direct'), not through a backward solve; the NFE of the",
         "dopri5 row depends on the (random, untrained) weights.",

@@ -43,7 +43,7 @@ def test_encoder_throughput_smoke(scripts, tmp_path):
     text = scripts("encoder_throughput").main([*argv, "--repeats", "1", "--out", str(out)])
     assert out.read_text() == text + "\n"
     rows = table_rows(text)
-    assert len(rows) == 1 + 4
+    assert len(rows) == 1 + 5
     assert "| untied, 2 blocks | 8 |" in rows[1] and "| 1.00 |" in rows[1]
     # Euler with n_layers steps is the tied stack: same forward evaluations.
-    assert rows[2].split("|")[7] == rows[3].split("|")[7] == " 2 "
+    assert rows[2].split("|")[7] == rows[4].split("|")[7] == " 2 "
