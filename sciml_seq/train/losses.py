@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from ..errors import OptionError, ShapeError
 
-__all__ = ["channel_groups", "relative_errors", "relative_l1_loss"]
+__all__ = ["channel_groups", "pooled_relative_loss", "relative_errors", "relative_l1_loss"]
 
 Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
 
@@ -106,10 +106,29 @@ def relative_l1_loss(
         return relative_errors(pred, target, channel_slice_list, p=1, eps=eps).mean()
     if reduction != "pooled":
         raise OptionError(f"reduction: expected 'mean' or 'pooled'; got {reduction!r}")
+    return pooled_relative_loss(pred, target, channel_slice_list, p=1, eps=eps)
+
+
+def pooled_relative_loss(
+    pred: Array,
+    target: Array,
+    channel_slice_list: Sequence[int] | None = None,
+    *,
+    p: Literal[1, 2] = 1,
+    eps: float = 1e-10,
+) -> Array:
+    """Poseidon's scOT loss: ``mean|pred - y|^p / (mean|y|^p + eps)`` per group, averaged.
+
+    The means pool the whole batch and grid of each channel group (p=1: relative
+    mean absolute error; p=2: relative mean squared error).  ``pred`` and
+    ``target``: ``(batch, channels, *grid)`` → scalar.
+    """
     _check(pred, target)
+    if p not in (1, 2):
+        raise OptionError(f"p: expected 1 or 2; got {p!r}")
     groups = channel_groups(channel_slice_list, pred.shape[1])
     total = 0.0
     for start, stop in groups:
-        error = abs(pred[:, start:stop] - target[:, start:stop]).mean()
-        total = total + error / (abs(target[:, start:stop]).mean() + eps)
+        error = (abs(pred[:, start:stop] - target[:, start:stop]) ** p).mean()
+        total = total + error / ((abs(target[:, start:stop]) ** p).mean() + eps)
     return total / len(groups)

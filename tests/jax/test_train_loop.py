@@ -169,9 +169,7 @@ def test_scot_same_loss_in_both_loops():
     torch.manual_seed(0)
     u, t = decay_trajectories(n=3, n_times=3, size=16)
     train_config = TrainConfig(steps=2, batch_size=4, channel_slice_list=[0, 1, 2])
-    # min_lead=1: at lead time 0 the JAX ScOT's gradients are NaN (its cosine-attention
-    # normalisation takes sqrt of a zero sum of squares; the torch twin's are finite)
-    pairs = PairDataset(u.astype(np.float64), t, min_lead=1)
+    pairs = PairDataset(u.astype(np.float64), t)  # lead time 0 included (finite gradients)
     trainer = Trainer(TorchScOT(config).double(), pairs, train_config)
     model = torch_to_jax(
         trainer.module, JaxScOT(config, key=jax.random.PRNGKey(0), dtype=jnp.float64)
@@ -182,5 +180,5 @@ def test_scot_same_loss_in_both_loops():
         model, jnp.asarray(x.numpy()), jnp.asarray(lead.numpy()), jnp.asarray(y.numpy()), [0, 1, 2]
     )
     assert float(got) == pytest.approx(expected, rel=1e-10)
-    _, losses = train(model, u.astype(np.float64), t, steps=2, batch_size=4, min_lead=1)
+    _, losses = train(model, u.astype(np.float64), t, steps=2, batch_size=4)
     assert np.isfinite(losses).all()

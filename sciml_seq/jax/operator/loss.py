@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from ...errors import OptionError, ShapeError
+from ...train.losses import pooled_relative_loss
 
 
 def scot_loss(
@@ -33,17 +34,11 @@ def scot_loss(
     if pixel_mask is not None:
         prediction = jnp.where(pixel_mask, labels, prediction)
 
-    def loss_fn(a: Array, b: Array) -> Array:
-        d = a - b
-        return jnp.mean(jnp.abs(d)) if p == 1 else jnp.mean(d * d)
-
     if channel_slices is None:
-        return loss_fn(prediction, labels)
-    terms = []
-    for a, b in zip(channel_slices[:-1], channel_slices[1:], strict=True):
-        lab = labels[:, a:b]
-        terms.append(loss_fn(prediction[:, a:b], lab) / (loss_fn(lab, 0.0) + 1e-10))
-    return jnp.mean(jnp.stack(terms))
+        d = prediction - labels
+        return jnp.mean(jnp.abs(d)) if p == 1 else jnp.mean(d * d)
+    last = channel_slices[-1]
+    return pooled_relative_loss(prediction[:, :last], labels[:, :last], channel_slices, p=p)
 
 
 __all__ = ["scot_loss"]

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import OptionError, ShapeError
+from ...train.losses import pooled_relative_loss
 
 
 def scot_loss(
@@ -45,20 +46,15 @@ def scot_loss(
                 f"got {tuple(pixel_mask.shape)}"
             )
         prediction = torch.where(pixel_mask, labels, prediction)
-    loss_fn = F.l1_loss if p == 1 else F.mse_loss
     if channel_slices is None:
-        return loss_fn(prediction, labels)
+        return (F.l1_loss if p == 1 else F.mse_loss)(prediction, labels)
     if channel_slices[-1] > prediction.shape[1]:
         raise ShapeError(
             f"channel_slices: last boundary {channel_slices[-1]} exceeds the "
             f"{prediction.shape[1]} channels of prediction"
         )
-    terms = []
-    for a, b in zip(channel_slices[:-1], channel_slices[1:], strict=True):
-        lab = labels[:, a:b]
-        scale = loss_fn(lab, torch.zeros_like(lab)) + 1e-10
-        terms.append(loss_fn(prediction[:, a:b], lab) / scale)
-    return torch.stack(terms).mean()
+    last = channel_slices[-1]
+    return pooled_relative_loss(prediction[:, :last], labels[:, :last], channel_slices, p=p)
 
 
 __all__ = ["scot_loss"]
