@@ -25,23 +25,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
-
-def median_ms(run, sync, repeats: int) -> float:
-    for _ in range(2):
-        run()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+from bench_timing import median_seconds
 
 
 def sdpa_context(name: str):
@@ -120,7 +107,7 @@ def main(argv: list[str] | None = None) -> str:
 
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        ms = median_ms(run, sync, args.repeats)
+        ms = 1e3 * median_seconds(run, sync, args.repeats)
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
         stats = model.last_stats
         results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak))

@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_timing import median_seconds
 
 
 @dataclass
@@ -44,19 +43,6 @@ class Row:
     @property
     def samples_per_s(self) -> float:
         return self.batch * 1e3 / self.ms
-
-
-def _median_ms(run: Callable[[], None], sync: Callable[[], None], repeats: int, warmup: int):
-    for _ in range(warmup):
-        run()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def _official_model(config, state_dict, device):
@@ -105,7 +91,7 @@ def _timed(model, call, args, x, t, y, mode: str, precision: str, sync, device) 
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ms = _median_ms(run, sync, args.repeats, args.warmup)
+    ms = 1e3 * median_seconds(run, sync, args.repeats, args.warmup)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return ms, peak
 

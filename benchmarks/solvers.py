@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bench_timing import median_seconds
 
 
 @dataclass
@@ -41,19 +39,6 @@ class Row:
     nfe_backward: float | None
     peak_mib: float | None
     note: str = ""
-
-
-def _median_ms(run: Callable[[], None], sync: Callable[[], None], repeats: int) -> float:
-    for _ in range(2):  # warm-up: compilation, caches, allocator
-        run()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def bench_torch(args, field, h0) -> list[Row]:
@@ -83,7 +68,7 @@ def bench_torch(args, field, h0) -> list[Row]:
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        ms = _median_ms(run, sync, args.repeats)
+        ms = 1e3 * median_seconds(run, sync, args.repeats)
         stats = block.last_stats
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
         rows.append(
@@ -135,7 +120,7 @@ def _bench_host(args, field, h0, sync, backend: str) -> Row:
         field.zero_grad(set_to_none=True)
         block(h0).pow(2).mean().backward()
 
-    ms = _median_ms(run, sync, args.host_repeats)
+    ms = 1e3 * median_seconds(run, sync, args.host_repeats)
     stats = block.last_stats
     name = "scipy (RK45)" if backend == "scipy" else "julia (DP5)"
     return Row(
@@ -167,7 +152,7 @@ def _bench_raw_torchdiffeq(args, field, h0, sync) -> Row:
     return Row(
         "torchdiffeq (raw odeint)",
         "direct",
-        _median_ms(run, sync, args.repeats),
+        1e3 * median_seconds(run, sync, args.repeats),
         float("nan"),
         None,
         None,
@@ -208,7 +193,7 @@ def bench_jax(args, torch_field, h0_np) -> list[Row]:
         def sync(result=result) -> None:
             jax.block_until_ready(result["out"])
 
-        ms = _median_ms(run, sync, args.repeats)
+        ms = 1e3 * median_seconds(run, sync, args.repeats)
         stats = result["out"][1]
         rows.append(
             Row(
@@ -265,7 +250,7 @@ def _bench_raw_diffrax(args, field, h0) -> Row:
     def sync() -> None:
         jax.block_until_ready(result["out"])
 
-    ms = _median_ms(run, sync, args.repeats)
+    ms = 1e3 * median_seconds(run, sync, args.repeats)
     steps = np.asarray(result["out"][0][1])
     return Row(
         "diffrax (raw diffeqsolve, jit)",

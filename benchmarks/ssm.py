@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from bench_timing import median_seconds
 
 #: Official state-spaces/s4 on an H100 (issue 4): fwd+bwd ms, peak GB at L = 16K; step µs.
 OFFICIAL = {"S4D": (21.4, 4.0), "S4": (23.8, 4.1), "step_us": 222.0, "step_target_us": 100.0}
@@ -58,20 +59,6 @@ def _sync(device) -> None:
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def median_seconds(run: Callable[[], None], device, repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``run`` over ``repeats`` calls after ``warmup`` calls (synced)."""
-    for _ in range(warmup):
-        run()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def largest_tensor_bytes(run: Callable[[], None]) -> int:
@@ -123,7 +110,7 @@ def bench_layers(args) -> list[Row]:
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
                         torch.cuda.reset_peak_memory_stats(device)
-                    seconds = median_seconds(run, device, args.repeats)
+                    seconds = median_seconds(run, partial(_sync, device), args.repeats)
                     peak = (
                         torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda"
@@ -174,9 +161,15 @@ def bench_generation(args) -> list[GenRow]:
                 gen(u[t])
 
         kind = "CUDA graph" if gen.graphed else "eager (no CUDA)"
-        rows.append(GenRow(name, "layer.step", 1e6 * median_seconds(plain, device, 3) / T))
         rows.append(
-            GenRow(name, f"StepGenerator ({kind})", 1e6 * median_seconds(generated, device, 3) / T)
+            GenRow(name, "layer.step", 1e6 * median_seconds(plain, partial(_sync, device), 3) / T)
+        )
+        rows.append(
+            GenRow(
+                name,
+                f"StepGenerator ({kind})",
+                1e6 * median_seconds(generated, partial(_sync, device), 3) / T,
+            )
         )
         for P in args.lengths:
             prefix = torch.randn(args.batch, P, args.d_model, device=device)
@@ -185,7 +178,7 @@ def bench_generation(args) -> list[GenRow]:
                 with torch.no_grad():
                     layer(prefix)
 
-            us = 1e6 * median_seconds(recompute, device, args.repeats)
+            us = 1e6 * median_seconds(recompute, partial(_sync, device), args.repeats)
             rows.append(GenRow(name, f"recompute conv, prefix {P}", us))
         print(f"  generation {name}: {rows[-3:]}", file=sys.stderr)
     return rows

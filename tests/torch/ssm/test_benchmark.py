@@ -12,6 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "ssm.py"
 
 
 def test_ssm_benchmark_smoke(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # the script's sibling modules
     spec = importlib.util.spec_from_file_location("bench_ssm", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "bench_ssm", bench)  # dataclasses look it up
