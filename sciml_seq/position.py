@@ -42,6 +42,15 @@ from .errors import NonFiniteError, OptionError, ShapeError
 ENCODINGS = ("sinusoidal", "learned", "rotary", "complex_order", "neural_ode")
 """Names of the encodings, for configuration by string (``"none"`` is no encoding)."""
 
+NEURAL_ODE_INITS = ("random", "sinusoidal")
+"""Initialisations of ``NeuralODEEncoding`` (``init=``); see :func:`sinusoidal_generator`."""
+
+NEURAL_ODE_DEFAULT_INIT = "sinusoidal"
+"""``NeuralODEEncoding``'s default ``init`` in both frameworks.
+
+``"sinusoidal"``: in benchmarks/irregular_forecasting.py the randomly initialised
+FLOATER did not learn (test MSE = predicting zero) while the sinusoidal start did."""
+
 
 # --------------------------------------------------------------------------- options
 
@@ -79,6 +88,18 @@ def check_positive(name: str, value: object) -> float:
     ):
         raise OptionError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def check_neural_ode_init(init: object, dim: int) -> str:
+    """``init`` if it is one of :data:`NEURAL_ODE_INITS`, else ``OptionError``.
+
+    ``"sinusoidal"`` also needs an even ``dim`` (``OptionError`` naming ``dim``).
+    """
+    if init not in NEURAL_ODE_INITS:
+        raise OptionError(f"init must be one of {NEURAL_ODE_INITS}, got {init!r}")
+    if init == "sinusoidal" and dim % 2:
+        raise OptionError(f"dim must be even for init='sinusoidal' (sin/cos pairs), got {dim}")
+    return str(init)
 
 
 def check_heads(dim: int, heads: int) -> int:
@@ -187,6 +208,24 @@ def complex_order_frequencies(dim: int, max_period: float) -> np.ndarray:
     return max_period ** (-np.arange(dim, dtype=np.float64) / dim)
 
 
+def sinusoidal_generator(dim: int, max_period: float) -> np.ndarray:
+    """The block-rotation generator ``R`` (float64, ``(dim, dim)``) of the sinusoidal table.
+
+    :func:`sinusoidal_reference` ``p(t)`` solves the linear ODE ``dp/dt = R p``:
+    for each pair ``(s, c) = (sin w_i t, cos w_i t)`` at features ``(2i, 2i+1)``,
+    ``ds/dt = w_i c`` and ``dc/dt = -w_i s``, so ``R[2i, 2i+1] = w_i``,
+    ``R[2i+1, 2i] = -w_i`` (``w_i`` of :func:`sinusoidal_frequencies`) and
+    zero elsewhere; ``p(t) = expm(R t) p(0)``.  FLOATER's ``init="sinusoidal"``
+    adds ``R p`` to its learned field (Liu et al., 2020, Sec. 3.2).
+    """
+    omega = sinusoidal_frequencies(check_even("dim", dim), max_period)
+    generator = np.zeros((dim, dim))
+    pairs = np.arange(0, dim, 2)
+    generator[pairs, pairs + 1] = omega
+    generator[pairs + 1, pairs] = -omega
+    return generator
+
+
 def interleaved_to_rotate_half_index(head_dim: int) -> np.ndarray:
     """Indices ``idx`` with ``rotate_half = interleaved[..., idx]``: ``[0, 2, 4, ..., 1, 3, ...]``.
 
@@ -235,10 +274,13 @@ def rotary_reference(x: np.ndarray, positions: np.ndarray, base: float = 10000.0
 
 __all__ = [
     "ENCODINGS",
+    "NEURAL_ODE_DEFAULT_INIT",
+    "NEURAL_ODE_INITS",
     "check_even",
     "check_finite_values",
     "check_heads",
     "check_int",
+    "check_neural_ode_init",
     "check_nonnegative_values",
     "check_positive",
     "check_shapes",
@@ -249,5 +291,6 @@ __all__ = [
     "rotary_reference",
     "rotate_half_to_interleaved_index",
     "sinusoidal_frequencies",
+    "sinusoidal_generator",
     "sinusoidal_reference",
 ]

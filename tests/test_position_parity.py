@@ -29,7 +29,7 @@ F64 = torch.float64
 # Tight tolerances: torchdiffeq and diffrax choose their own dopri5 steps, so FLOATER
 # agrees to the solver accuracy; the other encodings to rounding.
 FLOATER_OPTIONS = dict(method="dopri5", rtol=1e-10, atol=1e-12)
-TOLERANCE = {"neural_ode": 1e-8}
+TOLERANCE = {"neural_ode": 1e-8, "neural_ode_sinusoidal": 1e-8}
 
 POSITIONS = np.array([[0.3, 1.45, 2.6, 3.2], [2.0, 0.0, 0.7, 0.7]])
 
@@ -51,15 +51,31 @@ def pair(name: str):
             tm.phase.normal_()
             tm.frequency.mul_(1.7)
         jm = jp.ComplexOrderEncoding(DIM, key=KEY)
+    elif name == "neural_ode_sinusoidal":
+        options = dict(init="sinusoidal", max_period=20.0, **FLOATER_OPTIONS)
+        tm = tp.NeuralODEEncoding(DIM, 8, 2, dtype=F64, **options)
+        with torch.no_grad():  # a non-zero field on top of the rotation
+            tm.field.layers[-1].weight.normal_(0.0, 0.3)
+            tm.field.layers[-1].bias.normal_(0.0, 0.3)
+        jm = jp.NeuralODEEncoding(DIM, 8, 2, key=KEY, **options)
     else:
-        tm = tp.NeuralODEEncoding(DIM, 8, 2, dtype=F64, **FLOATER_OPTIONS)
-        jm = jp.NeuralODEEncoding(DIM, 8, 2, key=KEY, **FLOATER_OPTIONS)
+        options = dict(init="random", **FLOATER_OPTIONS)
+        tm = tp.NeuralODEEncoding(DIM, 8, 2, dtype=F64, **options)
+        jm = jp.NeuralODEEncoding(DIM, 8, 2, key=KEY, **options)
     return tm, torch_to_jax(tm, jm), (4, DIM)
 
 
 @pytest.mark.parametrize(
     "name",
-    ["sinusoidal", "learned", "learned_interpolated", "rotary", "complex_order", "neural_ode"],
+    [
+        "sinusoidal",
+        "learned",
+        "learned_interpolated",
+        "rotary",
+        "complex_order",
+        "neural_ode",
+        "neural_ode_sinusoidal",
+    ],
 )
 def test_parity(name):
     tm, jm, shape = pair(name)
@@ -77,7 +93,7 @@ def test_weights_round_trip():
     """JAX -> torch -> JAX gives back the same arrays for every encoding with parameters."""
     from sciml_seq.convert import _jax_arrays
 
-    for name in ("learned_interpolated", "complex_order", "neural_ode"):
+    for name in ("learned_interpolated", "complex_order", "neural_ode", "neural_ode_sinusoidal"):
         tm, jm, _ = pair(name)
         for p in tm.parameters():
             torch.nn.init.zeros_(p)
@@ -91,7 +107,7 @@ def test_weights_round_trip():
 @pytest.mark.slow  # compiles one more diffrax solve
 def test_floater_fixed_step_parity_is_exact():
     """With rk4 on the same distinct positions both frameworks take the same steps."""
-    options = dict(method="rk4", n_steps=3)
+    options = dict(method="rk4", n_steps=3, init="random")
     torch.manual_seed(0)
     tm = tp.NeuralODEEncoding(DIM, 8, 2, dtype=F64, **options)
     jm = torch_to_jax(tm, jp.NeuralODEEncoding(DIM, 8, 2, key=KEY, **options))

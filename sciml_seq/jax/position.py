@@ -27,6 +27,8 @@ elsewhere propagate as NaN.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -36,9 +38,11 @@ from jax.typing import ArrayLike
 
 from ..errors import DTypeError, OptionError, ShapeError
 from ..position import (
+    NEURAL_ODE_DEFAULT_INIT,
     check_even,
     check_finite_values,
     check_int,
+    check_neural_ode_init,
     check_nonnegative_values,
     check_positive,
     check_shapes,
@@ -48,6 +52,8 @@ from ..position import (
     rotary_frequencies,
     rotate_half_to_interleaved_index,
     sinusoidal_frequencies,
+    sinusoidal_generator,
+    sinusoidal_reference,
 )
 from .fields import TimeMLP
 from .solve import Adjoint, solve
@@ -358,9 +364,18 @@ class NeuralODEEncoding(eqx.Module):
     """FLOATER (Liu et al., ICML 2020): the encoding solves ``dp/dt = g(t, p)``.
 
     As :class:`sciml_seq.torch.position.NeuralODEEncoding`: ``p(0) = initial``,
-    ``g`` = ``field`` (a :class:`~sciml_seq.jax.fields.TimeMLP`), ``__call__(x,
-    positions) = x + p(positions)``; positions are real times ``>= 0`` and get
-    no gradient.
+    ``g`` built on ``field`` (a :class:`~sciml_seq.jax.fields.TimeMLP`),
+    ``__call__(x, positions) = x + p(positions)``; positions are real times
+    ``>= 0`` and get no gradient.
+
+    ``init="random"``: ``g = field``, ``initial ~ N(0, 0.02**2)``.
+    ``init="sinusoidal"`` (the default; FLOATER paper): ``g(t, p) = R p + field(t, p)`` with
+    ``R`` the fixed generator of :func:`sciml_seq.position.sinusoidal_generator`
+    (rebuilt from the static ``dim``/``max_period``, a constant under ``jit``,
+    not a leaf of the module), the field's output layer zero and ``initial``
+    the sinusoidal table at 0: at initialisation ``p(t)`` is
+    :class:`SinusoidalEncoding` ``(dim, max_period)`` at real ``t`` up to the
+    solver's tolerance.  Needs an even ``dim``.
 
     One solve per example with :func:`sciml_seq.jax.solve`, at the sorted
     distinct positions with 0 prepended.  So that it works under ``jit`` and
@@ -374,7 +389,7 @@ class NeuralODEEncoding(eqx.Module):
     ``__call__(x, positions, table=table)`` to look the encoding up instead of
     solving (e.g. at inference).
 
-    Parameters: ``initial (dim,)`` (``N(0, 0.02**2)``) and ``field.*``.
+    Parameters: ``initial (dim,)`` and ``field.*`` (the same for both ``init``).
 
     Shapes: ``__call__(x, positions)``: ``x (length, dim)``, ``positions (length,)``
     -> ``(length, dim)``.
@@ -383,6 +398,8 @@ class NeuralODEEncoding(eqx.Module):
     initial: Array
     field: TimeMLP
     dim: int = eqx.field(static=True)
+    init: str = eqx.field(static=True)
+    max_period: float = eqx.field(static=True)
     method: str = eqx.field(static=True)
     rtol: float = eqx.field(static=True)
     atol: float = eqx.field(static=True)
@@ -399,6 +416,8 @@ class NeuralODEEncoding(eqx.Module):
         *,
         activation: str = "tanh",
         time_conditioning: str = "concat",
+        init: Literal["random", "sinusoidal"] = NEURAL_ODE_DEFAULT_INIT,
+        max_period: float = 10000.0,
         method: str = "dopri5",
         rtol: float = 1e-6,
         atol: float = 1e-8,
@@ -410,9 +429,11 @@ class NeuralODEEncoding(eqx.Module):
         key: Array,
     ) -> None:
         self.dim = check_int("dim", dim)
+        self.init = check_neural_ode_init(init, self.dim)
+        self.max_period = check_positive("max_period", max_period)
         init_key, field_key = jax.random.split(key)
         dtype = dtype or _default_float()
-        self.field = TimeMLP(
+        field = TimeMLP(
             self.dim,
             hidden,
             depth,
@@ -421,7 +442,18 @@ class NeuralODEEncoding(eqx.Module):
             dtype=dtype,
             key=field_key,
         )
-        self.initial = 0.02 * jax.random.normal(init_key, (self.dim,), dtype)
+        if self.init == "random":
+            self.initial = 0.02 * jax.random.normal(init_key, (self.dim,), dtype)
+        else:
+            table = sinusoidal_reference(0.0, self.dim, self.max_period)
+            self.initial = jnp.asarray(table, dtype)
+            out = field.layers[-1]
+            field = eqx.tree_at(
+                lambda f: (f.layers[-1].weight, f.layers[-1].bias),
+                field,
+                (jnp.zeros_like(out.weight), jnp.zeros_like(out.bias)),
+            )
+        self.field = field
         self.method = method
         self.rtol = rtol
         self.atol = atol
@@ -472,7 +504,11 @@ class NeuralODEEncoding(eqx.Module):
             max_steps=self.max_steps,
             adjoint=self.adjoint,
         )
-        values = solve(self.field, self.initial, grid, **options).ys
+        field = self.field
+        if self.init == "sinusoidal":
+            generator = sinusoidal_generator(self.dim, self.max_period)
+            field = _Rotating(field, jnp.asarray(generator, self.initial.dtype))
+        values = solve(field, self.initial, grid, **options).ys
         return grid, values
 
     def encoding(self, positions: ArrayLike) -> Array:
@@ -502,6 +538,20 @@ class NeuralODEEncoding(eqx.Module):
         check_shapes(x.shape, _SEQ_AXES, positions.shape, _POS_AXES, features=self.dim)
         enc = self.encoding(positions) if table is None else table(positions)
         return x + enc.astype(x.dtype)
+
+
+class _Rotating(eqx.Module):
+    """``g(t, p) = generator @ p + field(t, p)`` (FLOATER's ``init="sinusoidal"`` dynamics).
+
+    Built per solve around the encoding's own ``field``; an ``eqx.Module`` so
+    that ``adjoint="backsolve"`` differentiates the field's parameters.
+    """
+
+    field: TimeMLP
+    generator: Array
+
+    def __call__(self, t: Array, p: Array) -> Array:
+        return self.generator.astype(p.dtype) @ p + self.field(t, p)
 
 
 _solve_grid_jit = eqx.filter_jit(lambda enc, times: enc._solve_grid_impl(times))

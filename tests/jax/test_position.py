@@ -46,7 +46,7 @@ FLOATER_OPTIONS = dict(method="dopri5", rtol=1e-10, atol=1e-12)
 
 
 def floater() -> NeuralODEEncoding:
-    return NeuralODEEncoding(DIM, 8, 2, key=KEY, **FLOATER_OPTIONS)
+    return NeuralODEEncoding(DIM, 8, 2, init="random", key=KEY, **FLOATER_OPTIONS)
 
 
 def zero_dynamics(enc: NeuralODEEncoding) -> NeuralODEEncoding:
@@ -184,6 +184,35 @@ def test_floater_zero_dynamics_ode_and_table():
         enc.encoding(jnp.array([0.0, -0.5]))
 
 
+def sinusoidal_floater() -> NeuralODEEncoding:
+    return NeuralODEEncoding(
+        DIM, 8, 2, init="sinusoidal", max_period=20.0, key=KEY, **FLOATER_OPTIONS
+    )
+
+
+def test_floater_sinusoidal_init_is_the_sinusoidal_table_at_real_times():
+    enc = sinusoidal_floater()
+    p = jnp.array([0.0, 0.7, 0.7, 6.9])  # a zero, a duplicate, past one period of w_0 = 1
+    out = enc.encoding(p)
+    np.testing.assert_allclose(out, sinusoidal_reference(np.asarray(p), DIM, 20.0), atol=1e-8)
+    np.testing.assert_allclose(out, SinusoidalEncoding(DIM, 20.0).encoding(p), atol=1e-8)
+    # The same parameters (names, shapes) as init="random": R is not a leaf.
+    shapes = [a.shape for a in jax.tree_util.tree_leaves(eqx.filter(enc, eqx.is_array))]
+    assert shapes == [
+        a.shape for a in jax.tree_util.tree_leaves(eqx.filter(floater(), eqx.is_array))
+    ]
+    table = enc.precompute(p)
+    np.testing.assert_allclose(table(p), out, atol=1e-12, rtol=0)
+
+
+def test_floater_init_errors():
+    assert NeuralODEEncoding(4, key=KEY).init == "sinusoidal"  # the default
+    with pytest.raises(OptionError, match=r"init must be one of .*'sine'"):
+        NeuralODEEncoding(DIM, 8, init="sine", key=KEY)
+    with pytest.raises(OptionError, match="dim must be even for init='sinusoidal'.*got 5"):
+        NeuralODEEncoding(5, 8, init="sinusoidal", key=KEY)
+
+
 def test_floater_jit_vmap():
     enc = floater()
     x = normal(2, 4, DIM)
@@ -244,6 +273,7 @@ def test_smooth_in_position(name):
         "rotary",
         "complex_order",
         pytest.param("neural_ode", marks=pytest.mark.slow),
+        pytest.param("neural_ode_sin", marks=pytest.mark.slow),
     ],
 )
 def test_check_grads(name):
@@ -254,12 +284,16 @@ def test_check_grads(name):
         enc = ComplexOrderEncoding(DIM, key=KEY)
     elif name == "neural_ode":
         enc = floater()
+    elif name == "neural_ode_sin":  # a non-zero field: every parameter gets a gradient
+        enc = sinusoidal_floater()
+        weight = enc.field.layers[-1].weight
+        enc = eqx.tree_at(lambda m: m.field.layers[-1].weight, enc, 0.3 * normal(*weight.shape))
     elif name == "learned":
         enc = LearnedEncoding(DIM, 5, interpolate=True, key=KEY)
     else:
         enc = SinusoidalEncoding(DIM)
     params, static = eqx.partition(enc, eqx.is_array)
-    if name == "neural_ode":  # positions are data: no gradient to them
+    if name.startswith("neural_ode"):  # positions are data: no gradient to them
 
         def f(params, x):
             return eqx.combine(params, static)(x, p)

@@ -12,7 +12,7 @@ import torch
 from torch.func import functional_call
 
 from sciml_seq.errors import DTypeError, NonFiniteError, OptionError, ShapeError
-from sciml_seq.position import rotary_reference, sinusoidal_reference
+from sciml_seq.position import rotary_reference, sinusoidal_generator, sinusoidal_reference
 from sciml_seq.torch.position import (
     ComplexOrderEncoding,
     LearnedEncoding,
@@ -42,7 +42,7 @@ def real_positions(batch: int = 2, length: int = 5, seed: int = 1) -> torch.Tens
 
 def floater(**options) -> NeuralODEEncoding:
     torch.manual_seed(0)
-    options = {"method": "rk4", "n_steps": 3, **options}
+    options = {"method": "rk4", "n_steps": 3, "init": "random", **options}
     return NeuralODEEncoding(DIM, 8, 2, dtype=F64, **options)
 
 
@@ -293,6 +293,72 @@ def test_floater_errors_and_parameters():
     )
 
 
+def test_floater_sinusoidal_init_is_the_sinusoidal_table_at_real_times():
+    enc = floater(init="sinusoidal", max_period=20.0, method="dopri5", n_steps=None,
+                  rtol=1e-8, atol=1e-10)  # fmt: skip
+    # Zeros, duplicates, shared values, and a time past one period of w_0 = 1.
+    p = torch.tensor([[0.0, 0.7, 0.7, 6.9], [5.25, 0.0, 0.7, 0.3]], dtype=F64)
+    with torch.no_grad():
+        out = enc.encoding(p)
+    np.testing.assert_allclose(out.numpy(), sinusoidal_reference(p.numpy(), DIM, 20.0),
+                               rtol=0, atol=1e-7)  # fmt: skip
+    reference = SinusoidalEncoding(DIM, 20.0).encoding(p)
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-7)
+    # The same parameter names as init="random"; the generator is not saved.
+    assert set(enc.state_dict()) == set(floater().state_dict())
+    assert enc._generator.dtype == F64 and not enc._generator.requires_grad
+    # Learning starts: the zero output layer gets a gradient.
+    enc.encoding(p[:1, :2]).pow(2).sum().backward()
+    assert enc.field.layers[-1].weight.grad.abs().max() > 1e-3
+
+
+def test_floater_sinusoidal_dynamics_and_cache():
+    """dp/dt = R p + field(t, p) once the field is non-zero; precompute still serves it."""
+    enc = floater(init="sinusoidal", max_period=20.0, method="dopri5", n_steps=None,
+                  rtol=1e-11, atol=1e-12)  # fmt: skip
+    with torch.no_grad():
+        enc.field.layers[-1].weight.normal_(0.0, 0.3)
+        enc.field.layers[-1].bias.normal_(0.0, 0.3)
+        t = torch.tensor([[0.4, 1.9]], dtype=F64)
+        generator = torch.as_tensor(sinusoidal_generator(DIM, 20.0))
+        g = enc.encoding(t)[0] @ generator.T + enc.field(t[0], enc.encoding(t)[0])
+        for h in (1e-3, 5e-4):
+            fd = (enc.encoding(t + h) - enc.encoding(t - h)) / (2 * h)
+            torch.testing.assert_close(fd[0], g, atol=1e-6, rtol=0)
+        assert not torch.allclose(enc.encoding(t), SinusoidalEncoding(DIM, 20.0).encoding(t))
+    grid = torch.linspace(0, 3, 7, dtype=F64)
+    table = enc.precompute(grid)
+    enc.eval()
+    torch.testing.assert_close(enc.encoding(grid[None]), table[None], rtol=0, atol=0)
+    enc.train()
+    torch.testing.assert_close(enc.encoding(grid[None]).detach(), table[None], rtol=0, atol=1e-9)
+
+
+def test_floater_sinusoidal_backsolve_gradients_match_direct():
+    grads = {}
+    for adjoint in ("direct", "backsolve"):
+        enc = floater(init="sinusoidal", method="dopri5", n_steps=None, rtol=1e-10,
+                      atol=1e-12, adjoint=adjoint)  # fmt: skip
+        with torch.no_grad():
+            enc.field.layers[-1].weight.normal_(0.0, 0.3, generator=gen(3))
+        enc.encoding(real_positions()).sin().sum().backward()
+        grads[adjoint] = [p.grad for p in enc.parameters()]
+    for direct, backsolve in zip(grads["direct"], grads["backsolve"], strict=True):
+        torch.testing.assert_close(backsolve, direct, rtol=1e-6, atol=1e-8)
+
+
+def test_floater_init_errors():
+    assert NeuralODEEncoding(4).init == "sinusoidal"  # the default
+    with pytest.raises(
+        OptionError, match=r"init must be one of \('random', 'sinusoidal'\).*'sine'"
+    ):
+        floater(init="sine")
+    with pytest.raises(OptionError, match="dim must be even for init='sinusoidal'.*got 5"):
+        NeuralODEEncoding(5, 8, init="sinusoidal")
+    with pytest.raises(OptionError, match="max_period"):
+        floater(init="sinusoidal", max_period=-1.0)
+
+
 # --------------------------------------------------------------------------- shared properties
 
 
@@ -363,7 +429,9 @@ def test_smooth_in_position(name):
     assert errors[0] < 1e-5 and errors[1] < errors[0] / 3 + 1e-12  # O(h^2)
 
 
-@pytest.mark.parametrize("name", ["sinusoidal", "learned", "rotary", "complex_order", "neural_ode"])
+@pytest.mark.parametrize(
+    "name", ["sinusoidal", "learned", "rotary", "complex_order", "neural_ode", "neural_ode_sin"]
+)
 def test_gradcheck(name):
     torch.manual_seed(0)
     if name == "rotary":
@@ -371,7 +439,14 @@ def test_gradcheck(name):
     elif name == "complex_order":
         enc, x = ComplexOrderEncoding(3, dtype=F64), randn(1, 3, 3)
     elif name == "neural_ode":
-        enc, x = NeuralODEEncoding(3, 4, 1, method="rk4", n_steps=2, dtype=F64), randn(1, 3, 3)
+        enc = NeuralODEEncoding(3, 4, 1, init="random", method="rk4", n_steps=2, dtype=F64)
+        x = randn(1, 3, 3)
+    elif name == "neural_ode_sin":
+        enc = NeuralODEEncoding(4, 4, 1, init="sinusoidal", max_period=5.0, method="rk4",
+                                n_steps=2, dtype=F64)  # fmt: skip
+        with torch.no_grad():  # a non-zero field, so every parameter gets a gradient
+            enc.field.layers[-1].weight.normal_(0.0, 0.5)
+        x = randn(1, 3, 4)
     elif name == "learned":
         enc, x = LearnedEncoding(3, 4, interpolate=True, dtype=F64), randn(1, 3, 3)
     else:
@@ -380,7 +455,7 @@ def test_gradcheck(name):
     names = [n for n, _ in enc.named_parameters()]
     params = [t.detach().clone().requires_grad_(True) for _, t in enc.named_parameters()]
     x.requires_grad_(True)
-    if name == "neural_ode":  # positions are data: no gradient to them
+    if name.startswith("neural_ode"):  # positions are data: no gradient to them
 
         def f(x, *ps):
             return functional_call(enc, dict(zip(names, ps, strict=True)), (x, p))
