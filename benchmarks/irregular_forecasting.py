@@ -13,7 +13,9 @@ placed and encoded:
   (``t / dt``, so both modes span the same range of positions).
 
 Encodings: sinusoidal, learned (index only: it needs integers or
-interpolation), RoPE, FLOATER (per-layer injection), and the encoder's depth:
+interpolation), RoPE, FLOATER (per-layer injection; ``floater``: random
+initialisation, ``floater-sinusoidal``: initialised to reproduce the
+sinusoidal row's table, ``init="sinusoidal"``), and the encoder's depth:
 ``untied`` (``--layers`` blocks) or ``ode`` (one block, dopri5, its width
 chosen for the same parameter count with
 :func:`sciml_seq.transformer.width_for_parameters`).  Baselines: predicting
@@ -23,6 +25,8 @@ command to ``benchmarks/results/irregular_forecasting.md``.
 
     python benchmarks/irregular_forecasting.py              # the committed table
     python benchmarks/irregular_forecasting.py --quick      # smoke test
+    python benchmarks/irregular_forecasting.py --rows time-floater-sinusoidal \\
+        --out /tmp/floater.md                               # some rows only
 """
 
 from __future__ import annotations
@@ -45,9 +49,14 @@ ROWS = {
     "time-sinusoidal": ("time", "sinusoidal", "untied", False),
     "time-rope": ("time", "rotary", "untied", False),
     "time-floater": ("time", "floater", "untied", True),
+    "time-floater-sinusoidal": ("time", "floater-sinusoidal", "untied", True),
     "index-rope-ode": ("index", "rotary", "ode", False),
     "time-rope-ode": ("time", "rotary", "ode", False),
 }
+
+
+FLOATER_INITS = {"floater": "random", "floater-sinusoidal": "sinusoidal"}
+"""FLOATER rows: ``NeuralODEEncoding(init=...)`` (sinusoidal: starts as the sinusoidal row)."""
 
 
 @dataclass
@@ -68,8 +77,14 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         "sinusoidal": dict(max_period=args.max_period),
         "rotary": dict(base=args.max_period),
         "learned": dict(max_positions=cells),
-        "floater": dict(hidden=dim, method="dopri5", rtol=1e-3, atol=1e-4),
-    }[encoding]
+        **{
+            label: dict(
+                hidden=dim, method="dopri5", rtol=1e-3, atol=1e-4, init=init,
+                max_period=args.max_period,
+            )
+            for label, init in FLOATER_INITS.items()
+        },
+    }[encoding]  # fmt: skip
     solver = dict(method="dopri5", rtol=args.ode_tol, atol=args.ode_tol)
     return Forecaster(
         task_channels(args),
@@ -80,7 +95,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         depth=depth,
         n_layers=args.layers,
         mlp_hidden=2 * dim,
-        encoding=encoding,
+        encoding="floater" if encoding in FLOATER_INITS else encoding,
         per_layer=per_layer,
         encoding_options=options,
         **(solver if depth == "ode" else {}),

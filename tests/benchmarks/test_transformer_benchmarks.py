@@ -26,14 +26,16 @@ def table_rows(text: str) -> list[str]:
 
 def test_irregular_forecasting_smoke(scripts, tmp_path):
     out = tmp_path / "irregular.md"
-    argv = ["--quick", "--rows", "index-rope", "time-floater", "time-rope-ode"]
+    rows = ["index-rope", "time-floater", "time-floater-sinusoidal", "time-rope-ode"]
+    argv = ["--quick", "--rows", *rows]
     text = scripts("irregular_forecasting").main([*argv, "--out", str(out)])
     assert out.read_text() == text + "\n"
     assert "command: `python benchmarks/irregular_forecasting.py --quick --rows" in text
     rows = table_rows(text)
-    assert len(rows) == 1 + 3 + 2  # header, three models, two baselines
+    assert len(rows) == 1 + 4 + 2  # header, four models, two baselines
     assert rows[1].startswith("| index | rotary | untied |")
-    assert rows[3].startswith("| time | rotary | ode |")
+    assert rows[3].startswith("| time | floater-sinusoidal (per layer) | untied |")
+    assert rows[4].startswith("| time | rotary | ode |")
 
 
 def test_encoder_throughput_smoke(scripts, tmp_path):
