@@ -249,6 +249,7 @@ def params_from_module(module: Any) -> np.ndarray:
 def _activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(act(z), act'(z))`` with the exact definitions of the torch fields."""
     import scipy.special  # here: the front ends import this module for HOST_BACKENDS
+
     if name == "tanh":
         a = np.tanh(z)
         return a, 1.0 - a * a

@@ -54,7 +54,11 @@ def random_torch_field(time_conditioning: str, activation: str = "tanh", depth: 
 
     torch.manual_seed(0)
     field = TimeMLP(
-        3, 5, depth, activation=activation, time_conditioning=time_conditioning,
+        3,
+        5,
+        depth,
+        activation=activation,
+        time_conditioning=time_conditioning,
         dtype=torch.float64,
     )
     for film in field.film:  # zero-initialised: make FiLM matter
@@ -179,10 +183,7 @@ def test_numpy_vjp_and_jacobian_against_finite_differences(
         d[i] = eps
         fd_y[i] = (loss(p, y + d) - loss(p, y - d)) / (2 * eps)
     fd_p = np.array(
-        [
-            (loss(p + eps * e, y) - loss(p - eps * e, y)) / (2 * eps)
-            for e in np.eye(spec.n_params)
-        ]
+        [(loss(p + eps * e, y) - loss(p - eps * e, y)) / (2 * eps) for e in np.eye(spec.n_params)]
     )
     np.testing.assert_allclose(vjp_y, fd_y, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(vjp_p, fd_p, rtol=1e-6, atol=1e-8)

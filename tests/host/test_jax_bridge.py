@@ -100,7 +100,14 @@ def test_solver_failure_raises_or_returns_result() -> None:
     with pytest.raises(SolverError, match="max_steps=2"):
         solve(f, Y0, TS, backend="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2)
     sol = solve(
-        f, Y0, TS, backend="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2,
+        f,
+        Y0,
+        TS,
+        backend="scipy",
+        method="RK45",
+        rtol=1e-12,
+        atol=1e-14,
+        max_steps=2,
         throw=False,
     )
     assert not bool(jnp.all(jnp.isfinite(sol.ys)))

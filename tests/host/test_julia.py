@@ -127,8 +127,12 @@ def test_doctor_says_julia_is_missing_and_what_to_do(tmp_path: Path) -> None:
         "sys.exit(rc)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-        env=_no_julia_env(tmp_path), timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_no_julia_env(tmp_path),
+        timeout=120,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
@@ -143,13 +147,21 @@ def test_doctor_says_julia_is_missing_and_what_to_do(tmp_path: Path) -> None:
     assert "juliacall imported: False" in out
     # The module entry point: same report, same exit status; usage errors exit with 2.
     result = subprocess.run(
-        [sys.executable, "-m", "sciml_seq.julia", "doctor"], capture_output=True, text=True,
-        cwd=ROOT, env=_no_julia_env(tmp_path), timeout=120,
+        [sys.executable, "-m", "sciml_seq.julia", "doctor"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_no_julia_env(tmp_path),
+        timeout=120,
     )
     assert result.returncode == 1 and "status: UNAVAILABLE" in result.stdout
     result = subprocess.run(
-        [sys.executable, "-m", "sciml_seq.julia"], capture_output=True, text=True, cwd=ROOT,
-        env=_no_julia_env(tmp_path), timeout=120,
+        [sys.executable, "-m", "sciml_seq.julia"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_no_julia_env(tmp_path),
+        timeout=120,
     )
     assert result.returncode == 2 and "usage" in result.stderr
 
