@@ -31,7 +31,14 @@ from .pairs import PairIndex, pair_batches
 from .param_groups import optax_labels
 from .schedule import warmup_cosine
 
-__all__ = ["batch_loss", "jax_predictor", "make_optimizer", "make_step", "train"]
+__all__ = [
+    "batch_loss",
+    "first_nonfinite_gradient",
+    "jax_predictor",
+    "make_optimizer",
+    "make_step",
+    "train",
+]
 
 
 def make_optimizer(
@@ -87,18 +94,53 @@ def make_step(
     channel_slice_list: Sequence[int] | None = None,
     reduction: str = "mean",
 ) -> Callable:
-    """A jitted ``step(model, opt_state, x, lead, y) -> (model, opt_state, loss)``."""
+    """A jitted ``step(model, opt_state, x, lead, y) -> (model, opt_state, loss, finite)``.
+
+    ``finite`` (a boolean scalar) says whether every gradient entry is finite;
+    when it is not, the returned model and state are the inputs, not updated.
+    """
 
     @eqx.filter_jit
     def step(model, opt_state, x, lead, y):
         loss, grads = eqx.filter_value_and_grad(batch_loss)(
             model, x, lead, y, channel_slice_list, reduction
         )
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
         params = eqx.filter(model, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(model, updates), opt_state, loss
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_model = eqx.apply_updates(model, updates)
+        keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+        new_model = eqx.combine(
+            jax.tree.map(
+                keep, eqx.filter(new_model, eqx.is_array), eqx.filter(model, eqx.is_array)
+            ),
+            eqx.filter(model, lambda leaf: not eqx.is_array(leaf)),
+        )
+        new_state = jax.tree.map(keep, new_state, opt_state)
+        return new_model, new_state, loss, finite
 
     return step
+
+
+def first_nonfinite_gradient(
+    model: Any,
+    x: jax.Array,
+    lead: jax.Array,
+    y: jax.Array,
+    channel_slice_list: Sequence[int] | None = None,
+    reduction: str = "mean",
+) -> str:
+    """Name the first gradient leaf (its path in ``model``) with non-finite entries."""
+    grads = eqx.filter_grad(batch_loss)(model, x, lead, y, channel_slice_list, reduction)
+    for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
+        values = np.asarray(grad)
+        bad = values[~np.isfinite(values)]
+        if bad.size:
+            return (
+                f"the gradient of {jax.tree_util.keystr(path)} {values.shape} has "
+                f"{bad.size} non-finite entries (first: {bad.flat[0]})"
+            )
+    return "the gradients are not finite"  # pragma: no cover - finite when recomputed
 
 
 def train(
@@ -124,7 +166,8 @@ def train(
     Batches come from :func:`~sciml_seq.train.pairs.pair_batches` (epoch ``e``
     shuffled with seed ``seed + e``) unless ``batches`` is given.  Raises
     :class:`~sciml_seq.errors.NonFiniteError` naming the step if the loss is not
-    finite.  Returns the trained model and the losses.
+    finite, or the step and the first parameter whose gradient is not (the model
+    is then not updated).  Returns the trained model and the losses.
     """
     optimizer = make_optimizer(
         model,
@@ -149,12 +192,14 @@ def train(
         batches = epochs()
     losses: list[float] = []
     for step, (x, lead, y) in zip(range(steps), batches, strict=False):
-        model, opt_state, loss = step_fn(
-            model, opt_state, jnp.asarray(x), jnp.asarray(lead), jnp.asarray(y)
-        )
+        batch = jnp.asarray(x), jnp.asarray(lead), jnp.asarray(y)
+        model, opt_state, loss, finite = step_fn(model, opt_state, *batch)
         losses.append(float(loss))
         if not np.isfinite(losses[-1]):
             raise NonFiniteError(f"step {step}: the loss is {losses[-1]}")
+        if not bool(finite):
+            reason = first_nonfinite_gradient(model, *batch, channel_slice_list)
+            raise NonFiniteError(f"step {step}: {reason}")
     return model, losses
 
 

@@ -11,9 +11,10 @@ import torch
 
 from sciml_seq.errors import NonFiniteError
 from sciml_seq.train.evaluate import one_shot
-from sciml_seq.train.jax_loop import batch_loss, jax_predictor, make_optimizer, train
+from sciml_seq.train.jax_loop import batch_loss, jax_predictor, make_optimizer, make_step, train
 from sciml_seq.train.losses import relative_errors, relative_l1_loss
 from sciml_seq.train.pair_dataset import PairDataset
+from sciml_seq.train.pairs import pair_batches
 from sciml_seq.train.schedule import warmup_cosine
 from sciml_seq.train.trainer import TrainConfig, Trainer
 from tests.train.conftest import TinyOperator, decay_trajectories
@@ -182,3 +183,27 @@ def test_scot_same_loss_in_both_loops():
     assert float(got) == pytest.approx(expected, rel=1e-10)
     _, losses = train(model, u.astype(np.float64), t, steps=2, batch_size=4)
     assert np.isfinite(losses).all()
+
+
+class _NaNGradient(eqx.Module):
+    """Finite outputs, but d/d(scale) of sqrt(scale) at 0 is inf, times 0: a NaN gradient."""
+
+    base: TinyOperatorJax
+    scale: jax.Array
+
+    def __call__(self, x, time):
+        return self.base(x, time) + 0.0 * jnp.sqrt(self.scale)
+
+
+def test_nonfinite_gradient_names_the_parameter_and_skips_the_update():
+    u, t = decay_trajectories(n=2, n_times=3, size=6)
+    u = u.astype(np.float64)
+    model = _NaNGradient(TinyOperatorJax(TinyOperator().double()), jnp.zeros(()))
+    with pytest.raises(NonFiniteError, match=r"step 0: the gradient of \.scale \(\) has 1 "):
+        train(model, u, t, steps=2, batch_size=4)
+    optimizer = make_optimizer(model, lr=1e-2, total_steps=2)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    x, lead, y = next(iter(pair_batches(u, t, 4, seed=0)))
+    new, _, loss, finite = make_step(optimizer)(model, opt_state, x, lead, y)
+    assert np.isfinite(float(loss)) and not bool(finite)
+    np.testing.assert_array_equal(new.base.lift.weight, model.base.lift.weight)
