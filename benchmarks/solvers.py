@@ -83,29 +83,27 @@ def bench_torch(args, field, h0) -> list[Row]:
             )
         )
     rows.append(_bench_raw_torchdiffeq(args, field, h0, sync))
-    rows += [_bench_host(args, field, h0, sync, backend) for backend in ("scipy", "julia")]
+    rows += [_bench_host(args, field, h0, sync, backend) for backend in _HOST_ROWS]
     return rows
+
+
+#: Host backend -> its row name (the method dopri5 maps to there).
+_HOST_ROWS = {"scipy": "scipy (RK45)", "julia": "julia (DP5)"}
 
 
 def _bench_host(args, field, h0, sync, backend: str) -> Row:
     """One host backend (:mod:`sciml_seq.host`) through the torch ODEBlock, dopri5."""
-
     from sciml_seq.torch import ODEBlock
 
-    note = "float64 on the host; one step size per batch; interpolating adjoint"
+    name = _HOST_ROWS[backend]
     if backend == "julia":
         from sciml_seq.julia import julia_status
 
         status = julia_status(run_version=False)
         if not status.ok:
+            nan = float("nan")
             return Row(
-                "julia (DP5)",
-                "interpolating",
-                float("nan"),
-                float("nan"),
-                None,
-                None,
-                note=f"unavailable: {status.found_by}",
+                name, "interpolating", nan, nan, None, None, f"unavailable: {status.found_by}"
             )
     block = ODEBlock(
         field,
@@ -122,7 +120,6 @@ def _bench_host(args, field, h0, sync, backend: str) -> Row:
 
     ms = 1e3 * median_seconds(run, sync, args.host_repeats)
     stats = block.last_stats
-    name = "scipy (RK45)" if backend == "scipy" else "julia (DP5)"
     return Row(
         name,
         "interpolating",
@@ -130,7 +127,8 @@ def _bench_host(args, field, h0, sync, backend: str) -> Row:
         _mean(stats.nfe_forward),
         _mean(stats.nfe_backward),
         None,
-        note=f"{note}; median of {args.host_repeats}",
+        note="float64 on the host; one step size per batch; interpolating adjoint; "
+        f"median of {args.host_repeats}",
     )
 
 
