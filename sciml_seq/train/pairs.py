@@ -139,6 +139,9 @@ def pair_batches(
             f"u: expected leading shape ({index.n_trajectories}, {index.n_times}) "
             f"from index; got {u.shape[:2]}"
         )
+    t = np.asarray(t)
+    if t.shape != (index.n_times,):
+        raise ShapeError(f"t: expected shape ({index.n_times},); got {t.shape}")
     if batch_size < 1:
         raise OptionError(f"batch_size: expected a positive integer; got {batch_size}")
     order = np.arange(len(index))
@@ -148,4 +151,4 @@ def pair_batches(
     for start in range(0, stop, batch_size):
         flat = order[start : start + batch_size]
         trajectory, i, j = index.locate(flat)
-        yield u[trajectory, i], index.lead_times(t, flat).astype(u.dtype), u[trajectory, j]
+        yield u[trajectory, i], (t[j] - t[i]).astype(u.dtype), u[trajectory, j]

@@ -120,3 +120,5 @@ def test_numpy_batches_cover_an_epoch():
         next(pair_batches(u[:2], t, 2, index=index))
     with pytest.raises(OptionError, match="batch_size"):
         next(pair_batches(u, t, 0))
+    with pytest.raises(ShapeError, match="t: expected shape"):
+        next(pair_batches(u, t[:-1], 2))
