@@ -55,12 +55,18 @@ def channel_groups(slice_list: Sequence[int] | None, n_channels: int) -> list[tu
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _check(pred: Array, target: Array) -> None:
+def _groups(
+    pred: Array, target: Array, channel_slice_list: Sequence[int] | None, p: int
+) -> list[tuple[int, int]]:
+    """Check shapes and ``p``; the channel groups of ``pred``."""
     if tuple(pred.shape) != tuple(target.shape) or len(pred.shape) < 2:
         raise ShapeError(
             "pred, target: expected equal shapes (batch, channels, *grid); got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
+    if p not in (1, 2):
+        raise OptionError(f"p: expected 1 or 2; got {p!r}")
+    return channel_groups(channel_slice_list, pred.shape[1])
 
 
 def relative_errors(
@@ -75,11 +81,8 @@ def relative_errors(
 
     ``pred`` and ``target``: ``(batch, channels, *grid)``.
     """
-    _check(pred, target)
-    if p not in (1, 2):
-        raise OptionError(f"p: expected 1 or 2; got {p!r}")
+    groups = _groups(pred, target, channel_slice_list, p)
     batch = pred.shape[0]
-    groups = channel_groups(channel_slice_list, pred.shape[1])
     total = 0.0
     for start, stop in groups:
         diff = abs(pred[:, start:stop] - target[:, start:stop]).reshape(batch, -1) ** p
@@ -123,10 +126,7 @@ def pooled_relative_loss(
     mean absolute error; p=2: relative mean squared error).  ``pred`` and
     ``target``: ``(batch, channels, *grid)`` → scalar.
     """
-    _check(pred, target)
-    if p not in (1, 2):
-        raise OptionError(f"p: expected 1 or 2; got {p!r}")
-    groups = channel_groups(channel_slice_list, pred.shape[1])
+    groups = _groups(pred, target, channel_slice_list, p)
     total = 0.0
     for start, stop in groups:
         error = (abs(pred[:, start:stop] - target[:, start:stop]) ** p).mean()
