@@ -233,16 +233,20 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer)
-        if per_layer and encoding == "floater" and adjoint == "backsolve" and depth == "ode":
-            raise OptionError(
-                "per_layer FLOATER with adjoint='backsolve' would give the encoding no "
-                "gradient; use adjoint='direct' or per_layer=False"
-            )
         options = dict(encoding_options or {})
         rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         self.encoding = make_encoding(encoding, dim, options, dtype)
+        if per_layer and depth == "ode" and adjoint == "backsolve":
+            # The backsolve adjoint differentiates the field's parameters only, and a
+            # per-layer encoding enters the field as a bias tensor.
+            if any(True for _ in self.encoding.parameters()):
+                raise OptionError(
+                    f"per_layer encoding={encoding!r} with adjoint='backsolve' would give "
+                    "the encoding's parameters no gradient; use adjoint='direct' or "
+                    "per_layer=False"
+                )
         count = n_layers if depth == "untied" else 1
         self.layers = nn.ModuleList(
             TransformerField(

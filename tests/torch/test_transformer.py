@@ -312,3 +312,17 @@ def test_error_field_time_and_bias_shapes():
 def test_error_bad_solver_option_at_construction():
     with pytest.raises(OptionError):
         TransformerEncoder(DIM, HEADS, method="rk4")  # fixed step needs n_steps or step_size
+
+
+@pytest.mark.parametrize("encoding", ["learned", "floater"])
+def test_error_per_layer_trainable_encoding_with_backsolve(encoding):
+    options = dict(max_positions=6) if encoding == "learned" else {}
+    with pytest.raises(
+        OptionError, match=f"per_layer encoding='{encoding}' with adjoint='backsolve'"
+    ):
+        TransformerEncoder(
+            DIM, HEADS, encoding=encoding, per_layer=True, encoding_options=options,
+            adjoint="backsolve",
+        )  # fmt: skip
+    # Without parameters in the encoding the bias needs no gradient.
+    TransformerEncoder(DIM, HEADS, encoding="sinusoidal", per_layer=True, adjoint="backsolve")
