@@ -26,6 +26,7 @@ Poseidon's scOT), generalised per axis for non-square grids:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,6 +195,32 @@ def shift_mask(geometry: WindowGeometry) -> np.ndarray | None:
     return np.where(differ, np.float32(MASK_VALUE), np.float32(0.0)).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=256)
+def window_tables(
+    resolution: tuple[int, int], window_size: int, shifted: bool, pretrained_window_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(gather, scatter, coords_table, position_index, shift_mask)`` of a block, cached.
+
+    Everything a Swin block needs on a ``resolution`` grid (:func:`block_geometry`,
+    :func:`window_index`, :func:`relative_coords_table`,
+    :func:`relative_position_index`, :func:`shift_mask`), computed once per
+    argument tuple.  The arrays are shared between callers and read-only.
+    """
+    geom = block_geometry(resolution, window_size, shifted)
+    gather, scatter = window_index(geom)
+    tables = (
+        gather,
+        scatter,
+        relative_coords_table(geom.window, pretrained_window_size),
+        relative_position_index(geom.window),
+        shift_mask(geom),
+    )
+    for table in tables:
+        if table is not None:
+            table.setflags(write=False)
+    return tables
+
+
 def kept_frequencies(n: int, size: int) -> np.ndarray:
     """Indices (FFT order) of the frequencies ``-size/2 <= k <= size/2 - 1`` of an ``n``-grid.
 
@@ -221,4 +248,5 @@ __all__ = [
     "shift_mask",
     "stage_resolutions",
     "window_index",
+    "window_tables",
 ]

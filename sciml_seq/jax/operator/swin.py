@@ -1,13 +1,11 @@
 """Swin-V2 parts of scOT in JAX (mirrors :mod:`sciml_seq.torch.operator.swin`, one example).
 
-The window layout comes from :mod:`sciml_seq.operator.geometry` as numpy
-constants, computed once per grid (``functools.lru_cache``) and baked into
-the trace.
+The window layout comes from :func:`sciml_seq.operator.geometry.window_tables`
+as numpy constants, computed once per grid and baked into the trace.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import equinox as eqx
@@ -16,33 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ...operator.geometry import (
-    block_geometry,
-    relative_coords_table,
-    relative_position_index,
-    shift_mask,
-    window_index,
-)
+from ...operator.geometry import window_tables
 from .layers import Init, Linear
 from .norm import make_norm
 
 LOGIT_SCALE_MAX = math.log(100.0)
-
-
-@functools.lru_cache(maxsize=256)
-def window_tables(
-    resolution: tuple[int, int], window_size: int, shifted: bool, pretrained_window_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(gather, scatter, coords_table, position_index, shift_mask)`` of a block (numpy)."""
-    geom = block_geometry(resolution, window_size, shifted)
-    gather, scatter = window_index(geom)
-    return (
-        gather,
-        scatter,
-        relative_coords_table(geom.window, pretrained_window_size),
-        relative_position_index(geom.window),
-        shift_mask(geom),
-    )
 
 
 class _ReLU(eqx.Module):
@@ -228,5 +204,4 @@ __all__ = [
     "SwinBlock",
     "WindowAttention",
     "WindowSelfAttention",
-    "window_tables",
 ]

@@ -17,14 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...operator.geometry import (
-    WindowGeometry,
-    block_geometry,
-    relative_coords_table,
-    relative_position_index,
-    shift_mask,
-    window_index,
-)
+from ...operator.geometry import WindowGeometry, block_geometry, window_tables
 from .norm import make_norm
 
 LOGIT_SCALE_MAX = math.log(100.0)
@@ -197,17 +190,10 @@ class SwinBlock(nn.Module):
     def _build(
         self, resolution: tuple[int, int], device: torch.device | None
     ) -> tuple[Tensor | None, ...]:
-        geom = self.geometry(resolution)
-        gather, scatter = window_index(geom)
-        mask = shift_mask(geom)
-        arrays = (
-            gather,
-            scatter,
-            relative_coords_table(geom.window, self.pretrained_window_size),
-            relative_position_index(geom.window),
-            mask,
+        arrays = window_tables(
+            tuple(resolution), self.window_size, self.shifted, self.pretrained_window_size
         )
-        return tuple(None if a is None else torch.as_tensor(a, device=device) for a in arrays)
+        return tuple(None if a is None else torch.tensor(a, device=device) for a in arrays)
 
     def tables(
         self, resolution: tuple[int, int], device: torch.device
