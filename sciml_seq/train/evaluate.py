@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import OptionError, ShapeError
 from .losses import relative_errors
+from .metrics import summarize
 
 __all__ = ["Evaluation", "one_shot", "rollout"]
 
@@ -54,14 +55,7 @@ class Evaluation:
     def summary(self) -> list[dict[str, Any]]:
         """One dict per lead: steps, time, median/mean relative L1 and L2."""
         return [
-            {
-                "lead_steps": int(k),
-                "lead_time": float(dt),
-                "median_rel_l1": float(np.median(l1)),
-                "mean_rel_l1": float(np.mean(l1)),
-                "median_rel_l2": float(np.median(l2)),
-                "mean_rel_l2": float(np.mean(l2)),
-            }
+            {"lead_steps": int(k), "lead_time": float(dt), **summarize(l1, l2)}
             for k, dt, l1, l2 in zip(
                 self.lead_steps, self.lead_times, self.rel_l1, self.rel_l2, strict=True
             )

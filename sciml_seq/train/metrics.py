@@ -15,7 +15,7 @@ import numpy as np
 
 from .losses import relative_errors
 
-__all__ = ["error_metrics", "to_numpy"]
+__all__ = ["error_metrics", "summarize", "to_numpy"]
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -39,11 +39,14 @@ def error_metrics(
     pred, target = to_numpy(pred), to_numpy(target)
     l1 = relative_errors(pred, target, channel_slice_list, p=1)
     l2 = relative_errors(pred, target, channel_slice_list, p=2)
+    return {**summarize(l1, l2), "rel_l1": l1, "rel_l2": l2}
+
+
+def summarize(rel_l1: np.ndarray, rel_l2: np.ndarray) -> dict[str, float]:
+    """``{"median_rel_l1", "mean_rel_l1", "median_rel_l2", "mean_rel_l2"}`` of per-sample errors."""
     return {
-        "median_rel_l1": float(np.median(l1)),
-        "mean_rel_l1": float(np.mean(l1)),
-        "median_rel_l2": float(np.median(l2)),
-        "mean_rel_l2": float(np.mean(l2)),
-        "rel_l1": l1,
-        "rel_l2": l2,
+        "median_rel_l1": float(np.median(rel_l1)),
+        "mean_rel_l1": float(np.mean(rel_l1)),
+        "median_rel_l2": float(np.median(rel_l2)),
+        "mean_rel_l2": float(np.mean(rel_l2)),
     }
