@@ -104,7 +104,7 @@ def test_unknown_parameter_lists_the_valid_ones():
         ({"n_trajectories": 0}, "n_trajectories must be an integer >= 1, got 0"),
         ({"seed": -1}, "seed must be an integer >= 0, got -1"),
         ({"n_times": 1}, "n_times must be an integer >= 2, got 1"),
-        ({"dt": 0.0}, "dt must be a finite number > 0, got 0.0"),
+        ({"dt": 0.0}, "dt must be a positive finite number, got 0.0"),
         ({"substeps": 0}, "substeps must be an integer >= 1, got 0"),
         ({"resolution": 6}, r"resolution must be an integer > 2 \* cutoff = 6"),
         ({"chunk_size": 0}, "chunk_size must be an integer >= 1, got 0"),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ...errors import OptionError
+from ...position import check_int
 from .io import open_trajectories
 from .trajectories import Trajectories
 
@@ -41,12 +40,7 @@ def iterate_batches(
     The times are common to all trajectories: ``source.t`` (or
     ``open_trajectories(path).t``).
     """
-    if (
-        not isinstance(batch_size, numbers.Integral)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise OptionError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size)
     if isinstance(source, Trajectories):
         yield from _batches(source.u, len(source), batch_size, shuffle, seed, drop_last)
     elif isinstance(source, (str, os.PathLike)):

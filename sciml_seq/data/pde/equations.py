@@ -20,13 +20,13 @@ with wavenumbers up to ``ic_cutoff`` and per-channel standard deviation
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from ...errors import OptionError
+from ...position import check_int, check_positive
 
 __all__ = ["EQUATIONS", "Equation", "get_equation", "list_equations"]
 
@@ -87,16 +87,14 @@ class Equation:
         Raises :class:`~sciml_seq.errors.OptionError` for a non-positive size or
         time step and for a parameter the stepper does not take.
         """
-        for arg, value in (("resolution", resolution), ("n_times", n_times)):
+        changes: dict[str, Any] = {}
+        sizes = (("resolution", resolution, 4), ("n_times", n_times, 2), ("substeps", substeps, 1))
+        for arg, value, low in sizes:
             if value is not None:
-                _check_int(arg, value, minimum=2 if arg == "n_times" else 4)
-        if substeps is not None:
-            _check_int("substeps", substeps, minimum=1)
+                changes[arg] = check_int(arg, value, low)
         for arg, value in (("dt", dt), ("domain_extent", domain_extent)):
-            if value is not None and not (
-                isinstance(value, numbers.Real) and math.isfinite(value) and value > 0
-            ):
-                raise OptionError(f"{arg} must be a finite number > 0, got {value!r}")
+            if value is not None:
+                changes[arg] = check_positive(arg, value)
         merged = dict(self.params)
         for key, value in (params or {}).items():
             if key not in merged:
@@ -105,23 +103,7 @@ class Equation:
                     f"valid: {', '.join(sorted(merged))}"
                 )
             merged[key] = value
-        changes = {
-            "resolution": resolution,
-            "n_times": n_times,
-            "dt": None if dt is None else float(dt),
-            "substeps": substeps,
-            "domain_extent": None if domain_extent is None else float(domain_extent),
-        }
-        return replace(
-            self,
-            params=MappingProxyType(merged),
-            **{k: v for k, v in changes.items() if v is not None},
-        )
-
-
-def _check_int(arg: str, value: object, *, minimum: int) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise OptionError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+        return replace(self, params=MappingProxyType(merged), **changes)
 
 
 def _entry(**kwargs: Any) -> Equation:
