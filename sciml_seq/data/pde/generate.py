@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
-import numbers
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...errors import NonFiniteError, OptionError, ShapeError, UnavailableError
+from ...errors import NonFiniteError, ShapeError, UnavailableError
+from ...position import check_int
 from .equations import Equation, get_equation
 from .ic import random_fourier_field
 from .io import TrajectoryWriter
@@ -107,13 +107,8 @@ def simulate(
         domain_extent=domain_extent,
         params=params,
     )
-    u = np.empty((len(u0), equation.n_times) + u0.shape[1:], dtype=np.float32)
-    for start, block in _chunks(equation, u0.astype(np.float32), chunk_size=chunk_size):
-        u[start : start + len(block)] = block
-        if progress is not None:
-            progress(start + len(block), len(u0))
-    t = np.arange(equation.n_times) * equation.dt
-    return Trajectories(u=u, t=t, meta=_metadata(equation, {"kind": "given"}, seed=None))
+    meta = _metadata(equation, {"kind": "given"}, seed=None)
+    return _collect(equation, u0.astype(np.float32), meta, chunk_size, progress)
 
 
 def generate(
@@ -165,12 +160,7 @@ def generate(
         domain_extent=domain_extent,
         params=params,
     )
-    u = np.empty((n_trajectories, equation.n_times) + u0.shape[1:], dtype=np.float32)
-    for start, block in _chunks(equation, u0, chunk_size=chunk_size):
-        u[start : start + len(block)] = block
-        if progress is not None:
-            progress(start + len(block), n_trajectories)
-    return Trajectories(u=u, t=np.arange(equation.n_times) * equation.dt, meta=meta)
+    return _collect(equation, u0, meta, chunk_size, progress)
 
 
 def generate_to_file(
@@ -207,12 +197,9 @@ def generate_to_file(
         params=params,
     )
     shape = (n_trajectories, equation.n_times) + u0.shape[1:]
-    t = np.arange(equation.n_times) * equation.dt
-    with TrajectoryWriter(path, shape, t, meta) as writer:
-        for start, block in _chunks(equation, u0, chunk_size=chunk_size):
+    with TrajectoryWriter(path, shape, _times(equation), meta) as writer:
+        for start, block in _chunks(equation, u0, chunk_size, progress):
             writer.write(start, block)
-            if progress is not None:
-                progress(start + len(block), n_trajectories)
     return writer.path
 
 
@@ -220,9 +207,8 @@ def _setup(
     name: str, n_trajectories: int, seed: int, **overrides: Any
 ) -> tuple[Equation, NDArray[np.float32], dict[str, Any]]:
     """The configured equation, the random initial states and the metadata."""
-    for arg, value, minimum in (("n_trajectories", n_trajectories, 1), ("seed", seed, 0)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-            raise OptionError(f"{arg} must be an integer >= {minimum}, got {value!r}")
+    n_trajectories = check_int("n_trajectories", n_trajectories)
+    seed = check_int("seed", seed, low=0)
     equation = get_equation(name).with_overrides(**overrides)
     u0 = random_initial_conditions(equation, n_trajectories, seed=seed)
     ic = {
@@ -231,15 +217,35 @@ def _setup(
         "std": list(equation.ic_std),
         "rng": "numpy.random.default_rng([seed, trajectory_index])",
     }
-    return equation, u0, _metadata(equation, ic, seed=int(seed))
+    return equation, u0, _metadata(equation, ic, seed=seed)
+
+
+def _times(equation: Equation) -> NDArray[np.float64]:
+    return np.arange(equation.n_times) * equation.dt
+
+
+def _collect(
+    equation: Equation,
+    u0: NDArray[np.float32],
+    meta: dict[str, Any],
+    chunk_size: int,
+    progress: Progress | None,
+) -> Trajectories:
+    """All trajectories from ``u0`` in memory."""
+    u = np.empty((len(u0), equation.n_times) + u0.shape[1:], dtype=np.float32)
+    for start, block in _chunks(equation, u0, chunk_size, progress):
+        u[start : start + len(block)] = block
+    return Trajectories(u=u, t=_times(equation), meta=meta)
 
 
 def _chunks(
-    equation: Equation, u0: NDArray[np.float32], *, chunk_size: int
+    equation: Equation, u0: NDArray[np.float32], chunk_size: int, progress: Progress | None
 ) -> Iterator[tuple[int, NDArray[np.float32]]]:
-    """Yield ``(start, trajectories)`` chunk by chunk, blocks ``(k, n_times, C, *grid)``."""
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise OptionError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    """Yield ``(start, trajectories)`` chunk by chunk, blocks ``(k, n_times, C, *grid)``.
+
+    ``progress(done, total)`` is called after each chunk has been handled.
+    """
+    chunk_size = check_int("chunk_size", chunk_size)
     make = _exponax_rollout if equation.backend == "exponax" else _numpy_rollout
     run = make(equation, _resolve(equation.stepper))
     n = u0.shape[0]
@@ -261,6 +267,8 @@ def _chunks(
                 "parameters"
             )
         yield start, result
+        if progress is not None:
+            progress(start + len(result), n)
 
 
 def _resolve(path: str) -> Any:
