@@ -122,13 +122,13 @@ def data_generate(
         )
     params = {}
     for item in param:
-        key, sep, value = item.partition("=")
+        key, _, value = item.partition("=")
         try:
-            params[key] = float(value) if sep else None
+            params[key] = float(value)  # no '=' leaves value empty: float('') raises
         except ValueError:
-            params[key] = None
-        if params[key] is None:
-            raise typer.BadParameter(f"expected KEY=NUMBER, got {item!r}", param_hint="--param")
+            raise typer.BadParameter(
+                f"expected KEY=NUMBER, got {item!r}", param_hint="--param"
+            ) from None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
