@@ -127,16 +127,6 @@ def run_one(args, name, train, test, seed) -> tuple[float, float, int, float]:
     return evaluate_forecaster(model, test), seconds, params, float(np.mean(log.nfe_forward))
 
 
-def baselines(test) -> dict[str, float]:
-    mask = test.query_mask[..., None]
-    count = mask.sum() * test.query_values.shape[-1]
-    last = np.take_along_axis(test.values, (test.mask.sum(1) - 1)[:, None, None], axis=1)
-    return {
-        "predict zero": float((test.query_values**2 * mask).sum() / count),
-        "repeat last observation": float(((test.query_values - last) ** 2 * mask).sum() / count),
-    }
-
-
 def fmt(values: list[float], digits: int = 4) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
@@ -171,7 +161,7 @@ def main(argv: list[str] | None = None) -> str:
 
     import torch
 
-    from sciml_seq.data import make_irregular_task
+    from sciml_seq.data.irregular import baseline_mse, make_irregular_task
 
     torch.set_num_threads(args.threads)
     data = dict(system=args.system, n_context=args.n_context, n_forecast=args.n_forecast)
@@ -195,7 +185,7 @@ def main(argv: list[str] | None = None) -> str:
     command = "python benchmarks/irregular_forecasting.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    base = baselines(test)
+    base = baseline_mse(test)
     lines = [
         f"# Irregularly sampled forecasting ({args.system}): integer-index vs real-time positions",
         "",

@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sciml_seq.data import make_irregular_task
+from sciml_seq.data.irregular import baseline_mse, damped_oscillator, make_irregular_task
 from sciml_seq.torch.models import (
     Forecaster,
     evaluate_forecaster,
@@ -80,8 +80,7 @@ print(f"observed fraction of context cells: {train.mask.mean():.2f}")
 fig, ax = plt.subplots(figsize=(8, 3))
 dense = np.linspace(0, (N_CONTEXT + N_FORECAST) * train.dt, 400)
 p = {k: v[0] for k, v in train.params.items()}
-ax.plot(dense, p["amplitude"] * np.exp(-p["gamma"] * dense) * np.cos(p["omega"] * dense
-        + p["phase"]), color="0.7", label="signal")  # fmt: skip
+ax.plot(dense, damped_oscillator(dense, **p), color="0.7", label="signal")
 n, m = train.mask[0].sum(), train.query_mask[0].sum()
 ax.plot(train.times[0, :n], train.values[0, :n, 0], "o", label="observed")
 ax.plot(train.query_times[0, :m], train.query_values[0, :m, 0], "s", label="to forecast")
@@ -132,10 +131,7 @@ fig.savefig(OUT / "loss.png", dpi=100)
 
 # %%
 mse = {name: evaluate_forecaster(model, test) for name, model in models.items()}
-weights = test.query_mask[..., None]
-last = np.take_along_axis(test.values, (test.mask.sum(1) - 1)[:, None, None], axis=1)
-mse["predict zero"] = float((test.query_values**2 * weights).sum() / weights.sum())
-mse["repeat last"] = float(((test.query_values - last) ** 2 * weights).sum() / weights.sum())
+mse.update(baseline_mse(test))  # predict zero, repeat last observation
 for name, value in mse.items():
     print(f"{name:>20}: test MSE {value:.4f}")
 

@@ -168,11 +168,28 @@ def make_irregular_task(
     return IrregularSeries(dt=float(dt), params=params, **out)
 
 
+def baseline_mse(task: IrregularSeries) -> dict[str, float]:
+    """Model-free forecasts of ``task`` and their MSE over the valid query points.
+
+    ``"predict zero"`` and ``"repeat last observation"`` (the last valid
+    context value at every query); the mean is over valid points and channels,
+    as :func:`sciml_seq.torch.models.evaluate_forecaster`.
+    """
+    mask = task.query_mask[..., None]
+    count = mask.sum() * task.query_values.shape[-1]
+    last = np.take_along_axis(task.values, (task.mask.sum(1) - 1)[:, None, None], axis=1)
+    return {
+        "predict zero": float((task.query_values**2 * mask).sum() / count),
+        "repeat last observation": float(((task.query_values - last) ** 2 * mask).sum() / count),
+    }
+
+
 __all__ = [
     "DEFAULT_DT",
     "LORENZ_SCALE",
     "SYSTEMS",
     "IrregularSeries",
+    "baseline_mse",
     "damped_oscillator",
     "lorenz63",
     "lorenz63_field",

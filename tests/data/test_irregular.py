@@ -8,6 +8,7 @@ from scipy.integrate import solve_ivp
 
 from sciml_seq.data.irregular import (
     LORENZ_SCALE,
+    baseline_mse,
     damped_oscillator,
     lorenz63_field,
     make_irregular_task,
@@ -58,6 +59,21 @@ def test_lorenz_values_follow_the_ode():
             rtol=1e-11, atol=1e-11,
         ).y.T  # fmt: skip
         np.testing.assert_allclose(task.query_values[i, :m] * LORENZ_SCALE, ref, atol=1e-6)
+
+
+def test_baseline_mse_loops_over_the_valid_points():
+    task = make_irregular_task(5, system="lorenz", n_context=8, n_forecast=4, seed=2)
+    zero, last, count = 0.0, 0.0, 0
+    for i in range(5):
+        n, m = task.mask[i].sum(), task.query_mask[i].sum()
+        for j in range(m):
+            for c in range(3):
+                zero += task.query_values[i, j, c] ** 2
+                last += (task.query_values[i, j, c] - task.values[i, n - 1, c]) ** 2
+                count += 1
+    got = baseline_mse(task)
+    assert got["predict zero"] == pytest.approx(zero / count, rel=1e-12)
+    assert got["repeat last observation"] == pytest.approx(last / count, rel=1e-12)
 
 
 @pytest.mark.parametrize(
