@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ...errors import ShapeError
 from ...operator.geometry import kept_frequencies
+
+
+@functools.lru_cache(maxsize=32)
+def _kept_index(n: int, size: int, device: torch.device) -> Tensor:
+    """:func:`kept_frequencies` as a tensor on ``device``, built (and copied there) once."""
+    return torch.tensor(kept_frequencies(n, size), device=device)
 
 
 def fft_resample(x: Tensor, size: int) -> Tensor:
@@ -25,7 +33,7 @@ def fft_resample(x: Tensor, size: int) -> Tensor:
         return x
     spectrum = torch.fft.fft2(x, norm="forward")
     if size < n:
-        keep = torch.as_tensor(kept_frequencies(n, size), device=x.device)
+        keep = _kept_index(n, size, x.device)
         spectrum = spectrum.index_select(-2, keep).index_select(-1, keep)
     else:
         pad = (size - n) // 2
