@@ -47,6 +47,7 @@ __all__ = [
     "check_backend",
     "check_common",
     "check_disc",
+    "check_int",
     "check_rate",
     "dense_init",
     "diag_init",
@@ -74,7 +75,8 @@ KERNEL_BACKENDS: tuple[str, ...] = ("auto", "naive", "lean", "triton")
 
 
 # ----------------------------------------------------------------------- checks
-def _int(name: str, value: object, low: int) -> int:
+def check_int(name: str, value: object, low: int) -> int:
+    """``value`` as an int ``>= low``; OptionError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
         raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
     return int(value)
@@ -108,16 +110,16 @@ def check_common(
     ``0 < dt_min <= dt_max`` finite; ``0 <= dropout < 1``; ``lr`` ``None`` or
     ``> 0``; ``wd >= 0``.
     """
-    _int("d_model", d_model, 1)
+    check_int("d_model", d_model, 1)
     if even_state:
-        n = _int("d_state", d_state, 2)
+        n = check_int("d_state", d_state, 2)
         if n % 2:
             raise OptionError(
                 f"d_state: expected an even integer (the full real state size; N/2 complex "
                 f"modes are stored, their conjugates are implicit); got {d_state!r}"
             )
     else:
-        _int("d_state", d_state, 1)
+        check_int("d_state", d_state, 1)
     if l_max is None:
         if need_l_max:
             raise OptionError(
@@ -125,8 +127,8 @@ def check_common(
                 "tuned to); got None"
             )
     else:
-        _int("l_max", l_max, 1)
-    _int("channels", channels, 1)
+        check_int("l_max", l_max, 1)
+    check_int("channels", channels, 1)
     lo, hi = _real("dt_min", dt_min), _real("dt_max", dt_max)
     if not (math.isfinite(lo) and lo > 0):
         raise OptionError(f"dt_min: expected a finite number > 0; got {dt_min!r}")

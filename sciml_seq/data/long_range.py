@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import OptionError, UnavailableError
+from ..ssm import check_int
 
 __all__ = [
     "PERMUTATION_SEED",
@@ -101,12 +102,6 @@ class SequenceTask:
         return 1 if self.n_classes is None else int(self.n_classes)
 
 
-def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
-    return int(value)
-
-
 def _seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise OptionError(f"seed: expected an integer; got {seed!r}")
@@ -139,8 +134,8 @@ def copying(
     int64 in ``[0, n_symbols)``: ``y = s - 1``, the symbols to emit at the last
     ``n_copy`` positions.
     """
-    n, m = _int("n", n, 1), _int("n_copy", n_copy, 1)
-    delay, k = _int("delay", delay, 1), _int("n_symbols", n_symbols, 2)
+    n, m = check_int("n", n, 1), check_int("n_copy", n_copy, 1)
+    delay, k = check_int("delay", delay, 1), check_int("n_symbols", n_symbols, 2)
     rng = np.random.default_rng(_seed(seed))
     symbols = rng.integers(1, k + 1, size=(n, m))
     tokens = np.zeros((n, 2 * m + delay), dtype=np.int64)
@@ -164,8 +159,8 @@ def selective_copying(
     ``x (n, length + n_copy, n_symbols + 2)`` float32 and ``y (n, n_copy)``
     int64 in ``[0, n_symbols)`` (symbol minus one).
     """
-    n, m = _int("n", n, 1), _int("n_copy", n_copy, 1)
-    length, k = _int("length", length, m), _int("n_symbols", n_symbols, 2)
+    n, m = check_int("n", n, 1), check_int("n_copy", n_copy, 1)
+    length, k = check_int("length", length, m), check_int("n_symbols", n_symbols, 2)
     rng = np.random.default_rng(_seed(seed))
     symbols = rng.integers(1, k + 1, size=(n, m))
     # m distinct sorted positions per row: the first m of a random permutation, sorted
@@ -189,7 +184,7 @@ def adding(
     -------
     ``x (n, length, 2)`` float32 and ``y (n,)`` float32, the sum of the two marked values.
     """
-    n, length = _int("n", n, 1), _int("length", length, 2)
+    n, length = check_int("n", n, 1), check_int("length", length, 2)
     rng = np.random.default_rng(_seed(seed))
     values = rng.random((n, length))
     half = length // 2
@@ -258,7 +253,7 @@ def make_task(
     if name not in TASKS:
         raise OptionError(f"name: expected one of {', '.join(map(repr, TASKS))}; got {name!r}")
     seed = _seed(seed)
-    n_test = _int("n_test", n_test, 1)
+    n_test = check_int("n_test", n_test, 1)
     unknown = sorted(set(sizes) - set(SIZE_OPTIONS[name]))
     if unknown:
         takes = ", ".join(SIZE_OPTIONS[name]) or "no size options"
@@ -270,7 +265,7 @@ def make_task(
         test, train = order[:n_te], order[n_te:]
         return SequenceTask(name, "classify", x[train], y[train], x[test], y[test], 10)
     generator = {"copying": copying, "selective_copying": selective_copying, "adding": adding}[name]
-    n_train = _int("n_train", n_train, 1)
+    n_train = check_int("n_train", n_train, 1)
     x_tr, y_tr = generator(n_train, seed=seed, **sizes)
     x_te, y_te = generator(n_test, seed=seed + 1, **sizes)
     if name == "adding":

@@ -34,7 +34,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import OptionError, ShapeError
-from .long_range import SequenceTask
+from ..ssm import check_int
+from .long_range import SequenceTask, _seed
 
 __all__ = [
     "FORMS",
@@ -86,15 +87,9 @@ def _positive(name: str, value: object) -> float:
     return v
 
 
-def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
-    return int(value)
-
-
 def class_frequencies(n_classes: int, f_min: float, f_max: float) -> NDArray[np.float64]:
     """Geometrically spaced class frequencies ``(n_classes,)`` from ``f_min`` to ``f_max``."""
-    n = _int("n_classes", n_classes, 2)
+    n = check_int("n_classes", n_classes, 2)
     lo, hi = _positive("f_min", f_min), _positive("f_max", f_max)
     if hi <= lo:
         raise OptionError(f"f_max: expected a number > f_min = {lo!r}; got {f_max!r}")
@@ -116,7 +111,7 @@ def waveforms(
     ``jitter`` (in ``[0, 1)``) must stay below half the relative class spacing
     for the classes to be separable; it is checked against it.
     """
-    n = _int("n", n, 1)
+    n = check_int("n", n, 1)
     freqs = class_frequencies(n_classes, f_min, f_max)
     spacing = (freqs[1] / freqs[0] - 1) / (freqs[1] / freqs[0] + 1)  # half-way, relative
     if (
@@ -129,9 +124,7 @@ def waveforms(
             f"spacing, so that the classes do not overlap); got {jitter!r}"
         )
     duration = _positive("duration", duration)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise OptionError(f"seed: expected an integer; got {seed!r}")
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(_seed(seed))
     label = rng.integers(0, len(freqs), size=n)
     amp = rng.uniform(0.0, 0.5, size=(n, 3))
     amp[:, 0] = rng.uniform(0.5, 1.5, size=n)

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ...errors import DTypeError, OptionError, ShapeError
+from ...ssm import check_int
 
 __all__ = [
     "POOLS",
@@ -22,13 +23,6 @@ __all__ = [
 #: How a model turns ``(batch, length, d_output)`` into its output: the mean
 #: over time, the last step (both ``(batch, d_output)``), or every step (``"none"``).
 POOLS: tuple[str, ...] = ("mean", "last", "none")
-
-
-def check_int(name: str, value: object, low: int) -> int:
-    """``value`` as an int ``>= low``; OptionError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def check_option(name: str, value: object, valid: tuple[str, ...]) -> str:
