@@ -163,10 +163,15 @@ class ScOTConfig:
                     f"(at least two), got {list(slices)}"
                 )
             set_(self, "channel_slice_list_normalized_loss", slices)
-        for name in ("image_size", "patch_size", "num_channels", "num_out_channels"):
+        for name in (
+            "image_size",
+            "patch_size",
+            "num_channels",
+            "num_out_channels",
+            "embed_dim",
+            "window_size",
+        ):
             self._positive(name)
-        self._positive("embed_dim")
-        self._positive("window_size")
         n = len(self.depths)
         if n == 0 or any(d < 1 for d in self.depths):
             raise OptionError(
