@@ -33,6 +33,18 @@ def decay_trajectories(n: int = 6, n_times: int = 5, channels: int = 2, size: in
     return u.astype(np.float32), t
 
 
+TINY_FNO = ["hidden_channels=8", "n_layers=1", "n_modes=[4,4]"]
+
+
+def train_operator_args(
+    data, *, model: str = "fno", steps: int, batch_size: int, options=TINY_FNO
+) -> list[str]:
+    """``sciml-seq train operator`` arguments for a tiny one-thread run on ``data``."""
+    args = ["train", "operator", "--data", str(data), "--model", model]
+    args += ["--steps", str(steps), "--batch-size", str(batch_size), "--threads", "1"]
+    return args + [item for option in options for item in ("--option", option)]
+
+
 @pytest.fixture
 def trajectories():
     return decay_trajectories()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sciml_seq.cli import app
 from sciml_seq.data import pde
 
-from .conftest import decay_trajectories
+from .conftest import TINY_FNO, decay_trajectories, train_operator_args
 
 pytest.importorskip("neuralop")
 
@@ -37,16 +37,15 @@ def data(tmp_path):
 @pytest.mark.parametrize(
     "model,options",
     [
-        ("fno", ["hidden_channels=8", "n_layers=1", "n_modes=[4,4]"]),
+        ("fno", TINY_FNO),
         ("scot-t", TINY_SCOT),
     ],
 )
 def test_train_then_evaluate(tmp_path, data, model, options):
     runner = CliRunner()
     ckpt = tmp_path / "run"
-    args = ["train", "operator", "--data", str(data), "--model", model, "--out", str(ckpt)]
-    args += ["--steps", "4", "--batch-size", "4", "--warmup", "1", "--threads", "1"]
-    args += [item for o in options for item in ("--option", o)]
+    args = train_operator_args(data, model=model, steps=4, batch_size=4, options=options)
+    args += ["--out", str(ckpt), "--warmup", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "4 steps" in result.output
@@ -92,26 +91,7 @@ def test_resume_from_a_periodic_checkpoint_gives_the_same_weights(tmp_path, data
     from safetensors.torch import load_file
 
     runner = CliRunner()
-    common = [
-        "train",
-        "operator",
-        "--data",
-        str(data),
-        "--model",
-        "fno",
-        "--steps",
-        "4",
-        "--batch-size",
-        "4",
-        "--threads",
-        "1",
-        "--option",
-        "hidden_channels=8",
-        "--option",
-        "n_layers=1",
-        "--option",
-        "n_modes=[4,4]",
-    ]
+    common = train_operator_args(data, steps=4, batch_size=4)
     first = runner.invoke(app, [*common, "--out", str(tmp_path / "a"), "--checkpoint-every", "2"])
     assert first.exit_code == 0, first.output
     resumed = runner.invoke(

@@ -11,7 +11,7 @@ from sciml_seq.train import distributed
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.trainer import TrainConfig, Trainer
 
-from .conftest import TinyOperator, decay_trajectories
+from .conftest import TinyOperator, decay_trajectories, train_operator_args
 
 CONFIG = TrainConfig(steps=3, batch_size=8, lr=1e-2, warmup_steps=1, clip_norm=0.05)
 
@@ -73,28 +73,7 @@ def test_torchrun_cli_matches_one_process(tmp_path):
     u, t = decay_trajectories(n=4, n_times=4, channels=2, size=8)
     data = tmp_path / "toy.h5"
     pde.write_trajectories(data, pde.Trajectories(u=u, t=t, meta={}))
-    args = [
-        "-m",
-        "sciml_seq.cli",
-        "train",
-        "operator",
-        "--data",
-        str(data),
-        "--model",
-        "fno",
-        "--steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--threads",
-        "1",
-        "--option",
-        "hidden_channels=8",
-        "--option",
-        "n_layers=1",
-        "--option",
-        "n_modes=[4,4]",
-    ]
+    args = ["-m", "sciml_seq.cli", *train_operator_args(data, steps=3, batch_size=8)]
     torchrun = [
         sys.executable,
         "-m",
