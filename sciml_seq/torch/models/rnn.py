@@ -47,12 +47,13 @@ class RNNSequenceModel(nn.Module):
         self.pool = check_option("pool", pool, POOLS)
         d_model = check_int("d_model", d_model, 1)
         n_layers = check_int("n_layers", n_layers, 1)
+        dropout = check_dropout(dropout)
         self.rnn = RNN_CELLS[self.cell](
             self.d_input,
             d_model,
             num_layers=n_layers,
             batch_first=True,
-            dropout=check_dropout(dropout) if n_layers > 1 else 0.0,
+            dropout=dropout if n_layers > 1 else 0.0,  # acts between stacked layers only
         )
         self.decoder = nn.Linear(d_model, self.d_output)
 

@@ -156,6 +156,7 @@ def test_ssm_hints_reach_the_optimizer_groups():
         (lambda: SSMSequenceModel(0, 2), OptionError, "d_input: expected an integer >= 1"),
         (lambda: RNNSequenceModel(1, 2, n_layers=0), OptionError, "n_layers: expected an int"),
         (lambda: TransformerSequenceModel(1, 2, dropout=1.0), OptionError, "dropout: expected"),
+        (lambda: RNNSequenceModel(1, 2, dropout=1.5), OptionError, "dropout: expected"),
         (
             lambda: TransformerSequenceModel(1, 2, d_model=6, heads=4),
             OptionError,
