@@ -2,7 +2,7 @@
 
 Names: ``"s4d"``, ``"s4"``, ``"lssl"`` (:class:`~.ssm_stack.SSMSequenceModel`),
 ``"lstm"``, ``"gru"`` (:class:`~.rnn.RNNSequenceModel`) and ``"transformer"``
-(:class:`~.transformer.TransformerSequenceModel`).  :func:`build_sized` picks
+(:class:`~.transformer_baseline.TransformerSequenceModel`).  :func:`build_sized` picks
 the width ``d_model`` whose parameter count is closest to a target, all other
 options fixed, so that models are compared at (nearly) equal size; the
 parameter count grows with the width, and the gap left is at most about one
