@@ -33,8 +33,9 @@ class TimeFNO(nn.Module):
     hidden_channels, n_layers:
         Width and number of Fourier layers.
     **fno_kwargs:
-        Further ``neuralop.models.FNO`` arguments (JSON-able values, so that
-        :attr:`config` rebuilds the model from a checkpoint).
+        Further ``neuralop.models.FNO`` arguments (JSON-able values, so that a
+        checkpoint's model spec rebuilds the model, see
+        :mod:`sciml_seq.train.operator_models`).
     """
 
     def __init__(
@@ -54,17 +55,10 @@ class TimeFNO(nn.Module):
                 "TimeFNO needs neuraloperator: pip install 'sciml-seq[operator]' "
                 f"(import failed: {error})"
             ) from error
-        self.config = {
-            "in_channels": in_channels,
-            "out_channels": out_channels,
-            "n_modes": [int(m) for m in n_modes],
-            "hidden_channels": hidden_channels,
-            "n_layers": n_layers,
-            **fno_kwargs,
-        }
-        self.in_channels, self.dims = in_channels, len(self.config["n_modes"])
+        n_modes = tuple(int(m) for m in n_modes)
+        self.in_channels, self.dims = in_channels, len(n_modes)
         self.fno = FNO(
-            n_modes=tuple(self.config["n_modes"]),
+            n_modes=n_modes,
             in_channels=in_channels + 1,
             out_channels=out_channels,
             hidden_channels=hidden_channels,
