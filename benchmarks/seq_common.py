@@ -1,7 +1,8 @@
 """What the sequence-task benchmarks share: model families, sizing, the run header.
 
-Used by ``benchmarks/long_range.py`` and ``benchmarks/rate_change.py`` (run as
-scripts, so this module is imported from their folder).
+Used by ``benchmarks/long_range.py`` and ``benchmarks/rate_change.py``, and for
+the run header by ``benchmarks/ssm.py`` (run as scripts, so this module is
+imported from their folder).
 """
 
 from __future__ import annotations

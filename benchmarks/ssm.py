@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import seq_common
 from bench_timing import median_seconds
 
 #: Official state-spaces/s4 on an H100 (issue 4): fwd+bwd ms, peak GB at L = 16K; step µs.
@@ -272,36 +273,28 @@ def main(argv: list[str] | None = None) -> str:
 
     from sciml_seq.kernels import triton_available
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    seq_common.set_threads(args.threads)
     if args.backends is None:
         args.backends = ["naive", "lean"]
         if args.device == "cuda" and triton_available():
             args.backends.append("triton")
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-        device_name = torch.cuda.get_device_name()
-    else:
-        device_name = (
-            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        )
+    device_name = seq_common.device_name(args.device)
     rows = bench_layers(args)
     gen = bench_generation(args)
-    command = " ".join(sys.argv[1:] if argv is None else argv)
     header = (
         f"# S4D / S4 layers: forward + backward and generation, batch {args.batch}, "
         f"d_model {args.d_model}, d_state {args.d_state}, float32\n\n"
         f"device: {device_name}  \nversions: torch {torch.__version__}, "
         f"python {platform.python_version()}  \n"
-        f"command: `python benchmarks/{Path(__file__).name} {command}`  \n"
+        f"command: `{seq_common.command(__file__, argv)}`  \n"
         f"median of {args.repeats} runs after 2 warm-up runs (generation: {args.gen_tokens} "
         f"tokens, median of 3)"
     )
     table = format_tables(rows, gen, args, header)
     print(table)
-    out = args.out or Path(__file__).parent / "results" / f"ssm_{args.device}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
+    seq_common.write(args.out or Path(__file__).parent / "results" / f"ssm_{args.device}.md", table)
     return table
 
 
