@@ -4,7 +4,7 @@ Times :class:`sciml_seq.torch.operator.ScOT` (a preset, default scOT-T) on rando
 fields at ``--size`` x ``--size`` with batch ``--batch``:
 
 - ``infer``: ``model(x, t)`` under ``torch.no_grad()``;
-- ``train``: forward, the official loss, backward and an AdamW step.
+- ``train``: forward, a relative L1 loss over all channels, backward and an AdamW step.
 
 Precisions: ``fp32`` and ``bf16`` (``torch.autocast``).  ``--compile`` adds
 ``torch.compile`` rows.  When the official Poseidon package (``scOT.model``,
@@ -52,11 +52,8 @@ def _official_model(config, state_dict, device):
         from scOT.model import ScOTConfig as OfficialConfig
     except ImportError:
         return None
-    kwargs = {k: v for k, v in config.to_dict().items() if k not in ("architectures",)}
-    kwargs.pop("model_type", None)
-    kwargs.pop("num_layers", None)
-    kwargs.pop("hidden_size", None)
-    kwargs.pop("pretrained_window_sizes", None)
+    skip = {"architectures", "model_type", "num_layers", "hidden_size", "pretrained_window_sizes"}
+    kwargs = {k: v for k, v in config.to_dict().items() if k not in skip}
     model = OfficialScOT(OfficialConfig(**kwargs))
     model.load_state_dict(state_dict)
     return model.to(device)
