@@ -16,6 +16,7 @@ from sciml_seq.operator.geometry import (
     shift_mask,
     stage_resolutions,
     window_index,
+    window_tables,
 )
 
 
@@ -131,3 +132,19 @@ def test_stage_resolutions_errors_name_the_argument(height, width, patch, window
         stage_resolutions(height, width, patch, window, 4)
     for word in words:
         assert word in str(info.value)
+
+
+def test_window_tables_are_the_block_tables_built_once_and_read_only():
+    tables = window_tables((8, 16), 4, True, 0)
+    geom = block_geometry((8, 16), 4, True)
+    expected = (
+        *window_index(geom),
+        relative_coords_table(geom.window),
+        relative_position_index(geom.window),
+        shift_mask(geom),
+    )
+    for got, want in zip(tables, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert not got.flags.writeable
+    assert window_tables((8, 16), 4, True, 0) is tables
+    assert window_tables((8, 16), 4, False, 0)[4] is None
