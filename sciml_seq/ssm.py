@@ -57,6 +57,7 @@ __all__ = [
     "read_official",
     "resolve_diag_init",
     "resolve_dplr_init",
+    "sqrt_split",
 ]
 
 #: Diagonal (S4D) initialisations; ``"diag-<name>"`` is accepted as an alias.
@@ -196,6 +197,15 @@ def kernel_length(L: int, l_max: int | None, rate: float) -> int:
     if l_max is None:
         return L
     return max(1, min(L, round(l_max / rate)))
+
+
+def sqrt_split(L: int) -> tuple[int, int]:
+    """``(a, c)``, ``a · c >= L``, ``c ≈ √L``: index ``l = i c + j`` with ``i < a``, ``j < c``.
+
+    The factorisation of the lean Vandermonde products (torch and JAX kernels).
+    """
+    c = max(1, math.isqrt(max(L - 1, 0)) + 1)
+    return -(-L // c), c
 
 
 def hints(names: tuple[str, ...], lr: float | None, wd: float) -> dict[str, dict[str, float]]:

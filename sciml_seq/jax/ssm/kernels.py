@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from ...ssm import sqrt_split
+
 __all__ = [
     "CAUCHY_CHUNK_ELEMENTS",
     "bilinear_cauchy",
@@ -38,12 +40,6 @@ def conj_ext(x: Array) -> Array:
 
 
 # ------------------------------------------------------------------ diagonal
-def _factor(L: int) -> tuple[int, int]:
-    """``(a, c)``, ``a · c >= L``, ``c ≈ √L``: index ``l = i c + j`` with ``i < a``, ``j < c``."""
-    c = max(1, math.isqrt(max(L - 1, 0)) + 1)
-    return -(-L // c), c
-
-
 def _powers(log_x: Array, n: int, step: int) -> Array:
     """``exp(step · i · log_x)`` for ``i < n``: ``(..., N, n)``."""
     i = jnp.arange(n, dtype=jnp.real(log_x).dtype) * step
@@ -59,7 +55,7 @@ def vandermonde(v: Array, log_x: Array, L: int, backend: str = "lean") -> Array:
     """
     if backend == "naive":
         return 2 * jnp.einsum("...n,...nl->...l", v, _powers(log_x, L, 1)).real
-    a, c = _factor(L)
+    a, c = sqrt_split(L)
     outer = v[..., None] * _powers(log_x, a, c)  # (..., N, a)
     K = 2 * jnp.einsum("...ni,...nj->...ij", outer, _powers(log_x, c, 1)).real
     return K.reshape(*K.shape[:-2], a * c)[..., :L]
@@ -71,7 +67,7 @@ def vandermonde_transpose(u: Array, v: Array, log_x: Array, backend: str = "lean
     if backend == "naive":
         vander = _powers(log_x, L, 1)
         return jnp.einsum("...l,...nl->...n", u.astype(vander.dtype), vander) * v
-    a, c = _factor(L)
+    a, c = sqrt_split(L)
     inner = _powers(log_x, c, 1)
     pad = [(0, 0)] * (u.ndim - 1) + [(0, a * c - L)]
     U = jnp.pad(u, pad).reshape(*u.shape[:-1], a, c).astype(inner.dtype)

@@ -34,6 +34,8 @@ from torch import Tensor
 from sciml_seq.kernels.cauchy import bilinear_cauchy_ref
 from sciml_seq.kernels.vandermonde import vandermonde_ref
 
+from ...ssm import sqrt_split
+
 __all__ = [
     "CAUCHY_CHUNK_ELEMENTS",
     "bilinear_cauchy",
@@ -56,12 +58,6 @@ def conj_ext(x: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------ diagonal
-def _factor(L: int) -> tuple[int, int]:
-    """``(a, c)``, ``a · c >= L``, ``c ≈ √L``: index ``l = i c + j`` with ``i < a``, ``j < c``."""
-    c = max(1, math.isqrt(max(L - 1, 0)) + 1)
-    return -(-L // c), c
-
-
 def _powers(log_x: Tensor, n: int, step: int) -> Tensor:
     """``exp(step · i · log_x)`` for ``i < n``: ``(..., N, n)``."""
     i = torch.arange(n, device=log_x.device, dtype=log_x.real.dtype) * step
@@ -86,7 +82,7 @@ def vandermonde(v: Tensor, log_x: Tensor, L: int, backend: str = "lean") -> Tens
         from sciml_seq.kernels import vandermonde_triton
 
         return vandermonde_triton(v, log_x, L)
-    a, c = _factor(L)
+    a, c = sqrt_split(L)
     outer = v.unsqueeze(-1) * _powers(log_x, a, c)  # (..., N, a)
     K = 2 * torch.einsum("...ni,...nj->...ij", outer, _powers(log_x, c, 1)).real
     return K.reshape(*K.shape[:-2], a * c)[..., :L]
@@ -103,7 +99,7 @@ def vandermonde_transpose(u: Tensor, v: Tensor, log_x: Tensor, backend: str = "l
     if backend == "naive":
         vander = _powers(log_x, L, 1)  # (..., N, L)
         return torch.einsum("...l,...nl->...n", u.to(vander.dtype), vander) * v
-    a, c = _factor(L)
+    a, c = sqrt_split(L)
     inner = _powers(log_x, c, 1)  # (..., N, c)
     U = F.pad(u, (0, a * c - L)).reshape(*u.shape[:-1], a, c).to(inner.dtype)
     partial = torch.einsum("...ij,...nj->...ni", U, inner)  # (..., N, a)
