@@ -28,6 +28,6 @@ def test_gradients_finite_at_zero_windows():
     zero = jnp.zeros((1, n, 6))
     grad = jax.grad(loss)(zero)
     assert np.isfinite(np.asarray(grad)).all()
-    # and the forward pass is the unclamped one away from zero
+    # and away from zero too
     x = jax.random.normal(jax.random.PRNGKey(1), (1, n, 6))
     assert np.isfinite(np.asarray(jax.grad(loss)(x))).all()
