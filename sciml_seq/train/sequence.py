@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ..data.long_range import SequenceTask
 from ..errors import OptionError, ShapeError
+from ..ssm import check_int
 from .param_groups import param_groups
 from .schedule import warmup_cosine
 
@@ -147,10 +148,8 @@ def fit(
 
     Returns a :class:`FitResult`; the test metric is evaluated after every epoch.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise OptionError(f"epochs: expected an integer >= 1; got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise OptionError(f"batch_size: expected an integer >= 1; got {batch_size!r}")
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     kind = _check_kind(task.kind)
     model.to(device)
     optimizer = torch.optim.AdamW(param_groups(model, lr, weight_decay))

@@ -105,6 +105,7 @@ def test_fit_learns_and_forwards_rate():
             r"out: expected \(batch, 1\)",
         ),
         (lambda: fit(Mean(2, 2), sign_task(8), epochs=0), OptionError, "epochs: expected"),
+        (lambda: fit(Mean(2, 2), sign_task(8), epochs=True), OptionError, "epochs: expected"),
         (lambda: fit(Mean(2, 2), sign_task(8), batch_size=0), OptionError, "batch_size: exp"),
     ],
 )
