@@ -21,6 +21,7 @@ block count matches ``n_layers`` blocks of a given width (or vice versa).
 from __future__ import annotations
 
 from .errors import OptionError
+from .fields import ACTIVATIONS
 from .position import check_heads, check_int
 
 DEPTH_MODES = ("ode", "tied", "untied")
@@ -33,11 +34,22 @@ ADDITIVE_ENCODINGS = ("sinusoidal", "learned", "floater")
 
 
 def check_transformer_options(
-    dim: int, heads: int, mlp_hidden: int, depth: str, n_layers: int, encoding: str, per_layer: bool
+    dim: int,
+    heads: int,
+    mlp_hidden: int,
+    depth: str,
+    n_layers: int,
+    encoding: str,
+    per_layer: bool,
+    activation: str = "gelu",
 ) -> int:
     """Validate encoder options; returns ``head_dim``.  ``OptionError`` naming the argument."""
     head_dim = check_heads(dim, heads)
     check_int("mlp_hidden", mlp_hidden)
+    if activation not in ACTIVATIONS:
+        raise OptionError(
+            f"activation={activation!r} is unknown; expected one of {list(ACTIVATIONS)}"
+        )
     check_int("n_layers", n_layers)
     if depth not in DEPTH_MODES:
         raise OptionError(f"depth={depth!r} is unknown; expected one of {list(DEPTH_MODES)}")

@@ -18,7 +18,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from ..errors import OptionError, ShapeError
+from ..errors import ShapeError
 from ..methods import fixed_grid
 from ..transformer import check_transformer_options
 from .attention import MultiheadAttention
@@ -74,12 +74,10 @@ class TransformerField(eqx.Module):
         dtype=None,
         key: Array,
     ) -> None:
-        if activation not in _ACTIVATIONS:
-            raise OptionError(
-                f"activation={activation!r} is unknown; expected one of {list(_ACTIVATIONS)}"
-            )
         encoding = "none" if rope_base is None else "rotary"
-        head_dim = check_transformer_options(dim, heads, mlp_hidden, "ode", 1, encoding, False)
+        head_dim = check_transformer_options(
+            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation
+        )
         self.dim, self.activation = int(dim), activation
         rope = None if rope_base is None else RotaryEncoding(head_dim, rope_base)
         k_time, k_att, k_in, k_out = jax.random.split(key, 4)
@@ -203,7 +201,9 @@ class TransformerEncoder(eqx.Module):
         key: Array,
     ) -> None:
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
-        check_transformer_options(dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer)
+        check_transformer_options(
+            dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
+        )
         options = dict(encoding_options or {})
         rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding

@@ -77,12 +77,10 @@ class TransformerField(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise OptionError(
-                f"activation={activation!r} is unknown; expected one of {list(_ACTIVATIONS)}"
-            )
         encoding = "none" if rope_base is None else "rotary"
-        head_dim = check_transformer_options(dim, heads, mlp_hidden, "ode", 1, encoding, False)
+        head_dim = check_transformer_options(
+            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation
+        )
         self.dim, self.activation = int(dim), activation
         rope = None if rope_base is None else RotaryEncoding(head_dim, rope_base)
         self.norm1 = nn.LayerNorm(dim, dtype=dtype)
@@ -232,7 +230,9 @@ class TransformerEncoder(nn.Module):
     ) -> None:
         super().__init__()
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
-        check_transformer_options(dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer)
+        check_transformer_options(
+            dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
+        )
         options = dict(encoding_options or {})
         rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding

@@ -92,6 +92,8 @@ def test_errors():
         TransformerEncoder(6, 2, encoding="rotary", key=KEY)
     with pytest.raises(OptionError, match="depth='deep' is unknown"):
         TransformerEncoder(DIM, HEADS, depth="deep", key=KEY)
+    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+        TransformerEncoder(DIM, HEADS, activation="swish", key=KEY)
     field = TransformerField(DIM, HEADS, 8, key=KEY)
     with pytest.raises(ShapeError, match="t must be a scalar"):
         field(jnp.zeros(2), X)

@@ -293,6 +293,10 @@ def test_error_unknown_depth_and_encoding():
         TransformerEncoder(DIM, HEADS, depth="deep")
     with pytest.raises(OptionError, match="encoding='alibi' is unknown"):
         TransformerEncoder(DIM, HEADS, encoding="alibi")
+    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+        TransformerEncoder(DIM, HEADS, activation="swish")
+    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+        TransformerField(DIM, HEADS, 12, activation="swish")
 
 
 def test_error_per_layer_needs_additive_encoding():
