@@ -1,4 +1,4 @@
-"""Figures for operator evaluation (matplotlib, Agg backend): samples and error vs lead time."""
+"""Operator evaluation figures: samples, error vs lead time (PNG; matplotlib without pyplot)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import numpy as np
 __all__ = ["plot_error_vs_lead", "plot_sample"]
 
 
-def _figure(*args: Any, **kwargs: Any):
-    import matplotlib
+def _figure(*args: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure outside pyplot (no backend switch, nothing to close) and its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt, *plt.subplots(*args, **kwargs)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args)
 
 
 def plot_sample(
@@ -38,7 +37,7 @@ def plot_sample(
     fields = [x[channel], truth[channel], pred[channel]]
     error = pred[channel] - truth[channel]
     names = ["input", "truth", "prediction", "error"]
-    plt, fig, axes = _figure(1, 4, figsize=(13, 3.2))
+    fig, axes = _figure(1, 4, figsize=(13, 3.2))
     if error.ndim == 1:
         for ax, field, name in zip(axes, [*fields, error], names, strict=True):
             ax.plot(field)
@@ -61,7 +60,6 @@ def plot_sample(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 
@@ -76,7 +74,7 @@ def plot_error_vs_lead(
     ``curves`` maps a label (e.g. ``"scot-t one-shot"``) to rows of
     :meth:`sciml_seq.train.evaluate.Evaluation.summary`.
     """
-    plt, fig, ax = _figure(figsize=(5.5, 4))
+    fig, ax = _figure(figsize=(5.5, 4))
     for label, rows in curves.items():
         ax.plot([r["lead_time"] for r in rows], [r[metric] for r in rows], "o-", label=label)
     ax.set_xlabel("lead time")
@@ -88,5 +86,4 @@ def plot_error_vs_lead(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

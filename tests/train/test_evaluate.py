@@ -78,3 +78,23 @@ def test_evaluation_errors():
         rollout(_biased(0.0), u, t, step=0)
     with pytest.raises(ShapeError, match="rollout needs outputs shaped like the inputs"):
         rollout(lambda x, lead: x[:, :1], u, t)
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    from sciml_seq.train.plots import plot_error_vs_lead, plot_sample
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # not Agg, so that a switch to Agg would show
+    u, t = decay_trajectories(n=2, n_times=3)
+    shot = one_shot(_biased(0.1), u, t, [1, 2])
+    paths = [
+        plot_sample(u[0, 0], u[0, 1], shot.predictions[0, 0], tmp_path / "2d.png"),
+        plot_sample(u[0, 0, :, 0], u[0, 1, :, 0], u[0, 1, :, 0] * 1.1, tmp_path / "1d.png"),
+        plot_error_vs_lead({"biased": shot.summary()}, tmp_path / "lead.png"),
+    ]
+    backend = matplotlib.get_backend()
+    matplotlib.use(before)
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert backend == "svg"
