@@ -50,6 +50,12 @@ def test_index_mode_equals_time_mode_at_the_ranks():
     got = by_index(values, times, queries, padding_mask=mask, query_mask=qmask)
     ref = by_time(values, ranks[:, :4], ranks[:, 4:], padding_mask=mask, query_mask=qmask)
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-13)
+    # Without masks every token is valid: positions 0 .. n + m - 1.
+    ranks = torch.arange(7, dtype=F64).expand(2, 7)
+    torch.testing.assert_close(
+        by_index(values, times, queries), by_time(values, ranks[:, :4], ranks[:, 4:]),
+        rtol=0, atol=1e-13,
+    )  # fmt: skip
     # Index mode ignores the spacing; time mode does not.
     stretched = by_index(values, 2 * times, 2 * queries, padding_mask=mask, query_mask=qmask)
     torch.testing.assert_close(stretched, got, rtol=0, atol=1e-13)
