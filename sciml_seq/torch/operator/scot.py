@@ -369,11 +369,7 @@ class ScOT(nn.Module):
         # the non-persistent window tables were built on the meta device: rebuild them
         for module in model.modules():
             if isinstance(module, SwinBlock):
-                tables = module._build(module.default_resolution, None)
-                for name, value in zip(module._TABLES, tables, strict=True):
-                    if value is not None and value.is_floating_point():
-                        value = value.to(dtype)
-                    setattr(module, name, value)
+                module.reset_tables(dtype)
         return model.to(device) if device is not None else model
 
     def save_pretrained(self, path: str | os.PathLike) -> None:

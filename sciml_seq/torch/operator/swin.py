@@ -176,12 +176,23 @@ class SwinBlock(nn.Module):
         self.layernorm_after = make_norm(conditioned, dim, eps)
         self.drop_path = DropPath(drop_path)
         self.default_resolution = tuple(resolution)
-        for name, value in zip(self._TABLES, self._build(resolution, None), strict=True):
-            self.register_buffer(name, value, persistent=False)
+        self.reset_tables()
         self._cache: dict[tuple[int, int, str], tuple[Tensor | None, ...]] = {}
 
     _TABLES = ("window_gather", "window_scatter", "relative_coords_table",
                "relative_position_index", "shift_mask")  # fmt: skip
+
+    def reset_tables(self, dtype: torch.dtype | None = None) -> None:
+        """(Re)build the table buffers for ``default_resolution`` on the default device.
+
+        Float tables are cast to ``dtype`` when given (after a meta-device build).
+        """
+        for name, value in zip(
+            self._TABLES, self._build(self.default_resolution, None), strict=True
+        ):
+            if dtype is not None and value is not None and value.is_floating_point():
+                value = value.to(dtype)
+            self.register_buffer(name, value, persistent=False)
 
     def geometry(self, resolution: tuple[int, int]) -> WindowGeometry:
         """The window layout of this block on a ``resolution`` grid."""
