@@ -17,7 +17,11 @@ from sciml_seq.data.long_range import (
 )
 from sciml_seq.errors import OptionError
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+@pytest.fixture
+def sklearn_datasets():
+    """scikit-learn's datasets (ships the digits); only the digits tests skip without it."""
+    return pytest.importorskip("sklearn.datasets")
 
 
 def test_copying_target_is_the_input_segment():
@@ -60,7 +64,7 @@ def test_adding_target_is_the_sum_of_the_marked_values():
     assert ((x[..., 0] >= 0) & (x[..., 0] < 1)).all()
 
 
-def test_digits_are_the_sklearn_images_pixel_by_pixel():
+def test_digits_are_the_sklearn_images_pixel_by_pixel(sklearn_datasets):
     data = sklearn_datasets.load_digits()
     x, y = digits()
     assert x.shape == (1797, 64, 1) and y.shape == (1797,)
@@ -69,7 +73,7 @@ def test_digits_are_the_sklearn_images_pixel_by_pixel():
     np.testing.assert_allclose(x[5, 8 * 2 + 3, 0], data.images[5, 2, 3] / 16, rtol=1e-6)
 
 
-def test_permuted_digits_are_one_fixed_permutation():
+def test_permuted_digits_are_one_fixed_permutation(sklearn_datasets):
     x, y = digits()
     xp, yp = digits(permuted=True)
     perm = digit_permutation()
@@ -81,6 +85,8 @@ def test_permuted_digits_are_one_fixed_permutation():
 
 @pytest.mark.parametrize("name", TASKS)
 def test_make_task_shapes_and_kinds(name):
+    if name.endswith("digits"):
+        pytest.importorskip("sklearn.datasets")
     task = make_task(name, n_train=12, n_test=5, seed=0)
     assert task.name == name
     assert task.x_train.ndim == 3 and task.x_train.shape[1:] == task.x_test.shape[1:]
@@ -96,7 +102,7 @@ def test_make_task_shapes_and_kinds(name):
         assert not np.array_equal(task.x_train[:5], task.x_test)  # different seeds
 
 
-def test_digits_split_is_disjoint_and_seeded():
+def test_digits_split_is_disjoint_and_seeded(sklearn_datasets):
     a = make_task("digits", n_test=100, seed=4)
     b = make_task("digits", n_test=100, seed=4)
     np.testing.assert_array_equal(a.x_test, b.x_test)
