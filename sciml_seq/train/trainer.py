@@ -272,9 +272,11 @@ class Trainer:
             return False
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        stop = torch.tensor(float(time.perf_counter() - start >= max_seconds), device=self.device)
-        if self.world > 1:
-            torch.distributed.broadcast(stop, src=0)
+        late = time.perf_counter() - start >= max_seconds
+        if self.world == 1:
+            return late
+        stop = torch.tensor(float(late), device=self.device)
+        torch.distributed.broadcast(stop, src=0)
         return bool(stop.item())
 
     def save(self, path: str | Path | None) -> None:

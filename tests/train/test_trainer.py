@@ -156,3 +156,9 @@ def test_config_and_device_errors(trajectories):
         TrainConfig(steps=3, warmup_steps=3)
     with pytest.raises(OptionError, match="batch_size: expected at most the number of pairs"):
         _trainer(trajectories, batch_size=10_000)
+
+
+def test_max_seconds_stops_early(trajectories):
+    trainer = _trainer(trajectories)
+    assert trainer.fit(max_seconds=0.0) == [] and trainer.step == 0
+    assert len(trainer.fit(max_seconds=1e6)) == 8 and trainer.step == 8
