@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sklearn")
-
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -37,6 +35,7 @@ def test_long_range_smoke(scripts, tmp_path):
 
 @pytest.mark.slow
 def test_long_range_smoke_every_task_and_model(scripts, tmp_path):
+    pytest.importorskip("sklearn")  # the digits tasks
     tasks = list(scripts("long_range").TASKS)
     text = run_long_range(scripts, tmp_path, tasks, ["s4d", "lstm", "transformer"])
     assert "| permuted_digits |" in text and "RoPE" in text
