@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import OptionError, ShapeError
 from .losses import relative_errors
 from .metrics import summarize
+from .pairs import check_trajectories
 
 __all__ = ["Evaluation", "one_shot", "rollout"]
 
@@ -60,15 +61,6 @@ class Evaluation:
                 self.lead_steps, self.lead_times, self.rel_l1, self.rel_l2, strict=True
             )
         ]
-
-
-def _check_u(u: np.ndarray, t: np.ndarray) -> None:
-    if u.ndim < 3:
-        raise ShapeError(
-            f"u: expected (n_trajectories, n_times, channels, *grid); got shape {u.shape}"
-        )
-    if t.shape != (u.shape[1],):
-        raise ShapeError(f"t: expected shape ({u.shape[1]},); got {t.shape}")
 
 
 def _call(predict: Predict, x: np.ndarray, lead: float, batch_size: int) -> np.ndarray:
@@ -107,7 +99,7 @@ def one_shot(
     ``u``: ``(n, n_times, C, *grid)``; ``t``: ``(n_times,)``.
     """
     u, t = np.asarray(u), np.asarray(t)
-    _check_u(u, t)
+    check_trajectories(u, t)
     for k in lead_steps:
         if not 0 <= start + k < u.shape[1] or k < 0:
             raise OptionError(
@@ -138,7 +130,7 @@ def rollout(
     ``C_out == C_in`` (the prediction is fed back).
     """
     u, t = np.asarray(u), np.asarray(t)
-    _check_u(u, t)
+    check_trajectories(u, t)
     if step < 1:
         raise OptionError(f"step: expected a positive integer; got {step}")
     most = (u.shape[1] - 1 - start) // step

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import OptionError, ShapeError
 
-__all__ = ["PairIndex", "pair_batches"]
+__all__ = ["PairIndex", "check_trajectories", "pair_batches"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,17 @@ class PairIndex:
         return t[j] - t[i]
 
 
+def check_trajectories(u: np.ndarray, t: np.ndarray) -> None:
+    """Raise ShapeError unless ``u`` is ``(n_trajectories, n_times, channels, *grid)``
+    and ``t`` is ``(n_times,)``."""
+    if u.ndim < 3:
+        raise ShapeError(
+            f"u: expected (n_trajectories, n_times, channels, *grid); got shape {u.shape}"
+        )
+    if t.shape != (u.shape[1],):
+        raise ShapeError(f"t: expected shape ({u.shape[1]},); got {t.shape}")
+
+
 def pair_batches(
     u: np.ndarray,
     t: np.ndarray,
@@ -129,19 +140,14 @@ def pair_batches(
     ------
     ``x`` ``(batch, channels, *grid)``, ``lead`` ``(batch,)``, ``y`` like ``x``.
     """
-    if u.ndim < 3:
-        raise ShapeError(
-            f"u: expected (n_trajectories, n_times, channels, *grid); got shape {u.shape}"
-        )
+    t = np.asarray(t)
+    check_trajectories(u, t)
     index = index or PairIndex(u.shape[0], u.shape[1])
     if (index.n_trajectories, index.n_times) != u.shape[:2]:
         raise ShapeError(
             f"u: expected leading shape ({index.n_trajectories}, {index.n_times}) "
             f"from index; got {u.shape[:2]}"
         )
-    t = np.asarray(t)
-    if t.shape != (index.n_times,):
-        raise ShapeError(f"t: expected shape ({index.n_times},); got {t.shape}")
     if batch_size < 1:
         raise OptionError(f"batch_size: expected a positive integer; got {batch_size}")
     order = np.arange(len(index))
