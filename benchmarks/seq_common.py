@@ -62,7 +62,7 @@ def describe(name: str, model) -> str:
     block = model.blocks[0]
     return (
         f"{len(model.blocks)} blocks, d={block.attn.dim}, heads={block.attn.heads}, "
-        f"d_ff={block.mlp[0].out_features}, RoPE"
+        f"d_ff={block.mlp[0].out_features}, RoPE, {'causal' if model.causal else 'bidirectional'}"
     )
 
 
