@@ -56,7 +56,8 @@ class MultiheadAttention(nn.Module):
     Parameters: ``qkv = Linear(dim, 3 * dim)`` (output rows ``[q | k | v]``, each
     split into heads as ``(heads, head_dim)``) and ``out = Linear(dim, dim)``.
 
-    Call: ``forward(x, positions=None, *, causal=False, padding_mask=None)``
+    Call: ``forward(x, positions=None, *, causal=False, padding_mask=None,
+    rope_angles=None)``
 
     - ``x (batch, length, dim)``;
     - ``positions (batch, length)``, real-valued, used by ``rope`` (shape-checked
@@ -67,7 +68,10 @@ class MultiheadAttention(nn.Module):
       positions are computed (from the valid keys) and meaningless: mask them
       downstream.  A query with no key left (all padded, or causal with only
       padding before it) gets a zero attention output (``out``'s bias after
-      the projection).
+      the projection);
+    - ``rope_angles``: ``rope.angles(positions, dtype)`` computed once by a caller
+      that attends many times at the same positions (every evaluation of an ODE
+      solve); used instead of ``positions``, which may then be ``None``.
 
     Returns ``(batch, length, dim)``.
     """
@@ -107,6 +111,7 @@ class MultiheadAttention(nn.Module):
         *,
         causal: bool = False,
         padding_mask: Tensor | None = None,
+        rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.dim:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -124,7 +129,7 @@ class MultiheadAttention(nn.Module):
                 ("batch", "length"),
                 features=self.dim,
             )
-        elif self.rope is not None:
+        elif self.rope is not None and rope_angles is None:
             raise OptionError(
                 "positions=None, but this attention has a rope encoding: pass positions "
                 f"of shape (batch, length) = {(batch, length)}"
@@ -144,7 +149,7 @@ class MultiheadAttention(nn.Module):
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, length, head_dim)
         if self.rope is not None:
-            cos, sin = self.rope.angles(positions, x.dtype)
+            cos, sin = self.rope.angles(positions, x.dtype) if rope_angles is None else rope_angles
             q, k = self.rope.rotate(q, cos, sin), self.rope.rotate(k, cos, sin)
         mask, rows = attention_mask(padding_mask, causal, length, x.device)
         dropout_p = self.dropout if self.training else 0.0

@@ -60,7 +60,8 @@ class TransformerField(nn.Module):
     ``time`` (``Linear(1, 4 * dim)``), ``attention`` (:class:`MultiheadAttention`),
     ``mlp_in`` (``Linear(dim, mlp_hidden)``), ``mlp_out`` (``Linear(mlp_hidden, dim)``).
 
-    Call: ``forward(t, h, positions=None, *, padding_mask=None, causal=False, bias=None)``
+    Call: ``forward(t, h, positions=None, *, padding_mask=None, causal=False, bias=None,
+    rope_angles=None)`` (``rope_angles``: see :class:`MultiheadAttention`)
     with ``t (batch,)``, ``h (batch, length, dim)``, ``positions (batch, length)``
     (needed with RoPE), ``padding_mask (batch, length)`` bool (``True`` = valid);
     returns ``(batch, length, dim)``.
@@ -101,6 +102,7 @@ class TransformerField(nn.Module):
         padding_mask: Tensor | None = None,
         causal: bool = False,
         bias: Tensor | None = None,
+        rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         if not isinstance(h, Tensor) or h.ndim != 3 or h.shape[-1] != self.dim:
             got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
@@ -117,7 +119,9 @@ class TransformerField(nn.Module):
         a = self.norm1(h) * (1 + g1) + b1
         if bias is not None:
             a = a + bias
-        a = self.attention(a, positions, causal=causal, padding_mask=padding_mask)
+        a = self.attention(
+            a, positions, causal=causal, padding_mask=padding_mask, rope_angles=rope_angles
+        )
         m = self.norm2(h) * (1 + g2) + b2
         m = self.mlp_out(_ACTIVATIONS[self.activation](self.mlp_in(m)))
         return a + m
@@ -148,6 +152,13 @@ class BoundField(nn.Module):
             causal,
             bias,
         )
+        # RoPE's angles depend on the positions only: once per solve, not per evaluation
+        rope = field.attention.rope
+        self.rope_angles = (
+            None
+            if rope is None or positions is None
+            else rope.angles(positions, field.norm1.weight.dtype)
+        )
 
     def forward(self, t: Tensor, h: Tensor) -> Tensor:
         dh = self.field(
@@ -157,6 +168,7 @@ class BoundField(nn.Module):
             padding_mask=self.padding_mask,
             causal=self.causal,
             bias=self.bias,
+            rope_angles=self.rope_angles,
         )
         if self.padding_mask is None:
             return dh

@@ -172,3 +172,14 @@ def test_errors():
         m(x, positions, padding_mask=valid.long())
     with pytest.raises(ShapeError, match=r"padding_mask must have shape .* \(2, 5\).*\(2, 4\)"):
         m(x, positions, padding_mask=valid[:, :4])
+
+
+def test_precomputed_rope_angles_give_the_same_output():
+    torch.manual_seed(0)
+    attention = MultiheadAttention(8, 2, rope=RotaryEncoding(4), dtype=torch.float64)
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    positions = torch.rand(2, 5, dtype=torch.float64) * 7
+    angles = attention.rope.angles(positions, x.dtype)
+    torch.testing.assert_close(
+        attention(x, rope_angles=angles), attention(x, positions), rtol=0, atol=0
+    )
