@@ -35,8 +35,18 @@ from typing import Any
 
 import numpy as np
 
+from . import checks
+from .checks import check_choice, check_real, format_choices
 from .errors import OptionError, ShapeError
-from .math.hippo import MEASURES, init_ssm, nplr, transition
+from .math.hippo import (
+    MEASURES,
+    check_state_size,
+    init_ssm,
+    nplr,
+    resolve_init,
+    resolve_measure,
+    transition,
+)
 
 __all__ = [
     "DENSE_INITS",
@@ -46,7 +56,6 @@ __all__ = [
     "KERNEL_BACKENDS",
     "check_backend",
     "check_common",
-    "check_disc",
     "check_int",
     "check_rate",
     "dense_init",
@@ -76,17 +85,12 @@ KERNEL_BACKENDS: tuple[str, ...] = ("auto", "naive", "lean", "triton")
 
 
 # ----------------------------------------------------------------------- checks
+# deprecated: use sciml_seq.checks.check_int (removed once no module imports it)
 def check_int(name: str, value: object, low: int) -> int:
     """``value`` as an int ``>= low``; OptionError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
         raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
     return int(value)
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise OptionError(f"{name}: expected a real number; got {value!r}")
-    return float(value)
 
 
 def check_common(
@@ -111,16 +115,8 @@ def check_common(
     ``0 < dt_min <= dt_max`` finite; ``0 <= dropout < 1``; ``lr`` ``None`` or
     ``> 0``; ``wd >= 0``.
     """
-    check_int("d_model", d_model, 1)
-    if even_state:
-        n = check_int("d_state", d_state, 2)
-        if n % 2:
-            raise OptionError(
-                f"d_state: expected an even integer (the full real state size; N/2 complex "
-                f"modes are stored, their conjugates are implicit); got {d_state!r}"
-            )
-    else:
-        check_int("d_state", d_state, 1)
+    checks.check_int("d_model", d_model)
+    check_state_size("d_state", d_state, even=even_state)
     if l_max is None:
         if need_l_max:
             raise OptionError(
@@ -128,65 +124,43 @@ def check_common(
                 "tuned to); got None"
             )
     else:
-        check_int("l_max", l_max, 1)
-    check_int("channels", channels, 1)
-    lo, hi = _real("dt_min", dt_min), _real("dt_max", dt_max)
-    if not (math.isfinite(lo) and lo > 0):
-        raise OptionError(f"dt_min: expected a finite number > 0; got {dt_min!r}")
-    if not (math.isfinite(hi) and hi >= lo):
-        raise OptionError(f"dt_max: expected a finite number >= dt_min = {lo!r}; got {dt_max!r}")
-    p = _real("dropout", dropout)
-    if not 0.0 <= p < 1.0:
-        raise OptionError(f"dropout: expected a probability in [0, 1); got {dropout!r}")
-    if lr is not None and not (_real("lr", lr) > 0 and math.isfinite(float(lr))):
-        raise OptionError(f"lr: expected None or a finite number > 0; got {lr!r}")
-    w = _real("wd", wd)
-    if not (math.isfinite(w) and w >= 0):
-        raise OptionError(f"wd: expected a finite number >= 0; got {wd!r}")
+        checks.check_int("l_max", l_max)
+    checks.check_int("channels", channels)
+    lo = check_real("dt_min", dt_min, gt=0.0)
+    if check_real("dt_max", dt_max) < lo:
+        raise OptionError(
+            f"dt_max: expected a finite real number >= dt_min = {lo!r}; got {dt_max!r}"
+        )
+    check_real("dropout", dropout, ge=0.0, lt=1.0)
+    if lr is not None:
+        check_real("lr", lr, gt=0.0)
+    check_real("wd", wd, ge=0.0)
 
 
 def resolve_diag_init(init: object) -> str:
     """Canonical S4D init name (``"diag-lin"`` -> ``"lin"``); OptionError listing the valid ones."""
-    key = init[5:] if isinstance(init, str) and init.startswith("diag-") else init
-    if isinstance(key, str) and key in DIAG_INITS:
-        return key
-    valid = ", ".join([*(repr(k) for k in DIAG_INITS), *(repr(f"diag-{k}") for k in DIAG_INITS)])
-    raise OptionError(f"init: expected one of {valid}; got {init!r}")
+    return resolve_init(init)
 
 
-def resolve_dplr_init(init: object, valid: tuple[str, ...] = DPLR_INITS) -> str:
-    """Canonical HiPPO measure name (``"fourier"`` -> ``"fout"``); OptionError otherwise."""
-    key = "fout" if init == "fourier" else init
-    if isinstance(key, str) and key in valid:
-        return key
-    names = ", ".join(repr(k) for k in (*valid, *(("fourier",) if "fout" in valid else ())))
-    raise OptionError(f"init: expected one of {names}; got {init!r}")
-
-
-def check_disc(disc: object, valid: tuple[str, ...] = DISCRETIZATIONS) -> str:
-    """Return ``disc`` if it is one of ``valid``; OptionError listing them otherwise."""
-    if isinstance(disc, str) and disc in valid:
-        return disc
-    raise OptionError(f"disc: expected one of {', '.join(repr(d) for d in valid)}; got {disc!r}")
+def resolve_dplr_init(init: object) -> str:
+    """Canonical HiPPO measure name of an S4 / LSSL ``init`` (``"fourier"`` -> ``"fout"``)."""
+    return resolve_measure(init, "init")
 
 
 def check_backend(backend: object, valid: tuple[str, ...] = KERNEL_BACKENDS) -> str:
     """The kernel backend with ``"auto"`` resolved to ``"lean"``; OptionError listing ``valid``."""
-    if isinstance(backend, str) and backend in valid:
-        return "lean" if backend == "auto" else backend
-    names = ", ".join(repr(b) for b in valid)
-    hint = "" if "triton" in valid or backend != "triton" else " ('triton' is PyTorch only)"
-    raise OptionError(f"backend: expected one of {names}{hint}; got {backend!r}")
+    if backend == "triton" and "triton" not in valid:
+        raise OptionError(
+            f"backend: expected one of {format_choices(valid)} ('triton' is PyTorch only); "
+            f"got {backend!r}"
+        )
+    name = str(check_choice("backend", backend, valid))
+    return "lean" if name == "auto" else name
 
 
 def check_rate(rate: object) -> float:
-    """``rate`` (the relative sampling rate, multiplies Δ) must be a finite number > 0."""
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise OptionError(f"rate: expected a finite number > 0; got {rate!r}")
-    r = float(rate)
-    if not (math.isfinite(r) and r > 0):
-        raise OptionError(f"rate: expected a finite number > 0; got {rate!r}")
-    return r
+    """``rate`` (the relative sampling rate, multiplies Δ) as a float; a finite number > 0."""
+    return check_real("rate", rate, gt=0.0)
 
 
 def kernel_length(L: int, l_max: int | None, rate: float) -> int:
@@ -260,7 +234,7 @@ def dplr_init(init: str, d_state: int, d_model: int, rank: int | None) -> dict[s
 
 def dense_init(init: str, d_state: int, d_model: int) -> dict[str, np.ndarray]:
     """Deterministic LSSL parameters: HiPPO ``A`` (H, N, N) and ``B`` (1, H, N)."""
-    A, B = transition(resolve_dplr_init(init, DENSE_INITS), d_state)
+    A, B = transition(resolve_dplr_init(init), d_state)
     H = int(d_model)
     return {"A": np.repeat(A[None], H, axis=0), "B": np.repeat(B[None, None], H, axis=1)}
 
@@ -350,8 +324,7 @@ def official_to_sciml(
     ``kernel.C`` (C, H, N2, 2), [``kernel.P`` (R, H, N2, 2)], ``D`` (C, H),
     ``output_linear.0.weight`` (2H, C·H), ``output_linear.0.bias`` (2H,).
     """
-    if kind not in ("s4d", "s4"):
-        raise OptionError(f"kind: expected 's4d' or 's4'; got {kind!r}")
+    check_choice("kind", kind, ("s4d", "s4"))
     raw = {}
     for key, value in params.items():
         name = key[6:] if key.startswith("param/") else key
@@ -394,5 +367,7 @@ def official_to_sciml(
         if l_max is None:
             raise OptionError("l_max: expected the S4 layer's l_max (an integer); got None")
         l_kernel = int(raw.get("layer.kernel.l_kernel", 0))
-        out["kernel.C"] = retune_ctilde(out, out["kernel.C"], l_kernel, int(l_max))
+        out["kernel.C"] = retune_ctilde(
+            out, out["kernel.C"], l_kernel, checks.check_int("l_max", l_max)
+        )
     return out

@@ -26,14 +26,13 @@ Tasks
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..checks import check_choice, check_int, format_choices
 from ..errors import OptionError, UnavailableError
-from ..ssm import check_int
 
 __all__ = [
     "PERMUTATION_SEED",
@@ -102,12 +101,6 @@ class SequenceTask:
         return 1 if self.n_classes is None else int(self.n_classes)
 
 
-def _seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise OptionError(f"seed: expected an integer; got {seed!r}")
-    return int(seed)
-
-
 def one_hot(tokens: NDArray[np.integer], n_tokens: int) -> NDArray[np.float32]:
     """``tokens (...)`` in ``[0, n_tokens)`` -> float32 one-hot ``(..., n_tokens)``."""
     tokens = np.asarray(tokens)
@@ -134,9 +127,9 @@ def copying(
     int64 in ``[0, n_symbols)``: ``y = s - 1``, the symbols to emit at the last
     ``n_copy`` positions.
     """
-    n, m = check_int("n", n, 1), check_int("n_copy", n_copy, 1)
-    delay, k = check_int("delay", delay, 1), check_int("n_symbols", n_symbols, 2)
-    rng = np.random.default_rng(_seed(seed))
+    n, m = check_int("n", n), check_int("n_copy", n_copy)
+    delay, k = check_int("delay", delay), check_int("n_symbols", n_symbols, 2)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     symbols = rng.integers(1, k + 1, size=(n, m))
     tokens = np.zeros((n, 2 * m + delay), dtype=np.int64)
     tokens[:, :m] = symbols
@@ -159,9 +152,9 @@ def selective_copying(
     ``x (n, length + n_copy, n_symbols + 2)`` float32 and ``y (n, n_copy)``
     int64 in ``[0, n_symbols)`` (symbol minus one).
     """
-    n, m = check_int("n", n, 1), check_int("n_copy", n_copy, 1)
+    n, m = check_int("n", n), check_int("n_copy", n_copy)
     length, k = check_int("length", length, m), check_int("n_symbols", n_symbols, 2)
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     symbols = rng.integers(1, k + 1, size=(n, m))
     # m distinct sorted positions per row: the first m of a random permutation, sorted
     positions = np.sort(np.argsort(rng.random((n, length)), axis=1)[:, :m], axis=1)
@@ -184,8 +177,8 @@ def adding(
     -------
     ``x (n, length, 2)`` float32 and ``y (n,)`` float32, the sum of the two marked values.
     """
-    n, length = check_int("n", n, 1), check_int("length", length, 2)
-    rng = np.random.default_rng(_seed(seed))
+    n, length = check_int("n", n), check_int("length", length, 2)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     values = rng.random((n, length))
     half = length // 2
     first = rng.integers(0, half, size=n)
@@ -211,7 +204,7 @@ def _load_digits() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
 
 def digit_permutation(seed: int = PERMUTATION_SEED) -> NDArray[np.int64]:
     """The fixed permutation of the 64 pixels used by the permuted digits task."""
-    return np.random.default_rng(_seed(seed)).permutation(64).astype(np.int64)
+    return np.random.default_rng(check_int("seed", seed, 0)).permutation(64).astype(np.int64)
 
 
 def digits(*, permuted: bool = False) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
@@ -250,14 +243,19 @@ def make_task(
     seed: the generator's seed (the test set uses ``seed + 1``), or the digits split.
     sizes: the generator's size options (:data:`SIZE_OPTIONS`); others raise OptionError.
     """
-    if name not in TASKS:
-        raise OptionError(f"name: expected one of {', '.join(map(repr, TASKS))}; got {name!r}")
-    seed = _seed(seed)
-    n_test = check_int("n_test", n_test, 1)
+    check_choice("name", name, TASKS)
+    seed = check_int("seed", seed, 0)
+    n_test = check_int("n_test", n_test)
     unknown = sorted(set(sizes) - set(SIZE_OPTIONS[name]))
     if unknown:
-        takes = ", ".join(SIZE_OPTIONS[name]) or "no size options"
-        raise OptionError(f"sizes: {name} takes {takes}; got unknown {unknown}")
+        takes = (
+            f"keywords among {format_choices(SIZE_OPTIONS[name])}"
+            if SIZE_OPTIONS[name]
+            else "no size keywords"
+        )
+        raise OptionError(
+            f"sizes: expected {takes} for task {name!r}; got {format_choices(unknown)}"
+        )
     if name in ("digits", "permuted_digits"):
         x, y = digits(permuted=name == "permuted_digits")
         order = np.random.default_rng(seed).permutation(len(x))
@@ -265,7 +263,7 @@ def make_task(
         test, train = order[:n_te], order[n_te:]
         return SequenceTask(name, "classify", x[train], y[train], x[test], y[test], 10)
     generator = {"copying": copying, "selective_copying": selective_copying, "adding": adding}[name]
-    n_train = check_int("n_train", n_train, 1)
+    n_train = check_int("n_train", n_train)
     x_tr, y_tr = generator(n_train, seed=seed, **sizes)
     x_te, y_te = generator(n_test, seed=seed + 1, **sizes)
     if name == "adding":

@@ -26,16 +26,14 @@ rate 256 still resolves every waveform.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..checks import check_int, check_real
 from ..errors import OptionError, ShapeError
-from ..ssm import check_int
-from .long_range import SequenceTask, _seed
+from .long_range import SequenceTask
 
 __all__ = [
     "FORMS",
@@ -78,21 +76,12 @@ class Waveforms:
     duration: float
 
 
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise OptionError(f"{name}: expected a finite number > 0; got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise OptionError(f"{name}: expected a finite number > 0; got {value!r}")
-    return v
-
-
 def class_frequencies(n_classes: int, f_min: float, f_max: float) -> NDArray[np.float64]:
     """Geometrically spaced class frequencies ``(n_classes,)`` from ``f_min`` to ``f_max``."""
     n = check_int("n_classes", n_classes, 2)
-    lo, hi = _positive("f_min", f_min), _positive("f_max", f_max)
+    lo, hi = check_real("f_min", f_min, gt=0.0), check_real("f_max", f_max, gt=0.0)
     if hi <= lo:
-        raise OptionError(f"f_max: expected a number > f_min = {lo!r}; got {f_max!r}")
+        raise OptionError(f"f_max: expected a finite real number > f_min = {lo!r}; got {f_max!r}")
     return lo * (hi / lo) ** (np.arange(n) / (n - 1))
 
 
@@ -111,27 +100,24 @@ def waveforms(
     ``jitter`` (in ``[0, 1)``) must stay below half the relative class spacing
     for the classes to be separable; it is checked against it.
     """
-    n = check_int("n", n, 1)
+    n = check_int("n", n)
     freqs = class_frequencies(n_classes, f_min, f_max)
     spacing = (freqs[1] / freqs[0] - 1) / (freqs[1] / freqs[0] + 1)  # half-way, relative
-    if (
-        isinstance(jitter, bool)
-        or not isinstance(jitter, numbers.Real)
-        or not (0 <= float(jitter) < spacing)
-    ):
+    jitter = check_real("jitter", jitter, ge=0.0)
+    if jitter >= spacing:
         raise OptionError(
-            f"jitter: expected a number in [0, {spacing:.4f}) (below half the relative class "
-            f"spacing, so that the classes do not overlap); got {jitter!r}"
+            f"jitter: expected a finite real number >= 0.0 and < {spacing:.4f} (half the "
+            f"relative class spacing, so that the classes do not overlap); got {jitter!r}"
         )
-    duration = _positive("duration", duration)
-    rng = np.random.default_rng(_seed(seed))
+    duration = check_real("duration", duration, gt=0.0)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     label = rng.integers(0, len(freqs), size=n)
     amp = rng.uniform(0.0, 0.5, size=(n, 3))
     amp[:, 0] = rng.uniform(0.5, 1.5, size=n)
     return Waveforms(
         label=label.astype(np.int64),
         form=rng.integers(0, len(FORMS), size=n).astype(np.int64),
-        freq=freqs[label] * rng.uniform(1 - float(jitter), 1 + float(jitter), size=n),
+        freq=freqs[label] * rng.uniform(1 - jitter, 1 + jitter, size=n),
         amp=amp,
         phase=rng.uniform(0, 2 * np.pi, size=(n, 3)),
         sweep=rng.uniform(0.0, 0.1, size=n),
@@ -158,7 +144,7 @@ def waveform_values(w: Waveforms, t: NDArray[np.floating]) -> NDArray[np.float64
 
 def sample_waveforms(w: Waveforms, sample_rate: float) -> NDArray[np.float32]:
     """Sample at ``t_k = k / sample_rate``, ``k < round(duration * sample_rate)``: ``(n, L, 1)``."""
-    rate = _positive("sample_rate", sample_rate)
+    rate = check_real("sample_rate", sample_rate, gt=0.0)
     length = round(w.duration * rate)
     if length < 1:
         raise OptionError(
@@ -187,6 +173,7 @@ def make_waveform_task(
     The same seeds at another ``sample_rate`` give the same waveforms, sampled
     differently.  ``x (n, round(duration * sample_rate), 1)``, ``y (n,)``.
     """
+    n_train, n_test = check_int("n_train", n_train), check_int("n_test", n_test)
     options = dict(n_classes=n_classes, f_min=f_min, f_max=f_max, jitter=jitter)
     train = waveforms(n_train, seed=seed, duration=duration, **options)
     test = waveforms(n_test, seed=seed + 1, duration=duration, **options)

@@ -21,12 +21,12 @@ feature is ``dt`` of shape ``(H, 1)`` against ``λ`` of shape ``(H, N)``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
 
+from ..checks import check_choice, check_int
 from ..errors import DTypeError, NonFiniteError, OptionError, ShapeError
 
 __all__ = [
@@ -260,10 +260,7 @@ def discretize(
     -------
     ``(dA, dB)``; shapes as the dense or diagonal function.
     """
-    if not isinstance(method, str) or method not in DISCRETIZATIONS:
-        valid = ", ".join(repr(m) for m in DISCRETIZATIONS)
-        raise OptionError(f"method: expected one of {valid}; got {method!r}")
-    dense, diag = DISCRETIZATIONS[method]
+    dense, diag = DISCRETIZATIONS[str(check_choice("method", method, DISCRETIZATIONS))]
     return (diag if diagonal else dense)(A, B, dt)
 
 
@@ -284,9 +281,8 @@ def vandermonde_kernel(dA: np.ndarray, dB: np.ndarray, C: np.ndarray, L: int) ->
     -------
     K: ``(..., L)`` float64.
     """
-    if isinstance(L, bool) or not isinstance(L, numbers.Integral) or L < 1:
-        raise OptionError(f"L: expected an integer >= 1 (the kernel length); got {L!r}")
+    L = check_int("L (the kernel length)", L)
     dA = _array(dA, "dA").astype(np.complex128)
     coef = _array(C, "C") * _array(dB, "dB")
-    powers = dA[..., None] ** np.arange(int(L))
+    powers = dA[..., None] ** np.arange(L)
     return 2 * np.einsum("...n,...nl->...l", coef + 0 * dA, powers).real

@@ -32,13 +32,13 @@ References
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 
+from ..checks import check_choice, check_int
 from ..errors import OptionError
 
 __all__ = [
@@ -47,11 +47,14 @@ __all__ = [
     "MEASURES",
     "NPLR",
     "DiagonalInit",
+    "check_state_size",
     "dplr",
     "dplr_matrix",
     "init_ssm",
     "nplr",
     "rank_correction",
+    "resolve_init",
+    "resolve_measure",
     "s4d_inv",
     "s4d_legs",
     "s4d_lin",
@@ -68,25 +71,24 @@ _MIN_RANK = {"legs": 1, "legt": 2, "lagt": 1, "fout": 1}
 
 
 # --------------------------------------------------------------------------- checks
-def _measure(measure: object) -> str:
-    if isinstance(measure, str):
-        name = _ALIASES.get(measure, measure)
-        if name in MEASURES:
-            return name
-    valid = ", ".join(repr(m) for m in (*MEASURES, *_ALIASES))
-    raise OptionError(f"measure: expected one of {valid}; got {measure!r}")
+def resolve_measure(measure: object, name: str = "measure") -> str:
+    """Canonical HiPPO measure (``"fourier"`` -> ``"fout"``); OptionError naming ``name``."""
+    key = str(check_choice(name, measure, (*MEASURES, *_ALIASES)))
+    return _ALIASES.get(key, key)
 
 
-def _size(N: object, *, even: bool = False, name: str = "N") -> int:
-    if isinstance(N, bool) or not isinstance(N, numbers.Integral) or int(N) < (2 if even else 1):
-        need = "an even integer >= 2" if even else "an integer >= 1"
-        raise OptionError(f"{name}: expected {need} (the full real state size); got {N!r}")
-    if even and int(N) % 2:
+def check_state_size(name: str, N: object, *, even: bool = False) -> int:
+    """``N`` as an int: an integer >= 1, or (``even``) an even integer >= 2.
+
+    ``N`` is the full real state size; an even one keeps ``N/2`` complex modes.
+    """
+    n = check_int(name, N, 2 if even else 1)
+    if even and n % 2:
         raise OptionError(
-            f"{name}: expected an even integer (N/2 complex modes are kept, the other half "
-            f"are their conjugates); got {N!r}"
+            f"{name}: expected an even integer >= 2 (the full real state size: {name}/2 "
+            f"complex modes are kept, their conjugates are implicit); got {N!r}"
         )
-    return int(N)
+    return n
 
 
 # ------------------------------------------------------------------ transition matrices
@@ -122,8 +124,8 @@ def transition(measure: str, N: int) -> tuple[np.ndarray, np.ndarray]:
     A: ``(N, N)`` float64.
     B: ``(N,)`` float64.
     """
-    name = _measure(measure)
-    N = _size(N, even=name == "fout")
+    name = resolve_measure(measure)
+    N = check_state_size("N", N, even=name == "fout")
     n = np.arange(N, dtype=np.float64)
     row, col = n[:, None], n[None, :]
     if name == "legs":
@@ -176,12 +178,11 @@ def rank_correction(measure: str, N: int, rank: int | None = None) -> np.ndarray
     -------
     P: ``(rank, N)`` float64.
     """
-    name = _measure(measure)
-    N = _size(N, even=name == "fout")
+    name = resolve_measure(measure)
+    N = check_state_size("N", N, even=name == "fout")
     need = _MIN_RANK[name]
-    if rank is None:
-        rank = need
-    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or rank < need:
+    rank = need if rank is None else check_int("rank", rank)
+    if rank < need:
         raise OptionError(
             f"rank: expected an integer >= {need} for measure {name!r} (the rank of its "
             f"correction); got {rank!r}"
@@ -197,7 +198,7 @@ def rank_correction(measure: str, N: int, rank: int | None = None) -> np.ndarray
         P = np.full((1, N), np.sqrt(0.5))
     else:
         P = transition(name, N)[1][None, :]
-    return np.concatenate([P, np.zeros((int(rank) - P.shape[0], N))], axis=0)
+    return np.concatenate([P, np.zeros((rank - P.shape[0], N))], axis=0)
 
 
 # -------------------------------------------------------------------- NPLR / DPLR form
@@ -281,8 +282,8 @@ def nplr(measure: str, N: int, rank: int | None = None, *, b_clip: float | None 
     -------
     NPLR(W ``(N2,)``, P ``(rank, N2)``, B ``(N2,)``, V ``(N, N2)``), complex128.
     """
-    name = _measure(measure)
-    N = _size(N, even=True)
+    name = resolve_measure(measure)
+    N = check_state_size("N", N, even=True)
     A, B = transition(name, N)
     p = rank_correction(name, N, rank)
     AP = A + p.T @ p
@@ -371,7 +372,7 @@ def s4d_lin(N: int) -> DiagonalInit:
     -------
     DiagonalInit(A ``(N/2,)``, B ``(N/2,)``), complex128.
     """
-    n = np.arange(_size(N, even=True) // 2, dtype=np.float64)
+    n = np.arange(check_state_size("N", N, even=True) // 2, dtype=np.float64)
     return DiagonalInit(-0.5 - 1j * np.pi * n, np.ones(n.size, dtype=np.complex128))
 
 
@@ -385,7 +386,7 @@ def s4d_inv(N: int) -> DiagonalInit:
     -------
     DiagonalInit(A ``(N/2,)``, B ``(N/2,)``), complex128.
     """
-    N = _size(N, even=True)
+    N = check_state_size("N", N, even=True)
     n = np.arange(N // 2, dtype=np.float64)
     imag = N / np.pi * (N / (2 * n + 1) - 1)
     return DiagonalInit(-0.5 - 1j * imag, np.ones(n.size, dtype=np.complex128))
@@ -413,7 +414,7 @@ def s4d_real(N: int) -> DiagonalInit:
     -------
     DiagonalInit(A ``(N/2,)``, B ``(N/2,)``), complex128 with ``Im A = 0``.
     """
-    n = np.arange(_size(N, even=True) // 2, dtype=np.float64)
+    n = np.arange(check_state_size("N", N, even=True) // 2, dtype=np.float64)
     return DiagonalInit(-(n + 1) + 0j, np.ones(n.size, dtype=np.complex128))
 
 
@@ -441,8 +442,10 @@ def init_ssm(name: str, N: int) -> DiagonalInit:
     -------
     DiagonalInit(A ``(N/2,)``, B ``(N/2,)``), complex128, ``Im A <= 0``.
     """
-    key = name[5:] if isinstance(name, str) and name.startswith("diag-") else name
-    if not isinstance(key, str) or key not in INITS:
-        valid = ", ".join([*(repr(k) for k in INITS), *(repr(f"diag-{k}") for k in INITS)])
-        raise OptionError(f"init: expected one of {valid}; got {name!r}")
-    return INITS[key](N)
+    return INITS[resolve_init(name)](N)
+
+
+def resolve_init(init: object) -> str:
+    """Canonical diagonal init name (``"diag-lin"`` -> ``"lin"``); OptionError naming ``init``."""
+    key = str(check_choice("init", init, (*INITS, *(f"diag-{k}" for k in INITS))))
+    return key.removeprefix("diag-")

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_choice, check_int
 from ..data.long_range import SequenceTask
-from ..errors import OptionError, ShapeError
-from ..ssm import check_int
+from ..errors import ShapeError
 from .param_groups import param_groups
 from .schedule import warmup_cosine
 
@@ -41,9 +41,7 @@ KINDS: tuple[str, ...] = ("classify", "regress", "seq2seq")
 
 
 def _check_kind(kind: object) -> str:
-    if kind not in KINDS:
-        raise OptionError(f"kind: expected one of {', '.join(map(repr, KINDS))}; got {kind!r}")
-    return str(kind)
+    return str(check_choice("kind", kind, KINDS))
 
 
 def _select(kind: str, out: Tensor, y: Tensor) -> Tensor:
@@ -148,8 +146,10 @@ def fit(
 
     Returns a :class:`FitResult`; the test metric is evaluated after every epoch.
     """
-    epochs = check_int("epochs", epochs, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
+    epochs = check_int("epochs", epochs)
+    batch_size = check_int("batch_size", batch_size)
+    if max_steps is not None:
+        max_steps = check_int("max_steps", max_steps)
     kind = _check_kind(task.kind)
     model.to(device)
     optimizer = torch.optim.AdamW(param_groups(model, lr, weight_decay))

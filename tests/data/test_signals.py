@@ -76,15 +76,63 @@ def test_spectral_peak_is_at_the_class_frequency():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: class_frequencies(1, 1.0, 2.0), OptionError, "n_classes: expected an integer"),
-        (lambda: class_frequencies(3, 2.0, 2.0), OptionError, "f_max: expected a number > f_min"),
-        (lambda: class_frequencies(3, -1.0, 2.0), OptionError, "f_min: expected a finite"),
-        (lambda: waveforms(5, jitter=0.2), OptionError, r"jitter: expected a number in \[0, "),
-        (lambda: waveforms(0), OptionError, "n: expected an integer >= 1"),
-        (lambda: waveforms(3, duration=0.0), OptionError, "duration: expected a finite"),
-        (lambda: waveforms(3, seed=1.5), OptionError, "seed: expected an integer"),
+        (
+            lambda: class_frequencies(1, 1.0, 2.0),
+            OptionError,
+            r"^n_classes: expected an integer >= 2; got 1$",
+        ),
+        (
+            lambda: class_frequencies(3, 2.0, 2.0),
+            OptionError,
+            r"^f_max: expected a finite real number > f_min = 2\.0; got 2\.0$",
+        ),
+        (
+            lambda: class_frequencies(3, -1.0, 2.0),
+            OptionError,
+            r"^f_min: expected a finite real number > 0\.0; got -1\.0$",
+        ),
+        (
+            lambda: class_frequencies(3, 1.0, float("inf")),
+            OptionError,
+            r"^f_max: expected a finite real number > 0\.0; got inf$",
+        ),
+        (
+            lambda: waveforms(5, jitter=0.2),
+            OptionError,
+            r"^jitter: expected a finite real number >= 0\.0 and < 0\.1\d+ \(half the relative",
+        ),
+        (
+            lambda: waveforms(5, jitter=-0.1),
+            OptionError,
+            r"^jitter: expected a finite real number >= 0\.0; got -0\.1$",
+        ),
+        (lambda: waveforms(0), OptionError, r"^n: expected an integer >= 1; got 0$"),
+        (
+            lambda: waveforms(3, duration=0.0),
+            OptionError,
+            r"^duration: expected a finite real number > 0\.0; got 0\.0$",
+        ),
+        (
+            lambda: waveforms(3, seed=1.5),
+            OptionError,
+            r"^seed: expected an integer >= 0; got 1\.5$",
+        ),
         (lambda: sample_waveforms(waveforms(2), 0.1), OptionError, "sample_rate: expected at"),
-        (lambda: sample_waveforms(waveforms(2), -3), OptionError, "sample_rate: expected a fin"),
+        (
+            lambda: sample_waveforms(waveforms(2), -3),
+            OptionError,
+            r"^sample_rate: expected a finite real number > 0\.0; got -3$",
+        ),
+        (
+            lambda: make_waveform_task(0, 4),
+            OptionError,
+            r"^n_train: expected an integer >= 1; got 0$",
+        ),
+        (
+            lambda: make_waveform_task(4, 2.0),
+            OptionError,
+            r"^n_test: expected an integer >= 1; got 2\.0$",
+        ),
         (lambda: waveform_values(waveforms(2), np.zeros((2, 2))), ShapeError, "t: expected a 1-d"),
     ],
 )

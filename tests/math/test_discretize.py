@@ -191,6 +191,14 @@ def test_unknown_method() -> None:
         discretize("rk4", A, B, 0.1)
 
 
+@pytest.mark.parametrize("L", [0, 4.0, True])
+def test_kernel_length_must_be_a_positive_integer(L) -> None:
+    with pytest.raises(
+        OptionError, match=r"^L \(the kernel length\): expected an integer >= 1; got"
+    ):
+        vandermonde_kernel(np.ones(2), np.ones(2), np.ones(2), L)
+
+
 @pytest.mark.parametrize("dt", [0.0, -0.1, np.array([0.1, -1.0]), np.nan, np.inf, "0.1", 1j])
 def test_dt_must_be_positive_and_finite(dt) -> None:
     A, B = stable_system(0)
@@ -212,5 +220,3 @@ def test_shape_and_value_errors() -> None:
         bilinear_diag(np.ones(4), np.ones(3), 0.1)
     with pytest.raises(NonFiniteError, match="A: expected finite values"):
         zoh(A * np.nan, B, 0.1)
-    with pytest.raises(OptionError, match="L: expected an integer >= 1"):
-        vandermonde_kernel(np.ones(2), np.ones(2), np.ones(2), 0)

@@ -150,8 +150,10 @@ def test_rank_correction_makes_a_multiple_of_identity_plus_skew(measure: str, N:
 def test_rank_correction_pads_and_rejects_too_small_rank() -> None:
     P = rank_correction("legs", 8, rank=3)
     assert P.shape == (3, 8) and not P[1:].any()
-    with pytest.raises(OptionError, match=r"rank: expected an integer >= 2 for measure 'legt'"):
+    with pytest.raises(OptionError, match=r"^rank: expected an integer >= 2 for measure 'legt'"):
         rank_correction("legt", 8, rank=1)
+    with pytest.raises(OptionError, match=r"^rank: expected an integer >= 1; got 2\.0$"):
+        rank_correction("legt", 8, rank=2.0)
 
 
 # ----------------------------------------------------------------------- NPLR / DPLR
@@ -323,8 +325,10 @@ def test_unknown_measure() -> None:
 
 
 def test_unknown_init() -> None:
-    with pytest.raises(OptionError, match=r"init: expected one of 'lin', 'inv', .*got 'linear'"):
+    with pytest.raises(OptionError, match=r"^init: expected one of 'lin', 'inv', .*got 'linear'$"):
         init_ssm("linear", 8)
+    with pytest.raises(OptionError, match=r"^init: expected one of .*'diag-real'; got None$"):
+        init_ssm(None, 8)
 
 
 @pytest.mark.parametrize("fn", [lambda N: nplr("legs", N), s4d_lin, s4d_inv, s4d_legs, s4d_real])
@@ -335,7 +339,7 @@ def test_odd_state_size_where_half_is_needed(fn) -> None:
 
 @pytest.mark.parametrize("N", [0, -2, 2.0, True, "8"])
 def test_invalid_state_size(N) -> None:
-    with pytest.raises(OptionError, match="N: expected"):
+    with pytest.raises(OptionError, match=r"^N: expected an integer >= 1; got"):
         transition("legs", N)
 
 

@@ -93,7 +93,11 @@ def test_fit_learns_and_forwards_rate():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: task_loss("rank", torch.zeros(2, 3), torch.zeros(2)), OptionError, "kind:"),
+        (
+            lambda: task_loss("rank", torch.zeros(2, 3), torch.zeros(2)),
+            OptionError,
+            r"^kind: expected one of 'classify', 'regress', 'seq2seq'; got 'rank'$",
+        ),
         (
             lambda: task_loss("seq2seq", torch.zeros(2, 3), torch.zeros(2, 2).long()),
             ShapeError,
@@ -104,9 +108,26 @@ def test_fit_learns_and_forwards_rate():
             ShapeError,
             r"out: expected \(batch, 1\)",
         ),
-        (lambda: fit(Mean(2, 2), sign_task(8), epochs=0), OptionError, "epochs: expected"),
-        (lambda: fit(Mean(2, 2), sign_task(8), epochs=True), OptionError, "epochs: expected"),
-        (lambda: fit(Mean(2, 2), sign_task(8), batch_size=0), OptionError, "batch_size: exp"),
+        (
+            lambda: fit(Mean(2, 2), sign_task(8), epochs=0),
+            OptionError,
+            r"^epochs: expected an integer >= 1; got 0$",
+        ),
+        (
+            lambda: fit(Mean(2, 2), sign_task(8), epochs=True),
+            OptionError,
+            r"^epochs: expected an integer >= 1; got True$",
+        ),
+        (
+            lambda: fit(Mean(2, 2), sign_task(8), batch_size=8.0),
+            OptionError,
+            r"^batch_size: expected an integer >= 1; got 8\.0$",
+        ),
+        (
+            lambda: fit(Mean(2, 2), sign_task(8), max_steps=0),
+            OptionError,
+            r"^max_steps: expected an integer >= 1; got 0$",
+        ),
     ],
 )
 def test_errors_name_the_argument(call, error, match):

@@ -10,11 +10,10 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from ...checks import check_choice
 from ...ssm import (
-    DENSE_INITS,
     DISCRETIZATIONS,
     check_common,
-    check_disc,
     dense_init,
     resolve_dplr_init,
 )
@@ -51,7 +50,7 @@ class LSSLKernel(eqx.Module):
     ) -> None:
         dtype = default_float(dtype)
         self.H, self.N, self.channels = int(d_model), int(d_state), int(channels)
-        self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         det = dense_init(init, d_state, d_model)
         k_dt, k_c = jax.random.split(key)
         self.inv_dt = init_log_dt(self.H, dt_min, dt_max, dtype, k_dt)
@@ -143,8 +142,8 @@ class LSSL(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, even_state=False
         )
-        resolve_dplr_init(init, DENSE_INITS)
-        check_disc(disc, DISCRETIZATIONS)
+        resolve_dplr_init(init)
+        check_choice("disc", disc, DISCRETIZATIONS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = LSSLKernel(
             d_model,

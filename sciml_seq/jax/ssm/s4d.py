@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from ...checks import check_choice
 from ...convert import _get_path, _jax_arrays
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...ssm import (
@@ -27,7 +28,6 @@ from ...ssm import (
     KERNEL_BACKENDS,
     check_backend,
     check_common,
-    check_disc,
     check_rate,
     diag_init,
     hints,
@@ -108,7 +108,7 @@ class S4DKernel(eqx.Module):
     ) -> None:
         dtype = default_float(dtype)
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
-        self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         self.backend = check_backend(backend, JAX_BACKENDS)
         det = diag_init(resolve_diag_init(init), d_state, d_model)
         k_dt, k_c = jax.random.split(key)
@@ -401,7 +401,7 @@ class S4D(SSMLayer):
     ) -> None:
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
         resolve_diag_init(init)
-        check_disc(disc, DISCRETIZATIONS)
+        check_choice("disc", disc, DISCRETIZATIONS)
         check_backend(backend, JAX_BACKENDS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = S4DKernel(

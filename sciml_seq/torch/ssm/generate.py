@@ -21,11 +21,10 @@ are read once, at construction and :meth:`StepGenerator.refresh`.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import Tensor
 
+from ...checks import check_choice, check_int
 from ...errors import DTypeError, OptionError, ShapeError
 from ...ssm import check_rate
 from .s4d import SSMLayer
@@ -73,18 +72,15 @@ class StepGenerator:
             raise OptionError(
                 f"layer: expected an S4D, S4 or LSSL layer; got {type(layer).__name__}"
             )
-        if mode not in GRAPH_MODES:
-            names = ", ".join(repr(m) for m in GRAPH_MODES)
-            raise OptionError(f"mode: expected one of {names}; got {mode!r}")
-        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
-            raise OptionError(f"batch: expected an integer >= 1; got {batch!r}")
+        check_choice("mode", mode, GRAPH_MODES)
+        batch = check_int("batch", batch)
         device = layer.D.device
         if mode == "graph" and device.type != "cuda":
             raise OptionError(
                 f"mode: 'graph' captures a CUDA graph and needs the layer on a CUDA device; "
                 f"the layer is on {device}. Use mode='auto' or 'eager'"
             )
-        self.layer, self.batch, self.rate = layer, int(batch), check_rate(rate)
+        self.layer, self.batch, self.rate = layer, batch, check_rate(rate)
         self.dtype = layer.D.dtype if dtype is None else dtype
         self.graphed = mode == "graph" or (mode == "auto" and device.type == "cuda")
         self._u = torch.zeros(self.batch, layer.d_model, dtype=self.dtype, device=device)

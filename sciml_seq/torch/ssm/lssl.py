@@ -18,11 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...checks import check_choice
 from ...ssm import (
-    DENSE_INITS,
     DISCRETIZATIONS,
     check_common,
-    check_disc,
     dense_init,
     resolve_dplr_init,
 )
@@ -54,7 +53,7 @@ class LSSLKernel(nn.Module):
         super().__init__()
         dtype = torch.get_default_dtype() if dtype is None else dtype
         self.H, self.N, self.channels = int(d_model), int(d_state), int(channels)
-        self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         det = dense_init(init, d_state, d_model)
         self.inv_dt = nn.Parameter(init_log_dt(self.H, dt_min, dt_max, dtype))
         self.A = nn.Parameter(torch.as_tensor(det["A"], dtype=dtype))
@@ -163,8 +162,8 @@ class LSSL(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, even_state=False
         )
-        resolve_dplr_init(init, DENSE_INITS)
-        check_disc(disc, DISCRETIZATIONS)
+        resolve_dplr_init(init)
+        check_choice("disc", disc, DISCRETIZATIONS)
         self.kernel = LSSLKernel(
             d_model,
             d_state,

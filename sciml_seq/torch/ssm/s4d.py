@@ -18,7 +18,6 @@ and :class:`~sciml_seq.torch.ssm.LSSL`.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -27,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...checks import check_choice, check_int
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...ssm import (
     DISCRETIZATIONS,
     check_backend,
     check_common,
-    check_disc,
     check_rate,
     diag_init,
     hints,
@@ -97,7 +96,7 @@ class S4DKernel(nn.Module):
         super().__init__()
         dtype = torch.get_default_dtype() if dtype is None else dtype
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
-        self.disc = check_disc(disc, DISCRETIZATIONS)
+        self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         self.backend = check_backend(backend)
         det = diag_init(resolve_diag_init(init), d_state, d_model)
         self.inv_dt = nn.Parameter(init_log_dt(self.H, dt_min, dt_max, dtype))
@@ -308,10 +307,9 @@ class SSMLayer(nn.Module):
     def default_state(self, batch: int) -> Tensor:
         """Zero state ``(batch, H, state size)`` (complex for S4D/S4, real for LSSL)."""
         self._no_state_bidirectional("default_state")
-        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
-            raise OptionError(f"batch: expected an integer >= 1; got {batch!r}")
+        batch = check_int("batch", batch)
         shape, dtype = self.kernel.state_spec()
-        return torch.zeros(int(batch), *shape, dtype=dtype, device=self.D.device)
+        return torch.zeros(batch, *shape, dtype=dtype, device=self.D.device)
 
     def step_params(self, rate: float = 1.0) -> dict[str, Tensor]:
         """The discretised matrices :meth:`step` uses; compute once per generation."""
@@ -429,7 +427,7 @@ class S4D(SSMLayer):
         super().__init__()
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
         resolve_diag_init(init)
-        check_disc(disc, DISCRETIZATIONS)
+        check_choice("disc", disc, DISCRETIZATIONS)
         check_backend(backend)
         self.kernel = S4DKernel(
             d_model,

@@ -65,5 +65,9 @@ def test_chunked_cauchy_equals_naive_with_gradients(monkeypatch):
 
 
 def test_triton_backend_is_torch_only():
-    with pytest.raises(OptionError, match="'triton' is PyTorch only"):
+    with pytest.raises(
+        OptionError,
+        match=r"^backend: expected one of 'auto', 'naive', 'lean' \('triton' is PyTorch only\); "
+        r"got 'triton'$",
+    ):
         S4(3, 8, 8, backend="triton", key=jax.random.PRNGKey(0))

@@ -102,13 +102,21 @@ def test_errors():
         layer.step(u[0], None)
     with pytest.raises(ShapeError, match=r"state: expected shape \(3, 4\)"):
         layer.step(u[0], jnp.zeros((2, 3, 4), jnp.complex128))
-    with pytest.raises(OptionError, match="rate"):
+    with pytest.raises(
+        OptionError, match=r"^rate: expected a finite real number > 0\.0; got -1\.0$"
+    ):
         layer(u, rate=-1.0)
     for kwargs, pattern in [
-        ({"init": "nope"}, "init: expected one of 'lin', 'inv', 'legs', 'real'"),
-        ({"disc": "nope"}, "disc: expected one of 'zoh', 'bilinear'"),
-        ({"dt_min": 0.0}, "dt_min: expected a finite number > 0"),
-        ({"dt_min": 0.5, "dt_max": 0.1}, "dt_max: expected a finite number >= dt_min"),
+        ({"init": "nope"}, r"^init: expected one of 'lin', 'inv', 'legs', 'real'"),
+        ({"disc": "nope"}, r"^disc: expected one of 'zoh', 'bilinear'"),
+        ({"dt_min": 0.0}, r"^dt_min: expected a finite real number > 0\.0; got 0\.0$"),
+        (
+            {"dt_min": 0.5, "dt_max": 0.1},
+            r"^dt_max: expected a finite real number >= dt_min = 0\.5",
+        ),
+        ({"dropout": 1.5}, r"^dropout: expected a finite real number >= 0\.0 and < 1\.0"),
+        ({"channels": 2.0}, r"^channels: expected an integer >= 1; got 2\.0$"),
+        ({"backend": "fast"}, r"^backend: expected one of 'auto', 'naive', 'lean'; got 'fast'$"),
     ]:
         with pytest.raises(OptionError, match=pattern):
             S4D(3, 8, key=KEY, **kwargs)

@@ -67,8 +67,12 @@ def test_errors():
         StepGenerator(torch.nn.Linear(3, 3), 2)
     with pytest.raises(OptionError, match="mode: expected one of 'auto', 'graph', 'eager'"):
         StepGenerator(layer, 2, mode="compiled")
-    with pytest.raises(OptionError, match="batch: expected an integer >= 1"):
+    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 0$"):
         StepGenerator(layer, 0)
+    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 2\.0$"):
+        StepGenerator(layer, 2.0)
+    with pytest.raises(OptionError, match=r"^rate: expected a finite real number > 0\.0; got -1$"):
+        StepGenerator(layer, 2, rate=-1)
     with pytest.raises(OptionError, match="bidirectional"):
         StepGenerator(S4D(3, 8, bidirectional=True), 2)
     with pytest.raises(ShapeError, match="state: expected shape"):

@@ -99,10 +99,14 @@ def test_errors():
         LSSL(3, 4, init="lin")
     with pytest.raises(OptionError, match="disc: expected one of"):
         LSSL(3, 4, disc="dss")
-    with pytest.raises(OptionError, match="d_state: expected an integer >= 1"):
+    with pytest.raises(OptionError, match=r"^d_state: expected an integer >= 1; got 0$"):
         LSSL(3, 0)
-    with pytest.raises(OptionError, match="dt_max"):
+    with pytest.raises(
+        OptionError, match=r"^dt_max: expected a finite real number >= dt_min = 1\.0"
+    ):
         LSSL(3, 4, dt_min=1.0, dt_max=0.5)
+    with pytest.raises(OptionError, match=r"^wd: expected a finite real number >= 0\.0; got nan$"):
+        LSSL(3, 4, wd=float("nan"))
     layer = make()
     with pytest.raises(DTypeError, match="state: expected a real"):
         layer.step(rand_u()[:, 0], torch.zeros(2, 3, 5, dtype=torch.complex128))

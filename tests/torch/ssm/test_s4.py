@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sciml_seq.errors import OptionError
+from sciml_seq.ssm import official_to_sciml
 from sciml_seq.torch.ssm import S4, load_official_state_dict
 from sciml_seq.torch.ssm.kernels import cauchy, conj_ext, dplr_dense, roots_of_unity
 
@@ -178,11 +179,25 @@ def test_errors():
         OptionError, match=r"init: expected one of 'legs', 'legt', 'lagt', 'fout', 'fourier'"
     ):
         S4(3, 8, 16, init="diag-lin")
-    with pytest.raises(OptionError, match="rank: expected an integer >= 2"):
+    with pytest.raises(OptionError, match=r"^rank: expected an integer >= 2 for measure 'legt'"):
         S4(3, 8, 16, init="legt", rank=1)
-    with pytest.raises(OptionError, match="dt_min"):
+    with pytest.raises(OptionError, match=r"^rank: expected an integer >= 1; got 2\.0$"):
+        S4(3, 8, 16, rank=2.0)
+    with pytest.raises(
+        OptionError, match=r"^dt_min: expected a finite real number > 0\.0; got -1\.0$"
+    ):
         S4(3, 8, 16, dt_min=-1.0)
+    with pytest.raises(OptionError, match=r"^d_state: expected an even integer >= 2 .*; got 7$"):
+        S4(3, 7, 16)
     layer = make()
+    official = {
+        ("layer." + k if k.startswith("kernel.") or k == "D" else k): v.numpy()
+        for k, v in layer.state_dict().items()
+    }
+    with pytest.raises(OptionError, match=r"^kind: expected one of 's4d', 's4'; got 's5'$"):
+        official_to_sciml(official, kind="s5")
+    with pytest.raises(OptionError, match=r"^l_max: expected an integer >= 1; got 0$"):
+        official_to_sciml(official, kind="s4", l_max=0)
     assert layer.kernel(1, rate=100.0)[0].shape == (1, 3, 1)  # C-tilde doubled to >= 100
     with pytest.raises(OptionError, match=r"state: .*default_state"):
         layer.step(rand_u()[:, 0], None)

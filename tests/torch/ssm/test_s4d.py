@@ -290,26 +290,50 @@ def test_errors_name_the_argument():
         layer.step(u[:, 0, :2], layer.default_state(2))
     with pytest.raises(NonFiniteError, match="u_t"):
         layer.step(bad[:, 3], layer.default_state(2))
-    with pytest.raises(OptionError, match="rate: expected a finite number > 0"):
+    with pytest.raises(
+        OptionError, match=r"^rate: expected a finite real number > 0\.0; got 0\.0$"
+    ):
         layer(u, rate=0.0)
-    with pytest.raises(OptionError, match="batch"):
+    with pytest.raises(OptionError, match=r"^rate: expected a finite real number > 0\.0; got nan$"):
+        layer.step_params(rate=float("nan"))
+    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 0$"):
         layer.default_state(0)
+    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 2\.0$"):
+        layer.default_state(2.0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"dt_min": 0.0}, r"dt_min: expected a finite number > 0; got 0.0"),
-        ({"dt_min": -1e-3}, "dt_min: expected a finite number > 0"),
-        ({"dt_min": 0.2, "dt_max": 0.1}, r"dt_max: expected a finite number >= dt_min = 0.2"),
-        ({"init": "lgs"}, r"init: expected one of 'lin', 'inv', 'legs', 'real'.*got 'lgs'"),
-        ({"disc": "rk4"}, r"disc: expected one of 'zoh', 'bilinear', 'forward_euler', .*got 'rk4'"),
-        ({"d_state": 7}, "d_state: expected an even integer"),
-        ({"d_model": 0}, "d_model: expected an integer >= 1"),
-        ({"channels": 0}, "channels: expected an integer >= 1"),
-        ({"l_max": 0}, "l_max: expected an integer >= 1"),
-        ({"dropout": 1.0}, r"dropout: expected a probability in \[0, 1\)"),
-        ({"lr": -1.0}, "lr: expected None or a finite number > 0"),
+        ({"dt_min": 0.0}, r"^dt_min: expected a finite real number > 0\.0; got 0\.0$"),
+        ({"dt_min": -1e-3}, r"^dt_min: expected a finite real number > 0\.0; got -0\.001$"),
+        ({"dt_min": True}, r"^dt_min: expected a finite real number > 0\.0; got True$"),
+        (
+            {"dt_min": 0.2, "dt_max": 0.1},
+            r"^dt_max: expected a finite real number >= dt_min = 0\.2; got 0\.1$",
+        ),
+        ({"dt_max": float("inf")}, r"^dt_max: expected a finite real number; got inf$"),
+        ({"init": "lgs"}, r"^init: expected one of 'lin', 'inv', 'legs', 'real'.*; got 'lgs'$"),
+        (
+            {"disc": "rk4"},
+            r"^disc: expected one of 'zoh', 'bilinear', 'forward_euler', .*got 'rk4'$",
+        ),
+        ({"backend": "cuda"}, r"^backend: expected one of 'auto', 'naive', 'lean', 'triton'; "),
+        ({"d_state": 7}, r"^d_state: expected an even integer >= 2 \(the full real state size"),
+        ({"d_state": 0}, r"^d_state: expected an integer >= 2; got 0$"),
+        ({"d_model": 0}, r"^d_model: expected an integer >= 1; got 0$"),
+        ({"d_model": 3.0}, r"^d_model: expected an integer >= 1; got 3\.0$"),
+        ({"channels": 0}, r"^channels: expected an integer >= 1; got 0$"),
+        ({"l_max": 0}, r"^l_max: expected an integer >= 1; got 0$"),
+        ({"l_max": "16"}, r"^l_max: expected an integer >= 1; got '16'$"),
+        (
+            {"dropout": 1.0},
+            r"^dropout: expected a finite real number >= 0\.0 and < 1\.0; got 1\.0$",
+        ),
+        ({"dropout": -0.1}, r"^dropout: expected a finite real number >= 0\.0 and < 1\.0; "),
+        ({"lr": -1.0}, r"^lr: expected a finite real number > 0\.0; got -1\.0$"),
+        ({"lr": float("nan")}, r"^lr: expected a finite real number > 0\.0; got nan$"),
+        ({"wd": -1e-2}, r"^wd: expected a finite real number >= 0\.0; got -0\.01$"),
     ],
 )
 def test_option_errors(kwargs, pattern):
