@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
 import sys
 from pathlib import Path
 
-from bench_timing import median_seconds
+import report
 
 
 def sdpa_context(name: str):
@@ -62,8 +61,7 @@ def main(argv: list[str] | None = None) -> str:
 
     import torch
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    report.set_threads(args.threads)
 
     from sciml_seq.torch.transformer import TransformerEncoder
     from sciml_seq.transformer import block_parameters, width_for_parameters
@@ -107,26 +105,17 @@ def main(argv: list[str] | None = None) -> str:
 
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        ms = 1e3 * median_seconds(run, sync, args.repeats)
+        ms = 1e3 * report.median_seconds(run, sync, args.repeats)
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
         stats = model.last_stats
         results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak))
         print(f"{name}: {ms:.2f} ms", file=sys.stderr, flush=True)
 
     base = results[0][3]
-    device_name = (
-        torch.cuda.get_device_name(device) if cuda
-        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
-    )  # fmt: skip
-    command = "python benchmarks/encoder_throughput.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
     lines = [
         "# Transformer encoder throughput, forward + backward: discrete vs ODE at equal parameters",
         "",
-        f"device: {device_name}  ",
-        f"versions: torch {torch.__version__}, python {platform.python_version()}  ",
-        f"command: `{command.strip()}`  ",
+        *report.header(__file__, argv, args.device, ("torch",)),
         f"batch {args.batch} x length {args.length}, {args.heads} heads, RoPE at real positions, "
         f"{'bfloat16 autocast' if args.amp else 'float32'}, SDPA backend {args.sdpa}; "
         f"median of {args.repeats} runs after 2 warm-up runs",
@@ -150,9 +139,7 @@ def main(argv: list[str] | None = None) -> str:
     ]
     table = "\n".join(lines)
     print(table)
-    out = args.out or (Path(__file__).parent / "results" / f"encoder_throughput_{device.type}.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
+    report.write(args.out or report.RESULTS / f"encoder_throughput_{device.type}.md", table)
     return table
 
 

@@ -32,7 +32,6 @@ command to ``benchmarks/results/irregular_forecasting.md``.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import report
 
 ROWS = {
     # name: (position_mode, encoding, depth, per_layer)
@@ -159,11 +159,9 @@ def main(argv: list[str] | None = None) -> str:
         args.n_train, args.n_test, args.n_context, args.n_forecast = 64, 32, 12, 4
         args.steps, args.batch, args.dim, args.seeds = 3, 8, 8, 1
 
-    import torch
-
     from sciml_seq.data.irregular import baseline_mse, make_irregular_task
 
-    torch.set_num_threads(args.threads)
+    report.set_threads(args.threads)
     data = dict(system=args.system, n_context=args.n_context, n_forecast=args.n_forecast)
     train = make_irregular_task(args.n_train, seed=0, **data)
     test = make_irregular_task(args.n_test, seed=1, **data)
@@ -178,20 +176,11 @@ def main(argv: list[str] | None = None) -> str:
         )
         print(f"{name}: test MSE {fmt(results[name].mse)}", file=sys.stderr, flush=True)
 
-    device = (
-        torch.cuda.get_device_name() if args.device.startswith("cuda")
-        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
-    )  # fmt: skip
-    command = "python benchmarks/irregular_forecasting.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
     base = baseline_mse(test)
     lines = [
         f"# Irregularly sampled forecasting ({args.system}): integer-index vs real-time positions",
         "",
-        f"device: {device}  ",
-        f"versions: torch {torch.__version__}, python {platform.python_version()}  ",
-        f"command: `{command.strip()}`  ",
+        *report.header(__file__, argv, args.device, ("torch", "numpy")),
         f"data: {args.n_train} train / {args.n_test} test series, {args.n_context} context + "
         f"{args.n_forecast} forecast cells of dt={train.dt}, jittered real times, 30-70 % "
         "of the points dropped per series  ",
@@ -222,10 +211,8 @@ def main(argv: list[str] | None = None) -> str:
     ]
     table = "\n".join(lines)
     print(table)
-    out = args.out or Path(__file__).parent / "results" / "irregular_forecasting.md"
     if not args.quick or args.out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table + "\n")
+        report.write(args.out or report.RESULTS / "irregular_forecasting.md", table)
     return table
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+import report
 import seq_common
 
 #: Default sizes and epochs per task (small enough for a 2-core CPU).
@@ -34,6 +34,9 @@ TASKS: dict[str, dict] = {
     "digits": {"sizes": {}, "epochs": 20},
     "permuted_digits": {"sizes": {}, "epochs": 20},
 }
+
+#: Distributions whose versions go into the results header.
+PACKAGES = ("torch", "numpy", "scikit-learn")
 
 #: Score of the best input-independent prediction (the chance level).
 CHANCE = {
@@ -103,13 +106,11 @@ def _sizes(task, sizes: dict) -> str:
     )
 
 
-def table(rows: list[dict], args, command: str, minutes: float, cpu_minutes: float) -> str:
+def table(rows: list[dict], args, header: list[str], minutes: float, cpu_minutes: float) -> str:
     lines = [
         f"# Long-range sequence tasks at ~{args.params} parameters",
         "",
-        f"device: {seq_common.device_name(args.device)}  ",
-        f"versions: {seq_common.versions()}  ",
-        f"command: `{command}`  ",
+        *header,
         f"total time: {minutes:.1f} min wall, {cpu_minutes:.1f} min CPU (this process); "
         f"batch {args.batch_size}, seed {args.seed}; "
         "metric on the test set after the last epoch (best epoch in brackets)",
@@ -141,26 +142,20 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument(
         "--model", nargs="+", default=["s4d", "lstm", "transformer"], choices=list(seq_common.ARCH)
     )
-    parser.add_argument("--params", type=int, default=20000, help="parameter budget per model")
     parser.add_argument("--epochs", type=int, default=None, help="override the per-task epochs")
     parser.add_argument("--n-train", type=int, default=4096, help="generated tasks")
-    parser.add_argument("--n-test", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=None, help="stop early (smoke runs)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=None)
+    seq_common.add_training_arguments(parser)
     args = parser.parse_args(argv)
-    seq_common.set_threads(args.threads)
+    report.set_threads(args.threads)
 
     start, cpu = time.perf_counter(), time.process_time()
     rows = [row for name in args.task for row in run_task(name, args)]
     minutes = (time.perf_counter() - start) / 60
     cpu_minutes = (time.process_time() - cpu) / 60
-    text = table(rows, args, seq_common.command(__file__, argv), minutes, cpu_minutes)
+    header = report.header(__file__, argv, args.device, PACKAGES)
+    text = table(rows, args, header, minutes, cpu_minutes)
     print("\n" + text)
-    seq_common.write(args.out or Path(__file__).parent / "results" / "long_range.md", text)
+    report.write(args.out or report.RESULTS / "long_range.md", text)
     return text
 
 

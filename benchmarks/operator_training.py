@@ -23,17 +23,15 @@ Prints the table and writes it with the command to
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import report
 
 
-def _args() -> argparse.Namespace:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--models", default="scot-t,fno", help="comma list (scot-t, scot-b, fno)")
@@ -51,12 +49,13 @@ def _args() -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--precision", default="bf16", help="fp32, bf16 or fp16")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", type=Path, default=None, help="results file")
     p.add_argument(
         "--tiny",
         action="store_true",
         help="smoke size: 24/8 trajectories of 32x32, 60 s, small scOT and FNO widths",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.tiny:
         args.n_train, args.n_test, args.resolution, args.seconds = 24, 8, 32, 60.0
         args.batch_size, args.precision = 8, "fp32"
@@ -102,18 +101,15 @@ def _steps_in_budget(name, args, train_path, device) -> tuple[int, float]:
     return max(10, int(args.seconds / per_step)), per_step
 
 
-def main() -> None:
-    args = _args()
-    import torch
-
+def main(argv: list[str] | None = None) -> str:
+    args = _args(argv)
     from sciml_seq.data.pde import generate, read_trajectories, write_trajectories
     from sciml_seq.train.evaluate import one_shot, rollout
     from sciml_seq.train.operator_run import load_operator, train_operator
     from sciml_seq.train.predict import torch_predictor
     from sciml_seq.train.trainer import TrainConfig
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    report.set_threads(args.threads)
     workdir = Path(tempfile.mkdtemp(prefix="operator_training_"))
     start = time.perf_counter()
     sizes = {"resolution": args.resolution, "n_times": args.n_times}
@@ -184,7 +180,10 @@ def main() -> None:
     )
     table = _table(rows, leads, test.t)
     print(table)
-    _write(args, table, generation_s)
+    text = _text(args, argv, table, generation_s)
+    device = "cuda" if args.device.startswith("cuda") else "cpu"
+    report.write(args.out or report.RESULTS / f"operator_training_{device}.md", text)
+    return text
 
 
 def _table(rows, leads, t) -> str:
@@ -204,19 +203,8 @@ def _table(rows, leads, t) -> str:
     return "\n".join(lines)
 
 
-def _device_name(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def _write(args, table: str, generation_s: float) -> None:
-    import torch
-
-    device = "cuda" if args.device.startswith("cuda") else "cpu"
-    path = Path(__file__).parent / "results" / f"operator_training_{device}.md"
+def _text(args, argv: list[str] | None, table: str, generation_s: float) -> str:
+    """The results file: title, run header, the data and training recipe, the table."""
     label = " (tiny smoke size: not a model comparison)" if args.tiny else ""
     tiny = (
         "\n`--tiny` shrinks the models (scOT: embed_dim 24, depths 2, patch 2, window 4; FNO:"
@@ -225,12 +213,11 @@ def _write(args, table: str, generation_s: float) -> None:
         if args.tiny
         else ""
     )
-    load = "" if device == "cuda" else f" CPU load average at the end: {os.getloadavg()[0]:.1f}."
-    text = f"""# Operator training: scOT vs FNO on 2-D Navier–Stokes{label}
+    header = "\n".join(report.header(__file__, argv, args.device, ("torch", "numpy", "jax")))
+    return f"""# Operator training: scOT vs FNO on 2-D Navier–Stokes{label}
 
-Command: `python {" ".join(sys.argv)}`
-
-Device: {_device_name(args.device)}; torch {torch.__version__}; precision {args.precision}.{load}
+{header}
+Precision {args.precision}.
 Data: `navier_stokes_2d` vorticity, {args.n_train} training / {args.n_test} test trajectories
 (seeds 0 / 1), {args.resolution}x{args.resolution}, {args.n_times} snapshots (dt 0.1),
 generated in {generation_s:.0f} s. Training on all-to-all pairs (t_i <= t_j, lead time
@@ -239,10 +226,7 @@ cosine decay sized to the budget, clip 5, the same {args.seconds:.0f} s wall-clo
 model. Metrics on the test set: median over trajectories of the relative L1 error, one-shot
 from t=0 to each lead time, and an autoregressive rollout of one time step per call.
 {tiny}
-{table}
-"""
-    path.write_text(text)
-    print(f"wrote {path}")
+{table}"""
 
 
 if __name__ == "__main__":

@@ -20,23 +20,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import report
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--n", type=int, default=16, help="trajectories per call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--names", nargs="*", default=None)
     parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ["JAX_PLATFORMS"] = "cpu" if args.device == "cpu" else "cuda"
 
     import jax
@@ -65,19 +64,12 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     kdv_rows = kdv_comparison()
-    command = "python benchmarks/pde_data.py " + " ".join(sys.argv[1:])
-    versions = ", ".join(
-        f"{m} {__import__(m).__version__}" for m in ("numpy", "jax", "equinox", "exponax")
-    )
     text = "\n".join(
         [
             f"# PDE data generation: {args.n} trajectories per call, default sizes",
             "",
-            f"device: {args.device} ({platform.machine()}, {os.cpu_count()} CPUs visible), "
-            f"JAX backend {jax.default_backend()}, load average at the end "
-            f"{os.getloadavg()[0]:.1f} (shared machine: timings are upper bounds)  ",
-            f"versions: {versions}  ",
-            f"command: `{command}`  ",
+            *report.header(__file__, argv, args.device, ("numpy", "jax", "equinox", "exponax")),
+            f"JAX backend {jax.default_backend()} (on a shared machine timings are upper bounds)  ",
             f"cold: first call incl. JAX compile; warm: median of {args.repeats} calls",
             "",
             "| dataset | device | grid | snapshots | substeps | cold (s) | warm (s) "
@@ -90,13 +82,11 @@ def main() -> None:
             "| stepper | dt | max error | time (s) | error ratio to numpy ETDRK4 |",
             "|---|---:|---:|---:|---:|",
             *kdv_rows,
-            "",
         ]
     )
     print(text)
-    out = args.out or Path(__file__).parent / "results" / f"pde_data_{args.device}.md"
-    out.write_text(text)
-    print(f"written to {out}")
+    report.write(args.out or report.RESULTS / f"pde_data_{args.device}.md", text)
+    return text
 
 
 def kdv_comparison() -> list[str]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+import report
 import seq_common
 
 
@@ -34,19 +34,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--duration", type=float, default=1.0)
     parser.add_argument("--n-classes", type=int, default=20, help="frequency bands in [2, 20]")
     parser.add_argument("--jitter", type=float, default=0.04, help="relative frequency jitter")
-    parser.add_argument("--params", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--n-train", type=int, default=2048)
-    parser.add_argument("--n-test", type=int, default=512)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=None, help="stop early (smoke runs)")
     parser.add_argument("--baseline", default="gru", choices=["gru", "lstm", "none"])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=None)
+    seq_common.add_training_arguments(parser)
     args = parser.parse_args(argv)
-    seq_common.set_threads(args.threads)
+    report.set_threads(args.threads)
 
     import torch
 
@@ -111,22 +104,20 @@ def main(argv: list[str] | None = None) -> str:
         ]
     minutes = (time.perf_counter() - start) / 60
     cpu_minutes = (time.process_time() - cpu) / 60
-    command = seq_common.command(__file__, argv)
-    text = table(rows, args, full, half, command, minutes, cpu_minutes)
+    header = report.header(__file__, argv, args.device, ("torch", "numpy"))
+    text = table(rows, args, full, half, header, minutes, cpu_minutes)
     print("\n" + text)
-    seq_common.write(args.out or Path(__file__).parent / "results" / "rate_change.md", text)
+    report.write(args.out or report.RESULTS / "rate_change.md", text)
     return text
 
 
-def table(rows, args, full, half, command: str, minutes: float, cpu_minutes: float) -> str:
+def table(rows, args, full, half, header: list[str], minutes: float, cpu_minutes: float) -> str:
     by = {(r[0], r[3], r[4], r[5].split()[0]): r[6] for r in rows}
     drop = by[("S4D", "full", "full", "1")] - by[("S4D", "full", "half", "2")]
     lines = [
         "# Sampling-rate change: waveform classification, train at one rate, test at another",
         "",
-        f"device: {seq_common.device_name(args.device)}  ",
-        f"versions: {seq_common.versions()}  ",
-        f"command: `{command}`  ",
+        *header,
         f"total time: {minutes:.1f} min wall, {cpu_minutes:.1f} min CPU (this process); "
         f"{args.epochs} epochs, batch {args.batch_size}, "
         f"seed {args.seed}, ~{args.params} parameters per model",

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_timing import median_seconds
+import report
 
 
 @dataclass
@@ -88,7 +86,7 @@ def _timed(model, call, args, x, t, y, mode: str, precision: str, sync, device) 
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    ms = 1e3 * median_seconds(run, sync, args.repeats, args.warmup)
+    ms = 1e3 * report.median_seconds(run, sync, args.repeats, args.warmup)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return ms, peak
 
@@ -164,28 +162,19 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    report.set_threads(args.threads)
     rows = run(args)
-    if args.device.startswith("cuda"):
-        device = torch.cuda.get_device_name(torch.device(args.device))
-    else:
-        device = f"CPU ({platform.processor() or platform.machine()}, "
-        device += f"{torch.get_num_threads()} threads)"
-    command = " ".join(sys.argv[1:] if argv is None else argv)
+    official = any(r.model == "official" for r in rows)
+    packages = ("torch", "transformers") if official else ("torch",)
     baseline = (
         "the official Poseidon model, same mode and precision"
-        if any(r.model == "official" for r in rows)
+        if official
         else "our eager fp32 row of the same mode (official Poseidon not installed)"
     )
     lines = [
         f"# scOT-{args.preset} throughput: {args.size}x{args.size}, batch {args.batch}",
         "",
-        f"device: {device}  ",
-        f"versions: torch {torch.__version__}  ",
-        f"command: `python benchmarks/scot.py {command}`  ",
+        *report.header(__file__, argv, args.device, packages),
         f"median of {args.repeats} runs after {args.warmup} warm-up runs; "
         f"ratio = baseline time / this time, baseline: {baseline}",
         "",
@@ -199,11 +188,9 @@ def main(argv: list[str] | None = None) -> str:
             f"| {r.model} | {r.mode} | {r.precision} | {r.ms:.1f} | {r.samples_per_s:.1f} "
             f"| {ratio} | {peak} |"
         )
-    table = "\n".join(lines) + "\n"
+    table = "\n".join(lines)
     print(table)
-    out = args.out or Path(__file__).parent / "results" / f"scot_{args.device.split(':')[0]}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
+    report.write(args.out or report.RESULTS / f"scot_{args.device.split(':')[0]}.md", table)
     return table
 
 

@@ -1,15 +1,13 @@
-"""What the sequence-task benchmarks share: model families, sizing, the run header.
+"""What the sequence-task benchmarks share: model families, sizing, training options.
 
-Used by ``benchmarks/long_range.py`` and ``benchmarks/rate_change.py``, and for
-the run header by ``benchmarks/ssm.py`` (run as scripts, so this module is
-imported from their folder).
+Used by ``benchmarks/long_range.py`` and ``benchmarks/rate_change.py`` (run as
+scripts, so this module is imported from their folder); the results header is
+``benchmarks/report.py``'s.
 """
 
 from __future__ import annotations
 
-import platform
-import sys
-from importlib.metadata import PackageNotFoundError, version
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -66,38 +64,13 @@ def describe(name: str, model) -> str:
     )
 
 
-def set_threads(threads: int | None) -> None:
-    """Pin torch's CPU threads (1 avoids spin-waiting on a shared, oversubscribed CPU)."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def device_name(device: str) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name()
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
-def versions() -> str:
-    parts = []
-    for name in ("torch", "numpy", "scikit-learn"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} missing")
-    return ", ".join(parts)
-
-
-def command(script: str, argv: list[str] | None) -> str:
-    args = sys.argv[1:] if argv is None else argv
-    return " ".join([f"python benchmarks/{Path(script).name}", *args])
-
-
-def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-    print(f"wrote {path}")
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both sequence tasks train with: budget, data, batch, device, seed."""
+    parser.add_argument("--params", type=int, default=20000, help="parameter budget per model")
+    parser.add_argument("--n-test", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop early (smoke runs)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=None)

@@ -21,13 +21,14 @@ command to ``benchmarks/results/solvers_<device>.md``.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench_timing import median_seconds
+import report
+
+#: Distributions whose versions go into the results header.
+PACKAGES = ("torch", "torchdiffeq", "torchode", "jax", "diffrax", "equinox", "scipy", "juliacall")
 
 
 @dataclass
@@ -68,7 +69,7 @@ def bench_torch(args, field, h0) -> list[Row]:
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        ms = 1e3 * median_seconds(run, sync, args.repeats)
+        ms = 1e3 * report.median_seconds(run, sync, args.repeats)
         stats = block.last_stats
         peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
         rows.append(
@@ -118,7 +119,7 @@ def _bench_host(args, field, h0, sync, backend: str) -> Row:
         field.zero_grad(set_to_none=True)
         block(h0).pow(2).mean().backward()
 
-    ms = 1e3 * median_seconds(run, sync, args.host_repeats)
+    ms = 1e3 * report.median_seconds(run, sync, args.host_repeats)
     stats = block.last_stats
     return Row(
         name,
@@ -150,7 +151,7 @@ def _bench_raw_torchdiffeq(args, field, h0, sync) -> Row:
     return Row(
         "torchdiffeq (raw odeint)",
         "direct",
-        1e3 * median_seconds(run, sync, args.repeats),
+        1e3 * report.median_seconds(run, sync, args.repeats),
         float("nan"),
         None,
         None,
@@ -191,7 +192,7 @@ def bench_jax(args, torch_field, h0_np) -> list[Row]:
         def sync(result=result) -> None:
             jax.block_until_ready(result["out"])
 
-        ms = 1e3 * median_seconds(run, sync, args.repeats)
+        ms = 1e3 * report.median_seconds(run, sync, args.repeats)
         stats = result["out"][1]
         rows.append(
             Row(
@@ -248,7 +249,7 @@ def _bench_raw_diffrax(args, field, h0) -> Row:
     def sync() -> None:
         jax.block_until_ready(result["out"])
 
-    ms = 1e3 * median_seconds(run, sync, args.repeats)
+    ms = 1e3 * report.median_seconds(run, sync, args.repeats)
     steps = np.asarray(result["out"][0][1])
     return Row(
         "diffrax (raw diffeqsolve, jit)",
@@ -306,12 +307,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--host-repeats", type=int, default=3, help="timed runs per host backend")
     parser.add_argument("--skip-jax", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
     import torch
 
     from sciml_seq.torch import TimeMLP
+
+    report.set_threads(args.threads)
 
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -324,40 +328,20 @@ def main(argv: list[str] | None = None) -> str:
     if not args.skip_jax:
         rows += bench_jax(args, field.cpu(), h0_np)
         field.to(args.device)
-    if args.device == "cuda":
-        device_name = torch.cuda.get_device_name()
-    else:
-        device_name = (
-            f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        )
-    versions = _versions()
-    command = " ".join(sys.argv[1:] if argv is None else argv)
-    header = (
-        f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, max_steps 4096, "
-        f"batch {args.batch}, "
-        f"TimeMLP {args.features}->{args.hidden}->{args.features}, float32\n\n"
-        f"device: {device_name}  \n{versions}  \n"
-        f"command: `python benchmarks/{Path(__file__).name} {command}`  \n"
-        f"median of {args.repeats} runs after 2 warm-up runs"
+    header = "\n".join(
+        [
+            f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, max_steps 4096, "
+            f"batch {args.batch}, TimeMLP {args.features}->{args.hidden}->{args.features}, "
+            "float32",
+            "",
+            *report.header(__file__, argv, args.device, PACKAGES),
+            f"median of {args.repeats} runs after 2 warm-up runs",
+        ]
     )
     table = format_table(rows, header)
     print(table)
-    out = args.out or Path(__file__).parent / "results" / f"solvers_{args.device}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
+    report.write(args.out or report.RESULTS / f"solvers_{args.device}.md", table)
     return table
-
-
-def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    parts = []
-    for name in ("torch", "torchdiffeq", "torchode", "jax", "diffrax", "equinox"):
-        try:
-            parts.append(f"{name} {version(name)}")
-        except PackageNotFoundError:
-            parts.append(f"{name} missing")
-    return "versions: " + ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -29,15 +29,13 @@ command to ``benchmarks/results/ssm_<device>.md``.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import seq_common
-from bench_timing import median_seconds
+import report
 
 #: Official state-spaces/s4 on an H100 (issue 4): fwd+bwd ms, peak GB at L = 16K; step µs.
 OFFICIAL = {"S4D": (21.4, 4.0), "S4": (23.8, 4.1), "step_us": 222.0, "step_target_us": 100.0}
@@ -111,7 +109,7 @@ def bench_layers(args) -> list[Row]:
                     if device.type == "cuda":
                         torch.cuda.empty_cache()
                         torch.cuda.reset_peak_memory_stats(device)
-                    seconds = median_seconds(run, partial(_sync, device), args.repeats)
+                    seconds = report.median_seconds(run, partial(_sync, device), args.repeats)
                     peak = (
                         torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda"
@@ -163,13 +161,17 @@ def bench_generation(args) -> list[GenRow]:
 
         kind = "CUDA graph" if gen.graphed else "eager (no CUDA)"
         rows.append(
-            GenRow(name, "layer.step", 1e6 * median_seconds(plain, partial(_sync, device), 3) / T)
+            GenRow(
+                name,
+                "layer.step",
+                1e6 * report.median_seconds(plain, partial(_sync, device), 3) / T,
+            )
         )
         rows.append(
             GenRow(
                 name,
                 f"StepGenerator ({kind})",
-                1e6 * median_seconds(generated, partial(_sync, device), 3) / T,
+                1e6 * report.median_seconds(generated, partial(_sync, device), 3) / T,
             )
         )
         for P in args.lengths:
@@ -179,7 +181,7 @@ def bench_generation(args) -> list[GenRow]:
                 with torch.no_grad():
                     layer(prefix)
 
-            us = 1e6 * median_seconds(recompute, partial(_sync, device), args.repeats)
+            us = 1e6 * report.median_seconds(recompute, partial(_sync, device), args.repeats)
             rows.append(GenRow(name, f"recompute conv, prefix {P}", us))
         print(f"  generation {name}: {rows[-3:]}", file=sys.stderr)
     return rows
@@ -273,28 +275,28 @@ def main(argv: list[str] | None = None) -> str:
 
     from sciml_seq.kernels import triton_available
 
-    seq_common.set_threads(args.threads)
+    report.set_threads(args.threads)
     if args.backends is None:
         args.backends = ["naive", "lean"]
         if args.device == "cuda" and triton_available():
             args.backends.append("triton")
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    device_name = seq_common.device_name(args.device)
     rows = bench_layers(args)
     gen = bench_generation(args)
-    header = (
-        f"# S4D / S4 layers: forward + backward and generation, batch {args.batch}, "
-        f"d_model {args.d_model}, d_state {args.d_state}, float32\n\n"
-        f"device: {device_name}  \nversions: torch {torch.__version__}, "
-        f"python {platform.python_version()}  \n"
-        f"command: `{seq_common.command(__file__, argv)}`  \n"
-        f"median of {args.repeats} runs after 2 warm-up runs (generation: {args.gen_tokens} "
-        f"tokens, median of 3)"
+    header = "\n".join(
+        [
+            f"# S4D / S4 layers: forward + backward and generation, batch {args.batch}, "
+            f"d_model {args.d_model}, d_state {args.d_state}, float32",
+            "",
+            *report.header(__file__, argv, args.device, ("torch", "triton")),
+            f"median of {args.repeats} runs after 2 warm-up runs (generation: "
+            f"{args.gen_tokens} tokens, median of 3)",
+        ]
     )
     table = format_tables(rows, gen, args, header)
     print(table)
-    seq_common.write(args.out or Path(__file__).parent / "results" / f"ssm_{args.device}.md", table)
+    report.write(args.out or report.RESULTS / f"ssm_{args.device}.md", table)
     return table
 
 

@@ -1,0 +1,94 @@
+"""benchmarks/report.py, and the scripts without a smoke test elsewhere, at tiny settings."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+
+import pytest
+
+from sciml_seq.errors import OptionError
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def report(run_script):  # run_script puts benchmarks/ on sys.path and restores torch threads
+    return importlib.import_module("report")
+
+
+def test_median_seconds_times_each_call_with_its_sync(report, monkeypatch):
+    """Scripted clock: the 3 timed intervals are 5, 1 and 3 s, so the median is 3."""
+    log: list[str] = []
+    clock = iter([0.0, 5.0, 10.0, 11.0, 20.0, 23.0])
+
+    def perf_counter() -> float:
+        log.append("clock")
+        return next(clock)
+
+    monkeypatch.setattr(report.time, "perf_counter", perf_counter)
+    seconds = report.median_seconds(
+        lambda: log.append("run"), lambda: log.append("sync"), repeats=3, warmup=2
+    )
+    assert seconds == 3.0
+    timed = ["clock", "run", "sync", "clock"]
+    assert log == ["run", "run", "sync", *timed, *timed, *timed]
+
+
+def test_versions_lists_python_then_each_package(report):
+    text = report.versions(["torch", "no-such-distribution-xyz"])
+    assert text == (
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        "no-such-distribution-xyz missing"
+    )
+
+
+def test_command_is_the_script_path_and_quoted_arguments(report):
+    command = report.command("/any/folder/ssm.py", ["--rows", "a b", "--n", "1"])
+    assert command == "python benchmarks/ssm.py --rows 'a b' --n 1"
+
+
+def test_set_threads_pins_torch_and_checks_the_count(report):
+    report.set_threads(1)
+    assert torch.get_num_threads() == 1
+    report.set_threads(None)  # leaves the setting
+    assert torch.get_num_threads() == 1
+    for bad in (0, 2.0, True):
+        with pytest.raises(OptionError, match=r"^threads: expected an integer >= 1; got "):
+            report.set_threads(bad)
+
+
+def test_threads_line_reports_torch_threads(report):
+    report.set_threads(1)
+    assert report.threads().startswith("torch 1; ")
+
+
+def test_scot_smoke(run_script):
+    argv = ["--size", "64", "--batch", "1", "--embed-dim", "12", "--repeats", "1"]
+    argv += ["--warmup", "1", "--modes", "infer", "--precisions", "fp32", "--threads", "1"]
+    text = run_script("scot", argv)
+    assert "| sciml_seq eager | infer | fp32 |" in text
+
+
+def test_solvers_smoke(run_script):
+    argv = ["--batch", "4", "--features", "4", "--hidden", "8", "--repeats", "1"]
+    argv += ["--host-repeats", "1", "--skip-jax", "--threads", "1"]
+    text = run_script("solvers", argv)
+    assert "| torchdiffeq | direct |" in text and "| 1.00 |" in text
+    assert "| scipy (RK45) | interpolating |" in text
+
+
+@pytest.mark.slow
+def test_pde_data_smoke(run_script):
+    pytest.importorskip("exponax")
+    text = run_script("pde_data", ["--names", "kdv_1d", "--n", "1", "--repeats", "1"])
+    assert "| kdv_1d | cpu (numpy, float64) | 256 |" in text
+    assert text.count("| exponax KortewegDeVries ETDRK4 (float32) |") == 3
+
+
+@pytest.mark.slow
+def test_operator_training_smoke(run_script):
+    argv = ["--models", "fno", "--n-train", "2", "--n-test", "2", "--resolution", "16"]
+    argv += ["--n-times", "3", "--seconds", "2", "--batch-size", "2", "--precision", "fp32"]
+    text = run_script("operator_training", [*argv, "--threads", "1"])
+    assert "| fno |" in text and "| persistence u(t)=u(0) |" in text
