@@ -18,10 +18,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import TypeVar
 
 from .errors import OptionError
 
 __all__ = ["check_choice", "check_int", "check_real", "format_choices"]
+
+Choice = TypeVar("Choice")
 
 
 def check_int(name: str, value: object, low: int = 1, high: int | None = None) -> int:
@@ -80,9 +83,9 @@ def format_choices(choices: Iterable[object]) -> str:
     return ", ".join(repr(choice) for choice in choices)
 
 
-def check_choice(name: str, value: object, choices: Iterable[object]) -> object:
+def check_choice(name: str, value: object, choices: Iterable[Choice]) -> Choice:
     """``value`` if it is one of ``choices``; the error lists every valid choice."""
     choices = tuple(choices)
     if isinstance(value, bool) or value not in choices:
         raise OptionError(f"{name}: expected one of {format_choices(choices)}; got {value!r}")
-    return value
+    return choices[choices.index(value)]
