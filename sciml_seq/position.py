@@ -37,10 +37,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import checks
 from .errors import NonFiniteError, OptionError, ShapeError
 
 ENCODINGS = ("sinusoidal", "learned", "rotary", "complex_order", "neural_ode")
-"""Names of the encodings, for configuration by string (``"none"`` is no encoding)."""
+"""Names of the encodings, for configuration by string (``"none"`` is no encoding).
+
+``"neural_ode"`` is :class:`NeuralODEEncoding`, FLOATER (Liu et al., 2020)."""
+
+ADDITIVE_ENCODINGS = ("sinusoidal", "learned", "neural_ode")
+"""The encodings that return ``x + table(positions)`` (the table alone: ``.encoding``)."""
 
 NEURAL_ODE_INITS = ("random", "sinusoidal")
 """Initialisations of ``NeuralODEEncoding`` (``init=``); see :func:`sinusoidal_generator`."""
@@ -55,6 +61,7 @@ FLOATER did not learn (test MSE = predicting zero) while the sinusoidal start di
 # --------------------------------------------------------------------------- options
 
 
+# deprecated: use sciml_seq.checks (removed once no module imports it)
 def check_int(name: str, value: object, low: int = 1) -> int:
     """``value`` as an ``int`` if it is a whole number ``>= low``, else ``OptionError``."""
     if not (
@@ -69,15 +76,19 @@ def check_int(name: str, value: object, low: int = 1) -> int:
 
 
 def check_even(name: str, value: object) -> int:
-    """``value`` as an ``int`` if it is a positive even integer, else ``OptionError``."""
-    value = check_int(name, value)
+    """``value`` as an ``int`` if it is a positive even integer, else ``OptionError``.
+
+    The features it counts are rotated/encoded in (sin, cos) pairs.
+    """
+    value = checks.check_int(name, value)
     if value % 2:
         raise OptionError(
-            f"{name} must be even (features are rotated/encoded in pairs), got {value}"
+            f"{name}: expected an even integer (features are rotated/encoded in pairs); got {value}"
         )
     return value
 
 
+# deprecated: use sciml_seq.checks (removed once no module imports it)
 def check_positive(name: str, value: object) -> float:
     """``value`` as a ``float`` if it is finite and ``> 0``, else ``OptionError``."""
     if not (
@@ -95,19 +106,20 @@ def check_neural_ode_init(init: object, dim: int) -> str:
 
     ``"sinusoidal"`` also needs an even ``dim`` (``OptionError`` naming ``dim``).
     """
-    if init not in NEURAL_ODE_INITS:
-        raise OptionError(f"init must be one of {NEURAL_ODE_INITS}, got {init!r}")
+    init = checks.check_choice("init", init, NEURAL_ODE_INITS)
     if init == "sinusoidal" and dim % 2:
-        raise OptionError(f"dim must be even for init='sinusoidal' (sin/cos pairs), got {dim}")
+        raise OptionError(
+            f"dim: expected an even integer for init='sinusoidal' (sin/cos pairs); got {dim}"
+        )
     return str(init)
 
 
 def check_heads(dim: int, heads: int) -> int:
     """The head dimension ``dim // heads``; ``OptionError`` unless ``heads`` divides ``dim``."""
-    dim = check_int("dim", dim)
-    heads = check_int("heads", heads)
+    dim = checks.check_int("dim", dim)
+    heads = checks.check_int("heads", heads)
     if dim % heads:
-        raise OptionError(f"heads={heads} must divide dim={dim}")
+        raise OptionError(f"heads: expected a divisor of dim={dim}; got {heads}")
     return dim // heads
 
 
@@ -273,6 +285,7 @@ def rotary_reference(x: np.ndarray, positions: np.ndarray, base: float = 10000.0
 
 
 __all__ = [
+    "ADDITIVE_ENCODINGS",
     "ENCODINGS",
     "NEURAL_ODE_DEFAULT_INIT",
     "NEURAL_ODE_INITS",

@@ -20,17 +20,21 @@ block count matches ``n_layers`` blocks of a given width (or vice versa).
 
 from __future__ import annotations
 
+from . import position
+from .checks import check_choice, check_int, format_choices
 from .errors import OptionError
 from .fields import ACTIVATIONS
-from .position import check_heads, check_int
+from .position import check_heads
 
 DEPTH_MODES = ("ode", "tied", "untied")
-ENCODINGS = ("none", "sinusoidal", "learned", "rotary", "complex_order", "floater")
-"""Position encodings of the encoder.  ``"rotary"`` acts inside every attention;
-``"complex_order"`` replaces the input; the others are added to the input, and
-with ``per_layer=True`` (``"sinusoidal"``, ``"learned"``, ``"floater"``) to the
-attention input of every field evaluation instead (a bias on Q, K and V)."""
-ADDITIVE_ENCODINGS = ("sinusoidal", "learned", "floater")
+ENCODINGS = ("none", *position.ENCODINGS)
+"""Position encodings of the encoder: ``"none"`` and :data:`sciml_seq.position.ENCODINGS`.
+
+``"rotary"`` acts inside every attention; ``"complex_order"`` replaces the
+input; the others (:data:`ADDITIVE_ENCODINGS`) are added to the input, and with
+``per_layer=True`` to the attention input of every field evaluation instead (a
+bias on Q, K and V)."""
+ADDITIVE_ENCODINGS = position.ADDITIVE_ENCODINGS
 
 
 def check_transformer_options(
@@ -46,24 +50,19 @@ def check_transformer_options(
     """Validate encoder options; returns ``head_dim``.  ``OptionError`` naming the argument."""
     head_dim = check_heads(dim, heads)
     check_int("mlp_hidden", mlp_hidden)
-    if activation not in ACTIVATIONS:
-        raise OptionError(
-            f"activation={activation!r} is unknown; expected one of {list(ACTIVATIONS)}"
-        )
+    check_choice("activation", activation, ACTIVATIONS)
     check_int("n_layers", n_layers)
-    if depth not in DEPTH_MODES:
-        raise OptionError(f"depth={depth!r} is unknown; expected one of {list(DEPTH_MODES)}")
-    if encoding not in ENCODINGS:
-        raise OptionError(f"encoding={encoding!r} is unknown; expected one of {list(ENCODINGS)}")
+    check_choice("depth", depth, DEPTH_MODES)
+    check_choice("encoding", encoding, ENCODINGS)
     if per_layer and encoding not in ADDITIVE_ENCODINGS:
         raise OptionError(
-            f"per_layer=True needs an additive encoding {list(ADDITIVE_ENCODINGS)}, "
-            f"got encoding={encoding!r}"
+            f"encoding: expected an additive encoding ({format_choices(ADDITIVE_ENCODINGS)}) "
+            f"with per_layer=True; got {encoding!r}"
         )
     if encoding == "rotary" and head_dim % 2:
         raise OptionError(
-            f"encoding='rotary' needs an even head_dim = dim // heads, got {dim} // {heads} "
-            f"= {head_dim}"
+            f"heads: expected a divisor of dim={dim} that leaves an even head_dim for "
+            f"encoding='rotary' (it rotates feature pairs); got {heads} (head_dim {head_dim})"
         )
     return head_dim
 

@@ -20,9 +20,12 @@ import jax.numpy as jnp  # noqa: E402
 
 from sciml_seq.convert import jax_to_torch, torch_to_jax  # noqa: E402
 from sciml_seq.jax import models as jmodels  # noqa: E402
+from sciml_seq.jax import position as jpos  # noqa: E402
 from sciml_seq.jax import transformer as jt  # noqa: E402
 from sciml_seq.torch import models as tmodels  # noqa: E402
+from sciml_seq.torch import position as tpos  # noqa: E402
 from sciml_seq.torch import transformer as tt  # noqa: E402
+from sciml_seq.transformer import ENCODINGS  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -37,7 +40,7 @@ POSITIONS = np.array([[0.3, 1.45, 2.6, 3.2, 0.0], [3.2, 2.6, 0.3, 1.45, 0.0]])
 MASK = np.array([[True, True, True, True, False], [True] * 5])
 ENCODING_OPTIONS = {
     "learned": dict(max_positions=5, interpolate=True),
-    "floater": dict(hidden=8, method="rk4", n_steps=2),
+    "neural_ode": dict(hidden=8, method="rk4", n_steps=2),
     "sinusoidal": dict(max_period=20.0),
     "rotary": dict(base=20.0),
 }
@@ -105,6 +108,30 @@ def test_field_parity():
     assert_valid_close(np.asarray(got), expected.detach().numpy(), 1e-13, "field")
 
 
+# The class each name of sciml_seq.transformer.ENCODINGS builds (the same name in
+# sciml_seq.torch.position and sciml_seq.jax.position); rotary acts inside every attention.
+ENCODING_CLASSES = {
+    "none": None,
+    "rotary": None,
+    "sinusoidal": "SinusoidalEncoding",
+    "learned": "LearnedEncoding",
+    "complex_order": "ComplexOrderEncoding",
+    "neural_ode": "NeuralODEEncoding",
+}
+
+
+@pytest.mark.parametrize("name", ENCODINGS)
+def test_every_encoding_name_builds_its_module_in_both_frameworks(name):
+    kwargs = dict(depth="tied", encoding=name, encoding_options=ENCODING_OPTIONS.get(name, {}))
+    for enc, module in (
+        (tt.TransformerEncoder(DIM, HEADS, **kwargs), tpos),
+        (jt.TransformerEncoder(DIM, HEADS, key=KEY, **kwargs), jpos),
+    ):
+        cls = ENCODING_CLASSES[name]
+        assert enc.encoding is None if cls is None else type(enc.encoding) is getattr(module, cls)
+        assert (enc.layers[0].attention.rope is not None) == (name == "rotary")
+
+
 FAST_CASES = [("untied", "sinusoidal", True)]
 SLOW_CASES = [
     (depth, encoding, per_layer)
@@ -116,8 +143,8 @@ SLOW_CASES = [
         ("learned", False),
         ("rotary", False),
         ("complex_order", False),
-        ("floater", False),
-        ("floater", True),
+        ("neural_ode", False),
+        ("neural_ode", True),
     )
     if (depth, encoding, per_layer) not in FAST_CASES
 ]
@@ -134,16 +161,16 @@ def test_encoder_fixed_step_parity(depth, encoding, per_layer):
 
 
 @pytest.mark.slow  # diffrax adaptive compile
-@pytest.mark.parametrize("encoding", ["rotary", "floater"])
+@pytest.mark.parametrize("encoding", ["rotary", "neural_ode"])
 def test_encoder_adaptive_parity_to_tolerance(encoding):
-    tm, jm = encoder_pair("ode", encoding, encoding == "floater", solver=ADAPTIVE)
+    tm, jm = encoder_pair("ode", encoding, encoding == "neural_ode", solver=ADAPTIVE)
     got, expected = run_both(tm, jm, *inputs())
     assert_valid_close(got, expected, 1e-7, f"adaptive {encoding}")
 
 
 @pytest.mark.slow  # compiles a gradient
 def test_encoder_gradient_parity():
-    tm, jm = encoder_pair("ode", "floater", per_layer=True)
+    tm, jm = encoder_pair("ode", "neural_ode", per_layer=True)
     x, positions, mask = inputs()
     out = tm(torch.tensor(x), torch.tensor(positions), padding_mask=torch.tensor(mask))
     (out * torch.tensor(MASK[..., None])).pow(2).sum().backward()
@@ -208,7 +235,7 @@ def test_weights_round_trip():
     """JAX -> torch -> JAX gives back the same arrays (untied FLOATER encoder)."""
     from sciml_seq.convert import _jax_arrays
 
-    tm, jm = encoder_pair("untied", "floater", per_layer=True)
+    tm, jm = encoder_pair("untied", "neural_ode", per_layer=True)
     for p in tm.parameters():
         torch.nn.init.zeros_(p)
     back = torch_to_jax(jax_to_torch(jm, tm), jm)

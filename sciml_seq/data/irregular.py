@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from ..checks import check_choice, check_int, check_real
 from ..errors import OptionError, SolverError
 
 SYSTEMS = ("oscillator", "lorenz")
@@ -113,18 +114,14 @@ def make_irregular_task(
     ``n_context < 2``, ``n_forecast < 1``, ``dt <= 0`` or ``drop`` outside
     ``0 <= low <= high < 1``.
     """
-    if system not in SYSTEMS:
-        raise OptionError(f"system={system!r} is unknown; expected one of {list(SYSTEMS)}")
-    for name, value, low in (("n_series", n_series, 1), ("n_context", n_context, 2),
-                             ("n_forecast", n_forecast, 1)):  # fmt: skip
-        if int(value) != value or value < low:
-            raise OptionError(f"{name} must be an integer >= {low}, got {value!r}")
-    dt = DEFAULT_DT[system] if dt is None else dt
-    if not (np.isfinite(dt) and dt > 0):
-        raise OptionError(f"dt must be a positive finite number, got {dt!r}")
+    check_choice("system", system, SYSTEMS)
+    n_series = check_int("n_series", n_series)
+    n_context = check_int("n_context", n_context, low=2)
+    n_forecast = check_int("n_forecast", n_forecast)
+    dt = check_real("dt", DEFAULT_DT[system] if dt is None else dt, gt=0.0)
     low, high = drop
     if not (0.0 <= low <= high < 1.0):
-        raise OptionError(f"drop must be (low, high) with 0 <= low <= high < 1, got {drop!r}")
+        raise OptionError(f"drop: expected (low, high) with 0 <= low <= high < 1; got {drop!r}")
     rng = np.random.default_rng(seed)
     cells = n_context + n_forecast
     channels = 1 if system == "oscillator" else 3
@@ -165,7 +162,7 @@ def make_irregular_task(
             out[t_key][i, :n] = grid_times[index]
             out[v_key][i, :n] = values[index]
             out[m_key][i, :n] = True
-    return IrregularSeries(dt=float(dt), params=params, **out)
+    return IrregularSeries(dt=dt, params=params, **out)
 
 
 def baseline_mse(task: IrregularSeries) -> dict[str, float]:

@@ -21,9 +21,13 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from ..checks import check_choice, check_real
 from ..errors import DTypeError, OptionError, ShapeError
 from ..position import check_heads, check_shapes
 from .position import RotaryEncoding, rotate_half
+
+IMPLEMENTATIONS = (None, "xla", "cudnn")
+"""``implementation`` of ``jax.nn.dot_product_attention`` (``None``: JAX picks)."""
 
 
 def attention_mask(
@@ -119,9 +123,7 @@ class MultiheadAttention(eqx.Module):
     ) -> None:
         self.head_dim = check_heads(dim, heads)
         self.dim, self.heads = int(dim), int(heads)
-        if not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
-            raise OptionError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         if rope is not None and (
             not isinstance(rope, RotaryEncoding) or rope.head_dim != self.head_dim
         ):
@@ -130,12 +132,8 @@ class MultiheadAttention(eqx.Module):
                 f"rope must be a RotaryEncoding with head_dim = dim // heads = {self.head_dim}, "
                 f"got head_dim={got}"
             )
-        if implementation not in (None, "xla", "cudnn"):
-            raise OptionError(
-                f"implementation={implementation!r} is unknown; expected None, 'xla' or 'cudnn'"
-            )
         self.rope = rope
-        self.implementation = implementation
+        self.implementation = check_choice("implementation", implementation, IMPLEMENTATIONS)
         self.inference = inference
         qkv_key, out_key = jax.random.split(key)
         self.qkv = eqx.nn.Linear(dim, 3 * dim, use_bias=bias, dtype=dtype, key=qkv_key)
@@ -206,4 +204,4 @@ class MultiheadAttention(eqx.Module):
         return jax.vmap(self.out)(o.reshape(length, self.dim))
 
 
-__all__ = ["MultiheadAttention", "attention_mask", "attention_reference"]
+__all__ = ["IMPLEMENTATIONS", "MultiheadAttention", "attention_mask", "attention_reference"]

@@ -36,15 +36,14 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
+from ..checks import check_int, check_real
 from ..errors import DTypeError, OptionError, ShapeError
 from ..position import (
     NEURAL_ODE_DEFAULT_INIT,
     check_even,
     check_finite_values,
-    check_int,
     check_neural_ode_init,
     check_nonnegative_values,
-    check_positive,
     check_shapes,
     check_table_values,
     complex_order_frequencies,
@@ -137,7 +136,7 @@ class SinusoidalEncoding(eqx.Module):
 
     def __init__(self, dim: int, max_period: float = 10000.0) -> None:
         self.dim = check_even("dim", dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
 
     def encoding(self, positions: ArrayLike, dtype=None) -> Array:
         """The table at ``positions (length,)``: ``(length, dim)``."""
@@ -251,7 +250,7 @@ class RotaryEncoding(eqx.Module):
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         self.head_dim = check_even("head_dim", head_dim)
-        self.base = check_positive("base", base)
+        self.base = check_real("base", base, gt=0.0)
 
     def angles(self, positions: ArrayLike, dtype=None) -> tuple[Array, Array]:
         """``(cos, sin)`` of the rotation angles, each ``(1, length, head_dim)``."""
@@ -305,7 +304,7 @@ class ComplexOrderEncoding(eqx.Module):
 
     def __init__(self, dim: int, max_period: float = 10000.0, *, dtype=None, key: Array) -> None:
         self.dim = check_int("dim", dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
         dtype = dtype or _default_float()
         amp_key, out_key = jax.random.split(key)
         self.amplitude = eqx.nn.Linear(self.dim, self.dim, dtype=dtype, key=amp_key)
@@ -430,7 +429,7 @@ class NeuralODEEncoding(eqx.Module):
     ) -> None:
         self.dim = check_int("dim", dim)
         self.init = check_neural_ode_init(init, self.dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
         init_key, field_key = jax.random.split(key)
         dtype = dtype or _default_float()
         field = TimeMLP(

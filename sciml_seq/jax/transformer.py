@@ -150,7 +150,7 @@ def make_encoding(encoding: str, dim: int, options: dict[str, Any], dtype, key: 
         return LearnedEncoding(dim, **options, dtype=dtype, key=key)
     if encoding == "complex_order":
         return ComplexOrderEncoding(dim, **options, dtype=dtype, key=key)
-    if encoding == "floater":
+    if encoding == "neural_ode":
         return NeuralODEEncoding(dim, **options, dtype=dtype, key=key)
     return None
 

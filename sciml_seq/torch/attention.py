@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..checks import check_real
 from ..errors import DTypeError, OptionError, ShapeError
 from ..position import check_heads, check_shapes
 from .position import RotaryEncoding
@@ -89,9 +90,7 @@ class MultiheadAttention(nn.Module):
         super().__init__()
         self.head_dim = check_heads(dim, heads)
         self.dim, self.heads = int(dim), int(heads)
-        if not (isinstance(dropout, int | float) and 0.0 <= dropout < 1.0):
-            raise OptionError(f"dropout must be a number in [0, 1), got {dropout!r}")
-        self.dropout = float(dropout)
+        self.dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         if rope is not None and (
             not isinstance(rope, RotaryEncoding) or rope.head_dim != self.head_dim
         ):

@@ -33,15 +33,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_int, check_real
 from ..errors import DTypeError, ShapeError
 from ..position import (
     NEURAL_ODE_DEFAULT_INIT,
     check_even,
     check_finite_values,
-    check_int,
     check_neural_ode_init,
     check_nonnegative_values,
-    check_positive,
     check_shapes,
     check_table_values,
     complex_order_frequencies,
@@ -138,7 +137,7 @@ class SinusoidalEncoding(nn.Module):
     def __init__(self, dim: int, max_period: float = 10000.0) -> None:
         super().__init__()
         self.dim = check_even("dim", dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
 
     def encoding(self, positions: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         """The table at ``positions (batch, length)``: ``(batch, length, dim)``.
@@ -270,7 +269,7 @@ class RotaryEncoding(nn.Module):
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()
         self.head_dim = check_even("head_dim", head_dim)
-        self.base = check_positive("base", base)
+        self.base = check_real("base", base, gt=0.0)
 
     def angles(self, positions: Tensor, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
         """``(cos, sin)`` of the rotation angles, each ``(batch, 1, length, head_dim)``.
@@ -340,7 +339,7 @@ class ComplexOrderEncoding(nn.Module):
     ) -> None:
         super().__init__()
         self.dim = check_int("dim", dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
         self.amplitude = nn.Linear(self.dim, self.dim, dtype=dtype)
         freq = torch.as_tensor(complex_order_frequencies(self.dim, self.max_period))
         self.frequency = nn.Parameter(freq.to(self.amplitude.weight.dtype))
@@ -443,7 +442,7 @@ class NeuralODEEncoding(nn.Module):
         super().__init__()
         self.dim = check_int("dim", dim)
         self.init = check_neural_ode_init(init, self.dim)
-        self.max_period = check_positive("max_period", max_period)
+        self.max_period = check_real("max_period", max_period, gt=0.0)
         self.field = TimeMLP(
             self.dim,
             hidden,

@@ -44,8 +44,8 @@ class TransformerField(nn.Module):
       so an untrained block is time-independent.
     - ``bias (batch, length, dim)``, optional, is added to the attention input of
       every evaluation: the per-layer injection of an additive position
-      encoding (FLOATER); since ``qkv`` is linear it is a bias ``W_qkv @ bias`` on
-      Q, K and V.
+      encoding (as in FLOATER, ``encoding="neural_ode"``); since ``qkv`` is
+      linear it is a bias ``W_qkv @ bias`` on Q, K and V.
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def make_encoding(encoding: str, dim: int, options: dict[str, Any], dtype) -> An
         return LearnedEncoding(dim, **options, dtype=dtype)
     if encoding == "complex_order":
         return ComplexOrderEncoding(dim, **options, dtype=dtype)
-    if encoding == "floater":
+    if encoding == "neural_ode":
         return NeuralODEEncoding(dim, **options, dtype=dtype)
     return None
 
@@ -204,8 +204,8 @@ class TransformerEncoder(nn.Module):
     per_layer: add the (additive) encoding to the attention input of every field
         evaluation instead of once to the input.
     encoding_options: keyword arguments of the encoding's constructor
-        (``max_period``, ``max_positions``/``interpolate``, FLOATER's ``hidden``/
-        ``method``/...; for ``"rotary"``: ``base``).
+        (``max_period``, ``max_positions``/``interpolate``, ``"neural_ode"``'s
+        (FLOATER's) ``hidden``/``init``/``method``/...; for ``"rotary"``: ``base``).
     t_end, method, rtol, atol, step_size, n_steps, max_steps, adjoint:
         the ``ODEBlock`` of ``depth="ode"`` (``t_end`` also sets the discrete grid).
     dtype: parameter dtype.

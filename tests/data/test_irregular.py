@@ -79,11 +79,12 @@ def test_baseline_mse_loops_over_the_valid_points():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(system="rossler"), "system='rossler' is unknown"),
-        (dict(n_context=1), "n_context must be an integer >= 2"),
-        (dict(n_forecast=0), "n_forecast must be an integer >= 1"),
-        (dict(dt=0.0), "dt must be a positive finite number"),
-        (dict(drop=(0.7, 0.3)), r"drop must be \(low, high\)"),
+        (dict(system="rossler"), "system: expected one of 'oscillator', 'lorenz'; got 'rossler'"),
+        (dict(n_context=1), "n_context: expected an integer >= 2; got 1"),
+        (dict(n_context=8.0), "n_context: expected an integer >= 2; got 8.0"),
+        (dict(n_forecast=0), "n_forecast: expected an integer >= 1; got 0"),
+        (dict(dt=0.0), r"dt: expected a finite real number > 0\.0; got 0\.0"),
+        (dict(drop=(0.7, 0.3)), r"drop: expected \(low, high\) with 0 <= low <= high < 1"),
     ],
 )
 def test_errors(kwargs, match):

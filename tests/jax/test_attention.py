@@ -130,11 +130,15 @@ def test_dropout_and_inference():
 
 
 def test_errors():
-    with pytest.raises(OptionError, match="heads=3 must divide dim=8"):
+    with pytest.raises(OptionError, match="heads: expected a divisor of dim=8; got 3"):
         MultiheadAttention(8, 3, key=KEY)
+    with pytest.raises(OptionError, match=r"dropout: expected .* >= 0\.0 and < 1\.0; got -0\.1"):
+        MultiheadAttention(8, 2, dropout=-0.1, key=KEY)
     with pytest.raises(OptionError, match=r"rope must be a RotaryEncoding with head_dim .* = 4"):
         MultiheadAttention(8, 2, rope=RotaryEncoding(8), key=KEY)
-    with pytest.raises(OptionError, match="implementation"):
+    with pytest.raises(
+        OptionError, match="implementation: expected one of None, 'xla', 'cudnn'; got 'flash'"
+    ):
         MultiheadAttention(8, 2, implementation="flash", key=KEY)
     m = module(rope=True)
     x, positions, valid = inputs()

@@ -123,7 +123,7 @@ def test_rope():
         np.testing.assert_allclose(scores(P + shift), scores(P), rtol=1e-12, atol=1e-12)
     assert not np.allclose(scores(1.5 * P), scores(P))
 
-    with pytest.raises(OptionError, match=r"head_dim must be even.*got 5"):
+    with pytest.raises(OptionError, match=r"head_dim: expected an even integer.*got 5"):
         RotaryEncoding(5)
     with pytest.raises(ShapeError, match=r"\(4,\) to match x of shape \(3, 4, 8\).*\(5,\)"):
         rope(x, jnp.zeros(5))
@@ -207,10 +207,28 @@ def test_floater_sinusoidal_init_is_the_sinusoidal_table_at_real_times():
 
 def test_floater_init_errors():
     assert NeuralODEEncoding(4, key=KEY).init == "sinusoidal"  # the default
-    with pytest.raises(OptionError, match=r"init must be one of .*'sine'"):
+    with pytest.raises(
+        OptionError, match=r"init: expected one of 'random', 'sinusoidal'; got 'sine'"
+    ):
         NeuralODEEncoding(DIM, 8, init="sine", key=KEY)
-    with pytest.raises(OptionError, match="dim must be even for init='sinusoidal'.*got 5"):
+    with pytest.raises(
+        OptionError, match="dim: expected an even integer for init='sinusoidal'.*got 5"
+    ):
         NeuralODEEncoding(5, 8, init="sinusoidal", key=KEY)
+
+
+def test_option_errors():
+    """The shared checks, one per constructor: argument name, expectation, value."""
+    with pytest.raises(OptionError, match="dim: expected an integer >= 1; got 4.0"):
+        SinusoidalEncoding(4.0)  # whole floats are not integers
+    with pytest.raises(OptionError, match="max_positions: expected an integer >= 1; got 8.0"):
+        LearnedEncoding(4, 8.0, key=KEY)
+    with pytest.raises(OptionError, match="base: expected a finite real number > 0.0; got 0"):
+        RotaryEncoding(4, base=0)
+    with pytest.raises(OptionError, match="max_period: expected a finite real number > 0.0"):
+        ComplexOrderEncoding(4, max_period=float("nan"), key=KEY)
+    with pytest.raises(OptionError, match="max_period: expected a finite real number > 0.0"):
+        NeuralODEEncoding(4, max_period=-1.0, key=KEY)
 
 
 def test_floater_jit_vmap():

@@ -14,7 +14,7 @@ import pytest
 from jax.test_util import check_grads
 
 from sciml_seq.errors import NonFiniteError, OptionError, ShapeError
-from sciml_seq.jax.models import Forecaster, index_positions
+from sciml_seq.jax.models import Forecaster, SequenceClassifier, index_positions
 from sciml_seq.jax.transformer import TransformerEncoder, TransformerField
 
 KEY = jax.random.key(0)
@@ -46,14 +46,14 @@ def test_tied_equals_ode_euler_and_check_grads():
 
 
 @pytest.mark.slow  # ~40 s
-def test_untied_check_grads_in_the_parameters_with_per_layer_floater():
+def test_untied_check_grads_in_the_parameters_with_per_layer_neural_ode():
     enc = perturbed(
         TransformerEncoder(
             DIM,
             HEADS,
             depth="untied",
             n_layers=2,
-            encoding="floater",
+            encoding="neural_ode",
             per_layer=True,
             encoding_options=dict(hidden=4, method="rk4", n_steps=1),
             key=KEY,
@@ -88,17 +88,33 @@ def test_errors():
         enc(X, POS.at[1].set(jnp.nan))
     with pytest.raises(ShapeError, match=r"x must have shape \(length, dim=4\)"):
         enc(X[:, :3], POS)
-    with pytest.raises(OptionError, match=r"even head_dim = dim // heads, got 6 // 2 = 3"):
+    with pytest.raises(
+        OptionError,
+        match=r"heads: expected a divisor of dim=6 that leaves an even head_dim for "
+        r"encoding='rotary'.*got 2 \(head_dim 3\)",
+    ):
         TransformerEncoder(6, 2, encoding="rotary", key=KEY)
-    with pytest.raises(OptionError, match="depth='deep' is unknown"):
+    with pytest.raises(OptionError, match="depth: expected one of 'ode', 'tied', 'untied'"):
         TransformerEncoder(DIM, HEADS, depth="deep", key=KEY)
-    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+    with pytest.raises(
+        OptionError, match="encoding: expected one of .*'neural_ode'; got 'floater'"
+    ):
+        TransformerEncoder(DIM, HEADS, encoding="floater", key=KEY)
+    with pytest.raises(OptionError, match="activation: expected one of .*; got 'swish'"):
         TransformerEncoder(DIM, HEADS, activation="swish", key=KEY)
+    with pytest.raises(OptionError, match="n_layers: expected an integer >= 1; got 2.0"):
+        TransformerEncoder(DIM, HEADS, depth="tied", n_layers=2.0, key=KEY)
     field = TransformerField(DIM, HEADS, 8, key=KEY)
     with pytest.raises(ShapeError, match="t must be a scalar"):
         field(jnp.zeros(2), X)
     fc = Forecaster(1, DIM, HEADS, depth="tied", key=KEY)
     with pytest.raises(ShapeError, match=r"times must have shape \(n,\) = \(3,\)"):
         fc(jnp.zeros((3, 1)), jnp.zeros(2), jnp.zeros(2))
-    with pytest.raises(OptionError, match="position_mode='rank' is unknown"):
+    with pytest.raises(OptionError, match=r"position_mode.*'rank'"):
         Forecaster(1, DIM, HEADS, position_mode="rank", key=KEY)
+    with pytest.raises(OptionError, match="channels: expected an integer >= 1; got 1.0"):
+        Forecaster(1.0, DIM, HEADS, key=KEY)
+    with pytest.raises(OptionError, match="time_scale: expected a finite real number > 0.0"):
+        Forecaster(1, DIM, HEADS, time_scale=-4.0, key=KEY)
+    with pytest.raises(OptionError, match="in_features: expected an integer >= 1; got 0"):
+        SequenceClassifier(0, 2, DIM, HEADS, key=KEY)

@@ -152,11 +152,13 @@ def test_gradcheck():
 
 
 def test_errors():
-    with pytest.raises(OptionError, match="heads=3 must divide dim=8"):
+    with pytest.raises(OptionError, match="heads: expected a divisor of dim=8; got 3"):
         MultiheadAttention(8, 3)
+    with pytest.raises(OptionError, match="heads: expected an integer >= 1; got 2.0"):
+        MultiheadAttention(8, 2.0)
     with pytest.raises(OptionError, match=r"rope must be a RotaryEncoding with head_dim .* = 4.*8"):
         MultiheadAttention(8, 2, rope=RotaryEncoding(8))
-    with pytest.raises(OptionError, match="dropout"):
+    with pytest.raises(OptionError, match=r"dropout: expected .* >= 0\.0 and < 1\.0; got 1\.0"):
         MultiheadAttention(8, 2, dropout=1.0)
     m = module(rope=True)
     x, positions, valid = inputs()

@@ -134,8 +134,14 @@ def test_errors():
         model(values, times, queries, padding_mask=mask.float())
     with pytest.raises(ShapeError, match=r"query_mask must have shape \(2, 3\)"):
         model(values, times, queries, query_mask=qmask[:, :2])
-    with pytest.raises(OptionError, match="position_mode='rank' is unknown"):
+    with pytest.raises(OptionError, match=r"position_mode.*'rank'"):
         Forecaster(2, 8, 2, position_mode="rank")
+    with pytest.raises(OptionError, match="channels: expected an integer >= 1; got 2.0"):
+        Forecaster(2.0, 8, 2, **ENC)
+    with pytest.raises(OptionError, match="time_scale: expected a finite real number > 0.0; got 0"):
+        Forecaster(2, 8, 2, time_scale=0, **ENC)
+    with pytest.raises(OptionError, match="in_features: expected an integer >= 1; got 0"):
+        SequenceClassifier(0, 4, 8, 2, **ENC)
     clf = SequenceClassifier(3, 4, 8, 2, **ENC)
     with pytest.raises(ShapeError, match=r"x must have shape \(batch, length, in_features=3\)"):
         clf(values, times)

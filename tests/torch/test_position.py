@@ -170,7 +170,7 @@ def test_rope_scores_depend_on_position_differences_only(shift):
 
 
 def test_rope_errors():
-    with pytest.raises(OptionError, match=r"head_dim must be even.*got 7"):
+    with pytest.raises(OptionError, match=r"head_dim: expected an even integer.*got 7"):
         RotaryEncoding(7)
     rope = RotaryEncoding(4)
     with pytest.raises(ShapeError, match=r"x must have shape \(batch, heads, length, head_dim=4\)"):
@@ -350,12 +350,16 @@ def test_floater_sinusoidal_backsolve_gradients_match_direct():
 def test_floater_init_errors():
     assert NeuralODEEncoding(4).init == "sinusoidal"  # the default
     with pytest.raises(
-        OptionError, match=r"init must be one of \('random', 'sinusoidal'\).*'sine'"
+        OptionError, match=r"init: expected one of 'random', 'sinusoidal'; got 'sine'"
     ):
         floater(init="sine")
-    with pytest.raises(OptionError, match="dim must be even for init='sinusoidal'.*got 5"):
+    with pytest.raises(
+        OptionError, match="dim: expected an even integer for init='sinusoidal'.*got 5"
+    ):
         NeuralODEEncoding(5, 8, init="sinusoidal")
-    with pytest.raises(OptionError, match="max_period"):
+    with pytest.raises(
+        OptionError, match=r"max_period: expected a finite real number > 0\.0; got -1\.0"
+    ):
         floater(init="sinusoidal", max_period=-1.0)
 
 
@@ -385,12 +389,18 @@ def test_shape_and_value_errors(name):
 
 
 def test_option_errors():
-    with pytest.raises(OptionError, match="dim must be even"):
+    with pytest.raises(OptionError, match="dim: expected an even integer.*got 5"):
         SinusoidalEncoding(5)
-    with pytest.raises(OptionError, match="max_period"):
+    with pytest.raises(OptionError, match="dim: expected an integer >= 1; got 4.0"):
+        SinusoidalEncoding(4.0)  # whole floats are not integers
+    with pytest.raises(OptionError, match=r"max_period: expected a finite real number > 0\.0"):
         SinusoidalEncoding(4, max_period=0.0)
-    with pytest.raises(OptionError, match="max_positions"):
+    with pytest.raises(OptionError, match="max_positions: expected an integer >= 1; got 0"):
         LearnedEncoding(4, 0)
+    with pytest.raises(OptionError, match="max_positions: expected an integer >= 1; got 8.0"):
+        LearnedEncoding(4, 8.0)
+    with pytest.raises(OptionError, match="base: expected a finite real number > 0.0; got inf"):
+        RotaryEncoding(4, base=float("inf"))
     with pytest.raises(OptionError, match="method"):
         floater(method="rk5").encoding(torch.ones(1, 2, dtype=F64))
 

@@ -204,7 +204,7 @@ def test_padded_tokens_do_not_change_valid_outputs(depth, solver, tol):
     """Exactly for fixed steps; adaptive steps start from a guess that sees padding."""
     torch.manual_seed(0)
     enc = TransformerEncoder(
-        DIM, HEADS, depth=depth, n_layers=2, encoding="floater", dtype=F64,
+        DIM, HEADS, depth=depth, n_layers=2, encoding="neural_ode", dtype=F64,
         encoding_options=dict(hidden=8, method="rk4", n_steps=2), **solver,
     )  # fmt: skip
     randomize(enc)
@@ -220,7 +220,7 @@ def test_padded_tokens_do_not_change_valid_outputs(depth, solver, tol):
 @pytest.mark.parametrize(
     "depth, encoding, per_layer",
     [
-        pytest.param("ode", "floater", True, marks=pytest.mark.slow),  # ~15 s
+        pytest.param("ode", "neural_ode", True, marks=pytest.mark.slow),  # ~15 s
         ("tied", "learned", False),
         ("untied", "complex_order", False),
     ],
@@ -228,7 +228,7 @@ def test_padded_tokens_do_not_change_valid_outputs(depth, solver, tol):
 def test_gradcheck(depth, encoding, per_layer):
     torch.manual_seed(0)
     options = {
-        "floater": dict(hidden=4, method="rk4", n_steps=1),
+        "neural_ode": dict(hidden=4, method="rk4", n_steps=1),
         "learned": dict(max_positions=6, interpolate=True),
     }.get(encoding, {})
     enc = TransformerEncoder(
@@ -278,7 +278,11 @@ def test_error_nan_positions():
 
 
 def test_error_odd_head_dim_for_rope():
-    with pytest.raises(OptionError, match=r"even head_dim = dim // heads, got 6 // 2 = 3"):
+    with pytest.raises(
+        OptionError,
+        match=r"heads: expected a divisor of dim=6 that leaves an even head_dim for "
+        r"encoding='rotary'.*got 2 \(head_dim 3\)",
+    ):
         TransformerEncoder(6, 2, encoding="rotary")
 
 
@@ -289,18 +293,37 @@ def test_error_x_shape():
 
 
 def test_error_unknown_depth_and_encoding():
-    with pytest.raises(OptionError, match="depth='deep' is unknown"):
+    with pytest.raises(
+        OptionError, match="depth: expected one of 'ode', 'tied', 'untied'; got 'deep'"
+    ):
         TransformerEncoder(DIM, HEADS, depth="deep")
-    with pytest.raises(OptionError, match="encoding='alibi' is unknown"):
+    every = "'none', 'sinusoidal', 'learned', 'rotary', 'complex_order', 'neural_ode'"
+    with pytest.raises(OptionError, match=f"encoding: expected one of {every}; got 'alibi'"):
         TransformerEncoder(DIM, HEADS, encoding="alibi")
-    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+    # FLOATER goes by the position module's name "neural_ode"; its paper's name is no alias
+    with pytest.raises(OptionError, match=f"encoding: expected one of {every}; got 'floater'"):
+        TransformerEncoder(DIM, HEADS, encoding="floater")
+    with pytest.raises(OptionError, match="activation: expected one of .*'gelu'.*; got 'swish'"):
         TransformerEncoder(DIM, HEADS, activation="swish")
-    with pytest.raises(OptionError, match="activation='swish' is unknown"):
+    with pytest.raises(OptionError, match="activation: expected one of .*; got 'swish'"):
         TransformerField(DIM, HEADS, 12, activation="swish")
 
 
+def test_error_integer_options():
+    with pytest.raises(OptionError, match="n_layers: expected an integer >= 1; got 2.0"):
+        TransformerEncoder(DIM, HEADS, depth="tied", n_layers=2.0)
+    with pytest.raises(OptionError, match="mlp_hidden: expected an integer >= 1; got 0"):
+        TransformerField(DIM, HEADS, 0)
+    with pytest.raises(OptionError, match="heads: expected a divisor of dim=8; got 3"):
+        TransformerField(DIM, 3, 12)
+
+
 def test_error_per_layer_needs_additive_encoding():
-    with pytest.raises(OptionError, match="per_layer=True needs an additive encoding"):
+    with pytest.raises(
+        OptionError,
+        match=r"encoding: expected an additive encoding \('sinusoidal', 'learned', 'neural_ode'\)"
+        r" with per_layer=True; got 'rotary'",
+    ):
         TransformerEncoder(DIM, HEADS, encoding="rotary", per_layer=True)
 
 
@@ -318,7 +341,7 @@ def test_error_bad_solver_option_at_construction():
         TransformerEncoder(DIM, HEADS, method="rk4")  # fixed step needs n_steps or step_size
 
 
-@pytest.mark.parametrize("encoding", ["learned", "floater"])
+@pytest.mark.parametrize("encoding", ["learned", "neural_ode"])
 def test_error_per_layer_trainable_encoding_with_backsolve(encoding):
     options = dict(max_positions=6) if encoding == "learned" else {}
     with pytest.raises(

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from ...checks import check_int, check_real
 from ...errors import DTypeError, ShapeError
 from ...forecast import check_position_mode
 from ..transformer import TransformerEncoder
@@ -56,9 +57,9 @@ class Forecaster(eqx.Module):
         key: Array,
         **encoder_options: Any,
     ) -> None:
-        self.channels = int(channels)
+        self.channels = check_int("channels", channels)
         self.position_mode = check_position_mode(position_mode)
-        self.time_scale = float(time_scale)
+        self.time_scale = check_real("time_scale", time_scale, gt=0.0)
         k_embed, k_query, k_enc, k_head = jax.random.split(key, 4)
         self.embed = eqx.nn.Linear(channels, dim, dtype=dtype, key=k_embed)
         self.query = 0.02 * jax.random.normal(k_query, (dim,), self.embed.weight.dtype)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from ...checks import check_int
 from ...errors import ShapeError
 from ..transformer import TransformerEncoder
 
@@ -36,7 +37,7 @@ class _PooledModel(eqx.Module):
 
     def __init__(self, in_features, out_features, dim, heads, dtype, key, options) -> None:
         k_embed, k_enc, k_head = jax.random.split(key, 3)
-        self.in_features = int(in_features)
+        self.in_features = check_int("in_features", in_features)
         self.embed = eqx.nn.Linear(in_features, dim, dtype=dtype, key=k_embed)
         self.encoder = TransformerEncoder(dim, heads, dtype=dtype, key=k_enc, **options)
         self.head = eqx.nn.Linear(dim, out_features, dtype=dtype, key=k_head)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ...checks import check_int, check_real
 from ...errors import DTypeError, ShapeError
 from ...forecast import check_position_mode
 from ..transformer import TransformerEncoder
@@ -40,8 +41,8 @@ class Forecaster(nn.Module):
     position_mode: ``"time"`` places tokens at ``time_scale * times``;
         ``"index"`` at their rank among the valid tokens (context first, then
         queries): an integer-index encoding that keeps the order, not the spacing.
-    time_scale: factor applied to times in ``"time"`` mode (e.g. ``1 / dt`` to
-        put times in units of a base grid step).
+    time_scale: positive factor applied to times in ``"time"`` mode (e.g.
+        ``1 / dt`` to put times in units of a base grid step).
     dtype: parameter dtype.
     encoder_options: keyword arguments of :class:`TransformerEncoder`.
 
@@ -64,9 +65,9 @@ class Forecaster(nn.Module):
         **encoder_options: Any,
     ) -> None:
         super().__init__()
-        self.channels = int(channels)
+        self.channels = check_int("channels", channels)
         self.position_mode = check_position_mode(position_mode)
-        self.time_scale = float(time_scale)
+        self.time_scale = check_real("time_scale", time_scale, gt=0.0)
         self.embed = nn.Linear(channels, dim, dtype=dtype)
         self.query = nn.Parameter(torch.randn(dim, dtype=self.embed.weight.dtype) * 0.02)
         self.encoder = TransformerEncoder(dim, heads, dtype=dtype, **encoder_options)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ...checks import check_int
 from ...errors import ShapeError
 from ..transformer import TransformerEncoder
 
@@ -33,7 +34,7 @@ class _PooledModel(nn.Module):
         self, in_features: int, out_features: int, dim: int, heads: int, dtype, options
     ) -> None:
         super().__init__()
-        self.in_features = int(in_features)
+        self.in_features = check_int("in_features", in_features)
         self.embed = nn.Linear(in_features, dim, dtype=dtype)
         self.encoder = TransformerEncoder(dim, heads, dtype=dtype, **options)
         self.head = nn.Linear(dim, out_features, dtype=dtype)
