@@ -95,7 +95,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         depth=depth,
         n_layers=args.layers,
         mlp_hidden=2 * dim,
-        encoding="floater" if encoding in FLOATER_INITS else encoding,
+        encoding="neural_ode" if encoding in FLOATER_INITS else encoding,
         per_layer=per_layer,
         encoding_options=options,
         **(solver if depth == "ode" else {}),
