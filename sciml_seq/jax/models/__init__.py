@@ -2,9 +2,12 @@
 
 from .forecasting import Forecaster, index_positions
 from .sequence import SequenceClassifier, SequenceRegressor, masked_mean
+from .ssm_stack import SSM_LAYERS, SSMSequenceModel
 
 __all__ = [
+    "SSM_LAYERS",
     "Forecaster",
+    "SSMSequenceModel",
     "SequenceClassifier",
     "SequenceRegressor",
     "index_positions",

@@ -1,53 +1,25 @@
-"""Shared pieces of the ready sequence models: option checks, input checks, pooling."""
+"""Shared pieces of the ready sequence models: input checks, pooling, positions.
+
+Option checks come from :mod:`sciml_seq.checks` and, for the options a JAX twin
+shares, from :mod:`sciml_seq.models`.
+"""
 
 from __future__ import annotations
-
-import numbers
 
 import torch
 from torch import Tensor
 
-from ...errors import DTypeError, OptionError, ShapeError
-from ...ssm import check_int
+from ...errors import DTypeError
+from ...models import POOLS, check_sequence_shape
 
-__all__ = [
-    "POOLS",
-    "check_dropout",
-    "check_int",
-    "check_option",
-    "check_sequence",
-    "pool",
-    "positions_like",
-]
-
-#: How a model turns ``(batch, length, d_output)`` into its output: the mean
-#: over time, the last step (both ``(batch, d_output)``), or every step (``"none"``).
-POOLS: tuple[str, ...] = ("mean", "last", "none")
-
-
-def check_option(name: str, value: object, valid: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``valid``; OptionError listing them otherwise."""
-    if isinstance(value, str) and value in valid:
-        return value
-    raise OptionError(f"{name}: expected one of {', '.join(map(repr, valid))}; got {value!r}")
-
-
-def check_dropout(value: object) -> float:
-    """A probability in ``[0, 1)``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise OptionError(f"dropout: expected a probability in [0, 1); got {value!r}")
-    return float(value)
+__all__ = ["POOLS", "check_sequence", "pool", "positions_like"]
 
 
 def check_sequence(x: object, d_input: int) -> Tensor:
     """``x`` must be a floating ``(batch, length >= 1, d_input)`` tensor."""
     if not isinstance(x, Tensor):
         raise DTypeError(f"x: expected a torch.Tensor; got {type(x).__name__}")
-    if x.ndim != 3 or x.shape[-1] != d_input or x.shape[1] < 1:
-        raise ShapeError(
-            f"x: expected shape (batch, length, channels) with {d_input} channels (d_input) "
-            f"and length >= 1; got {tuple(x.shape)}"
-        )
+    check_sequence_shape(tuple(x.shape), d_input, batched=True)
     if not x.is_floating_point():
         raise DTypeError(f"x: expected a floating-point tensor; got {x.dtype}")
     return x

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .common import POOLS, check_dropout, check_int, check_option, check_sequence, pool
+from ...checks import check_choice, check_int, check_real
+from .common import POOLS, check_sequence, pool
 
 __all__ = ["RNN_CELLS", "RNNSequenceModel"]
 
@@ -41,13 +42,13 @@ class RNNSequenceModel(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.d_input = check_int("d_input", d_input, 1)
-        self.d_output = check_int("d_output", d_output, 1)
-        self.cell = check_option("cell", cell, tuple(RNN_CELLS))
-        self.pool = check_option("pool", pool, POOLS)
-        d_model = check_int("d_model", d_model, 1)
-        n_layers = check_int("n_layers", n_layers, 1)
-        dropout = check_dropout(dropout)
+        self.d_input = check_int("d_input", d_input)
+        self.d_output = check_int("d_output", d_output)
+        self.cell = check_choice("cell", cell, tuple(RNN_CELLS))
+        self.pool = check_choice("pool", pool, POOLS)
+        d_model = check_int("d_model", d_model)
+        n_layers = check_int("n_layers", n_layers)
+        dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         self.rnn = RNN_CELLS[self.cell](
             self.d_input,
             d_model,

@@ -16,8 +16,8 @@ from typing import Any
 
 from torch import nn
 
+from ...checks import check_choice, check_int
 from ...errors import OptionError
-from .common import check_int, check_option
 from .rnn import RNN_CELLS, RNNSequenceModel
 from .ssm_stack import SSM_LAYERS, SSMSequenceModel
 from .transformer_baseline import TransformerSequenceModel
@@ -37,7 +37,7 @@ def build_model(
     name: str, d_input: int, d_output: int, *, d_model: int, **options: Any
 ) -> nn.Module:
     """A model of :data:`MODELS` with width ``d_model``; ``options`` go to its constructor."""
-    name = check_option("name", name, MODELS)
+    name = check_choice("name", name, MODELS)
     if name in SSM_LAYERS:
         return SSMSequenceModel(d_input, d_output, d_model=d_model, layer=name, **options)
     if name in RNN_CELLS:
@@ -53,8 +53,8 @@ def fit_width(
     Assumes the count grows with the width.  Returns ``(width, count)``; raises
     OptionError when even ``max_width`` falls short of ``n_params``.
     """
-    n_params = check_int("n_params", n_params, 1)
-    step = check_int("step", step, 1)
+    n_params = check_int("n_params", n_params)
+    step = check_int("step", step)
 
     counts: dict[int, int] = {}
 
@@ -90,7 +90,7 @@ def build_sized(name: str, d_input: int, d_output: int, n_params: int, **options
     ``options`` (the other constructor arguments) must not contain ``d_model``
     or ``d_ff``.
     """
-    name = check_option("name", name, MODELS)
+    name = check_choice("name", name, MODELS)
     for key in ("d_model", "d_ff"):
         if key in options:
             raise OptionError(f"options: {key} is chosen by build_sized; leave it out")

@@ -22,13 +22,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ...models import SSM_LAYER_NAMES, check_ssm_stack_options
 from ..ssm import LSSL, S4, S4D
-from .common import POOLS, check_dropout, check_int, check_option, check_sequence, pool
+from .common import check_sequence, pool
 
 __all__ = ["SSM_LAYERS", "SSMSequenceModel"]
 
-#: The SSM layer names :class:`SSMSequenceModel` accepts.
-SSM_LAYERS: dict[str, type[nn.Module]] = {"s4d": S4D, "s4": S4, "lssl": LSSL}
+#: The SSM layers :class:`SSMSequenceModel` accepts, by name.
+SSM_LAYERS: dict[str, type[nn.Module]] = dict(zip(SSM_LAYER_NAMES, (S4D, S4, LSSL), strict=True))
 
 
 class SSMSequenceModel(nn.Module):
@@ -81,22 +82,18 @@ class SSMSequenceModel(nn.Module):
         **layer_options: Any,
     ) -> None:
         super().__init__()
-        self.d_input = check_int("d_input", d_input, 1)
-        self.d_output = check_int("d_output", d_output, 1)
-        d_model = check_int("d_model", d_model, 1)
-        n_layers = check_int("n_layers", n_layers, 1)
-        self.layer = check_option("layer", layer, tuple(SSM_LAYERS))
-        self.pool = check_option("pool", pool, POOLS)
-        self.prenorm = bool(prenorm)
-        dropout = check_dropout(dropout)
+        opts = check_ssm_stack_options(d_input, d_output, d_model, n_layers, layer, pool, dropout)
+        self.d_input, self.d_output = opts.d_input, opts.d_output
+        self.layer, self.pool, self.prenorm = opts.layer, opts.pool, bool(prenorm)
         make = SSM_LAYERS[self.layer]
-        self.encoder = nn.Linear(self.d_input, d_model)
+        self.encoder = nn.Linear(self.d_input, opts.d_model)
         self.layers = nn.ModuleList(
-            make(d_model, d_state, l_max, dropout=dropout, **layer_options) for _ in range(n_layers)
+            make(opts.d_model, d_state, l_max, dropout=opts.dropout, **layer_options)
+            for _ in range(opts.n_layers)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.decoder = nn.Linear(d_model, self.d_output)
+        self.norms = nn.ModuleList(nn.LayerNorm(opts.d_model) for _ in range(opts.n_layers))
+        self.dropout = nn.Dropout(opts.dropout) if opts.dropout > 0 else nn.Identity()
+        self.decoder = nn.Linear(opts.d_model, self.d_output)
 
     def forward(self, x: Tensor, rate: float = 1.0) -> Tensor:
         """``x (batch, length, d_input)`` -> outputs (see the class docstring)."""

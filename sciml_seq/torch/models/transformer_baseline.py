@@ -15,18 +15,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ...checks import check_choice, check_int, check_real
 from ...errors import OptionError
 from ..attention import MultiheadAttention
 from ..position import RotaryEncoding
-from .common import (
-    POOLS,
-    check_dropout,
-    check_int,
-    check_option,
-    check_sequence,
-    pool,
-    positions_like,
-)
+from .common import POOLS, check_sequence, pool, positions_like
 
 __all__ = ["TransformerBlock", "TransformerSequenceModel"]
 
@@ -90,21 +83,21 @@ class TransformerSequenceModel(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.d_input = check_int("d_input", d_input, 1)
-        self.d_output = check_int("d_output", d_output, 1)
-        d_model = check_int("d_model", d_model, 1)
-        n_layers = check_int("n_layers", n_layers, 1)
-        heads = check_int("heads", heads, 1)
+        self.d_input = check_int("d_input", d_input)
+        self.d_output = check_int("d_output", d_output)
+        d_model = check_int("d_model", d_model)
+        n_layers = check_int("n_layers", n_layers)
+        heads = check_int("heads", heads)
         if d_model % heads or (d_model // heads) % 2:
             raise OptionError(
                 f"heads: expected a divisor of d_model={d_model} that leaves an even head size "
                 f"(rotary positions rotate pairs); got {heads}"
             )
-        d_ff = check_int("ff_mult", ff_mult, 1) * d_model if d_ff is None else d_ff
-        d_ff = check_int("d_ff", d_ff, 1)
-        self.pool = check_option("pool", pool, POOLS)
+        d_ff = check_int("ff_mult", ff_mult) * d_model if d_ff is None else d_ff
+        d_ff = check_int("d_ff", d_ff)
+        self.pool = check_choice("pool", pool, POOLS)
         self.causal = bool(causal)
-        dropout = check_dropout(dropout)
+        dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         self.encoder = nn.Linear(self.d_input, d_model)
         self.blocks = nn.ModuleList(
             TransformerBlock(d_model, heads, d_ff, dropout) for _ in range(n_layers)

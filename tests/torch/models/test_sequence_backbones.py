@@ -149,14 +149,29 @@ def test_ssm_hints_reach_the_optimizer_groups():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda: small("s4d", pool="max"), OptionError, "pool: expected one of"),
+        (
+            lambda: small("s4d", pool="max"),
+            OptionError,
+            "pool: expected one of 'mean', 'last', 'none'; got 'max'",
+        ),
         (lambda: SSMSequenceModel(1, 2, layer="mamba"), OptionError, "layer: expected one of"),
-        (lambda: RNNSequenceModel(1, 2, cell="rnn"), OptionError, "cell: expected one of"),
+        (
+            lambda: RNNSequenceModel(1, 2, cell="rnn"),
+            OptionError,
+            "cell: expected one of 'lstm', 'gru'; got 'rnn'",
+        ),
         (lambda: build_model("gpt", 1, 2, d_model=4), OptionError, "name: expected one of"),
         (lambda: SSMSequenceModel(0, 2), OptionError, "d_input: expected an integer >= 1"),
         (lambda: RNNSequenceModel(1, 2, n_layers=0), OptionError, "n_layers: expected an int"),
-        (lambda: TransformerSequenceModel(1, 2, dropout=1.0), OptionError, "dropout: expected"),
-        (lambda: RNNSequenceModel(1, 2, dropout=1.5), OptionError, "dropout: expected"),
+        (lambda: RNNSequenceModel(1, 2, d_model=8.0), OptionError, "d_model: .* got 8.0"),
+        (lambda: TransformerSequenceModel(1, 2, ff_mult=True), OptionError, "ff_mult: .*True"),
+        (
+            lambda: TransformerSequenceModel(1, 2, dropout=1.0),
+            OptionError,
+            r"dropout: expected a finite real number >= 0\.0 and < 1\.0; got 1\.0",
+        ),
+        (lambda: RNNSequenceModel(1, 2, dropout=1.5), OptionError, "dropout: .* got 1.5"),
+        (lambda: RNNSequenceModel(1, 2, dropout=float("nan")), OptionError, "dropout: .* nan"),
         (
             lambda: TransformerSequenceModel(1, 2, d_model=6, heads=4),
             OptionError,

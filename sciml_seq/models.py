@@ -1,0 +1,77 @@
+"""Framework-free parts of the ready sequence models in ``sciml_seq.{torch,jax}.models``.
+
+The pooling names, the SSM stack's layer names and option checks, and the
+input shape check, written once so that a PyTorch model and its JAX twin
+accept the same options and raise the same errors.  Imports no framework.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .checks import check_choice, check_int, check_real
+from .errors import ShapeError
+
+__all__ = [
+    "POOLS",
+    "SSM_LAYER_NAMES",
+    "SSMStackOptions",
+    "check_sequence_shape",
+    "check_ssm_stack_options",
+]
+
+#: How a model turns its per-step outputs ``(length, d_output)`` into its output:
+#: the mean over time, the last step (both ``(d_output,)``), or every step (``"none"``).
+POOLS: tuple[str, ...] = ("mean", "last", "none")
+
+#: The SSM layers of ``SSMSequenceModel`` (``sciml_seq.{torch,jax}.ssm`` S4D, S4, LSSL).
+SSM_LAYER_NAMES: tuple[str, ...] = ("s4d", "s4", "lssl")
+
+
+class SSMStackOptions(NamedTuple):
+    """The checked options of ``SSMSequenceModel`` (see :func:`check_ssm_stack_options`)."""
+
+    d_input: int
+    d_output: int
+    d_model: int
+    n_layers: int
+    layer: str
+    pool: str
+    dropout: float
+
+
+def check_ssm_stack_options(
+    d_input: object,
+    d_output: object,
+    d_model: object,
+    n_layers: object,
+    layer: object,
+    pool: object,
+    dropout: object,
+) -> SSMStackOptions:
+    """The options of ``SSMSequenceModel`` in their Python types; OptionError naming a bad one.
+
+    Sizes are integers ``>= 1``, ``layer`` one of :data:`SSM_LAYER_NAMES`, ``pool``
+    one of :data:`POOLS`, ``dropout`` a real number in ``[0, 1)``.  The options of
+    the SSM layers themselves (``d_state``, ``l_max``, ...) are checked by the layers.
+    """
+    return SSMStackOptions(
+        d_input=check_int("d_input", d_input),
+        d_output=check_int("d_output", d_output),
+        d_model=check_int("d_model", d_model),
+        n_layers=check_int("n_layers", n_layers),
+        layer=check_choice("layer", layer, SSM_LAYER_NAMES),
+        pool=check_choice("pool", pool, POOLS),
+        dropout=check_real("dropout", dropout, ge=0.0, lt=1.0),
+    )
+
+
+def check_sequence_shape(shape: tuple[int, ...], d_input: int, *, batched: bool) -> None:
+    """ShapeError unless ``shape`` is ``(batch, length, d_input)`` (``batched``, PyTorch)
+    or ``(length, d_input)`` (one example, JAX), with ``length >= 1``."""
+    dims = "(batch, length, channels)" if batched else "(length, channels)"
+    if len(shape) != (3 if batched else 2) or shape[-1] != d_input or shape[-2] < 1:
+        raise ShapeError(
+            f"x: expected shape {dims} with {d_input} channels (d_input) and length >= 1; "
+            f"got {tuple(shape)}"
+        )
