@@ -14,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..checks import check_choice, check_int, check_real, format_choices
 from ..errors import OptionError
+from .geometry import grid_misfit
 
 PRESETS: dict[str, dict[str, Any]] = {
     "T": {"embed_dim": 48, "depths": (4, 4, 4, 4)},
@@ -53,14 +56,11 @@ _HF_KEYS = {
 }
 
 
-def _ints(name: str, value: Any) -> tuple[int, ...]:
-    try:
-        out = tuple(int(v) for v in value)
-    except TypeError:
-        raise OptionError(f"{name} must be a list of integers, got {value!r}") from None
-    if any(o != v for o, v in zip(out, value, strict=True)):
-        raise OptionError(f"{name} must be a list of integers, got {value!r}")
-    return out
+def _ints(name: str, value: Any, low: int) -> tuple[int, ...]:
+    """``value`` as a tuple of integers ``>= low`` (``OptionError`` naming the entry)."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise OptionError(f"{name}: expected a list of integers; got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, low) for i, v in enumerate(value))
 
 
 @dataclass(frozen=True)
@@ -151,18 +151,22 @@ class ScOTConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name in ("depths", "num_heads", "skip_connections", "pretrained_window_sizes"):
-            set_(self, name, _ints(name, getattr(self, name)))
+        for name, low in (
+            ("depths", 1),
+            ("num_heads", 1),
+            ("skip_connections", 0),
+            ("pretrained_window_sizes", 0),
+        ):
+            set_(self, name, _ints(name, getattr(self, name), low))
         if self.channel_slice_list_normalized_loss is not None:
-            slices = _ints(
-                "channel_slice_list_normalized_loss", self.channel_slice_list_normalized_loss
-            )
+            name = "channel_slice_list_normalized_loss"
+            slices = _ints(name, self.channel_slice_list_normalized_loss, 0)
             if len(slices) < 2 or any(b <= a for a, b in zip(slices, slices[1:], strict=False)):
                 raise OptionError(
-                    "channel_slice_list_normalized_loss must be increasing channel boundaries "
-                    f"(at least two), got {list(slices)}"
+                    f"{name}: expected increasing channel boundaries (at least two); "
+                    f"got {list(slices)}"
                 )
-            set_(self, "channel_slice_list_normalized_loss", slices)
+            set_(self, name, slices)
         for name in (
             "image_size",
             "patch_size",
@@ -171,52 +175,47 @@ class ScOTConfig:
             "embed_dim",
             "window_size",
         ):
-            self._positive(name)
+            set_(self, name, check_int(name, getattr(self, name)))
         n = len(self.depths)
-        if n == 0 or any(d < 1 for d in self.depths):
-            raise OptionError(
-                f"depths must be a non-empty list of positive ints, got {self.depths}"
-            )
+        if n == 0:
+            raise OptionError("depths: expected at least one stage; got ()")
         # as the official model, extra entries are allowed (and ignored, except that
         # extra skip_connections build skip blocks that are never used)
         for name in ("num_heads", "skip_connections", "pretrained_window_sizes"):
             if len(getattr(self, name)) < n:
                 raise OptionError(
-                    f"{name} needs at least one entry per stage ({n}, as depths), "
+                    f"{name}: expected at least one entry per stage ({n}, as depths); "
                     f"got {list(getattr(self, name))}"
                 )
-        if any(s < 0 for s in self.skip_connections):
-            raise OptionError(f"skip_connections must be >= 0, got {list(self.skip_connections)}")
+        misfit = grid_misfit(self.image_size, self.patch_size, self.window_size, n)
+        if misfit:
+            raise OptionError(
+                f"image_size: expected a side that fits the scOT grid ({misfit}); "
+                f"got {self.image_size}"
+            )
         for i, heads in enumerate(self.num_heads[:n]):
-            dim = self.embed_dim * 2**i
-            if heads < 1 or dim % heads:
+            dim = self.stage_dim(i)
+            if dim % heads:
                 raise OptionError(
-                    f"num_heads[{i}] = {heads} must divide the stage width "
-                    f"embed_dim * 2**{i} = {dim}"
+                    f"num_heads[{i}]: expected a divisor of the stage width "
+                    f"embed_dim * 2**{i} = {dim}; got {heads}"
                 )
-        if self.hidden_act not in HIDDEN_ACTS:
-            raise OptionError(f"hidden_act must be one of {HIDDEN_ACTS}, got {self.hidden_act!r}")
+        check_choice("hidden_act", self.hidden_act, HIDDEN_ACTS)
         if self.residual_model not in RESIDUAL_MODELS:
             raise OptionError(
-                f"residual_model must be one of {RESIDUAL_MODELS} (the official 'resnet' "
-                f"skip blocks are not built), got {self.residual_model!r}"
+                f"residual_model: expected one of {format_choices(RESIDUAL_MODELS)} (the "
+                f"official 'resnet' skip blocks are not built); got {self.residual_model!r}"
             )
-        if self.p not in (1, 2):
-            raise OptionError(f"p must be 1 (L1 loss) or 2 (MSE), got {self.p!r}")
+        check_choice("p", self.p, (1, 2))
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise OptionError(f"{name} must be in [0, 1), got {value!r}")
-        if not self.mlp_ratio > 0 or not self.layer_norm_eps > 0:
-            raise OptionError(
-                f"mlp_ratio and layer_norm_eps must be > 0, got {self.mlp_ratio!r}, "
-                f"{self.layer_norm_eps!r}"
-            )
-
-    def _positive(self, name: str) -> None:
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise OptionError(f"{name} must be a positive integer, got {value!r}")
+            set_(self, name, check_real(name, getattr(self, name), ge=0.0, lt=1.0))
+        for name in ("mlp_ratio", "layer_norm_eps"):
+            set_(self, name, check_real(name, getattr(self, name), gt=0.0))
+        set_(
+            self,
+            "initializer_range",
+            check_real("initializer_range", self.initializer_range, ge=0.0),
+        )
 
     # ------------------------------------------------------------------ derived
 
@@ -262,10 +261,12 @@ class ScOTConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ScOTConfig:
-        """The released scOT-``name`` configuration (``"T"``, ``"B"``, ``"L"``) with overrides."""
-        if name not in PRESETS:
-            raise OptionError(f"preset name must be one of {sorted(PRESETS)}, got {name!r}")
-        return cls(**{**PRESETS[name], **overrides})
+        """The released scOT-``name`` configuration (``"T"``, ``"B"``, ``"L"``) with overrides.
+
+        Raises ``OptionError`` naming an override that is not a field (as :meth:`from_dict`).
+        """
+        check_choice("name", name, PRESETS)
+        return cls.from_dict({**PRESETS[name], **overrides})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ScOTConfig:

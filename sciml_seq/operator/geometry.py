@@ -91,18 +91,25 @@ def stage_resolutions(
     """
     out: list[tuple[int, int]] = []
     for axis, size in (("height", height), ("width", width)):
-        problem = _axis_problem(size, patch_size, window_size, num_stages)
-        if problem:
-            good = _next_valid(size, patch_size, window_size, num_stages)
-            raise ShapeError(
-                f"pixel_values: {axis} {size} does not fit the scOT grid: {problem}; "
-                f"the {axis} must be a multiple of patch_size * 2**(stages-1) = "
-                f"{patch_size * 2 ** (num_stages - 1)} whose stage grids are multiples of "
-                f"their windows (window_size {window_size}), e.g. {good}"
-            )
+        misfit = grid_misfit(size, patch_size, window_size, num_stages)
+        if misfit:
+            raise ShapeError(f"pixel_values: {axis} {size} does not fit the scOT grid: {misfit}")
     for level in range(num_stages):
         out.append((height // patch_size // 2**level, width // patch_size // 2**level))
     return out
+
+
+def grid_misfit(size: int, patch_size: int, window_size: int, num_stages: int) -> str:
+    """``""`` if a side of ``size`` pixels fits the scOT stages, else why and a size that does."""
+    problem = _axis_problem(size, patch_size, window_size, num_stages)
+    if not problem:
+        return ""
+    good = _next_valid(size, patch_size, window_size, num_stages)
+    return (
+        f"{problem}; it must be a multiple of patch_size * 2**(stages-1) = "
+        f"{patch_size * 2 ** (num_stages - 1)} whose stage grids are multiples of "
+        f"their windows (window_size {window_size}), e.g. {good}"
+    )
 
 
 def _axis_problem(size: int, patch_size: int, window_size: int, num_stages: int) -> str:
@@ -242,6 +249,7 @@ __all__ = [
     "MASK_VALUE",
     "WindowGeometry",
     "block_geometry",
+    "grid_misfit",
     "kept_frequencies",
     "relative_coords_table",
     "relative_position_index",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import OptionError, ShapeError
 from .losses import relative_errors
 from .metrics import summarize
@@ -63,6 +64,15 @@ class Evaluation:
         ]
 
 
+def _check_common(
+    u: np.ndarray, t: np.ndarray, start: object, batch_size: object
+) -> tuple[int, int]:
+    """Check the trajectories, ``start`` (a time index of ``u``) and ``batch_size``."""
+    check_trajectories(u, t)
+    start = check_int("start", start, low=0, high=u.shape[1] - 1)
+    return start, check_int("batch_size", batch_size)
+
+
 def _call(predict: Predict, x: np.ndarray, lead: float, batch_size: int) -> np.ndarray:
     out = []
     for start in range(0, len(x), batch_size):
@@ -99,13 +109,13 @@ def one_shot(
     ``u``: ``(n, n_times, C, *grid)``; ``t``: ``(n_times,)``.
     """
     u, t = np.asarray(u), np.asarray(t)
-    check_trajectories(u, t)
-    for k in lead_steps:
-        if not 0 <= start + k < u.shape[1] or k < 0:
-            raise OptionError(
-                f"lead_steps: expected leads k >= 0 with start + k < n_times = {u.shape[1]} "
-                f"(start={start}); got {list(lead_steps)}"
-            )
+    start, batch_size = _check_common(u, t, start, batch_size)
+    lead_steps = [check_int(f"lead_steps[{i}]", k, low=0) for i, k in enumerate(lead_steps)]
+    if any(start + k >= u.shape[1] for k in lead_steps):
+        raise OptionError(
+            f"lead_steps: expected start + k < n_times = {u.shape[1]} for every lead k "
+            f"(start={start}); got {lead_steps}"
+        )
     x = u[:, start]
     preds = [_call(predict, x, t[start + k] - t[start], batch_size) for k in lead_steps]
     truths = [u[:, start + k].astype(np.float64) for k in lead_steps]
@@ -130,15 +140,14 @@ def rollout(
     ``C_out == C_in`` (the prediction is fed back).
     """
     u, t = np.asarray(u), np.asarray(t)
-    check_trajectories(u, t)
-    if step < 1:
-        raise OptionError(f"step: expected a positive integer; got {step}")
+    start, batch_size = _check_common(u, t, start, batch_size)
+    step = check_int("step", step)
     most = (u.shape[1] - 1 - start) // step
-    n_steps = most if n_steps is None else n_steps
+    n_steps = most if n_steps is None else check_int("n_steps", n_steps)
     if not 1 <= n_steps <= most:
         raise OptionError(
-            f"n_steps: expected 1..{most} calls of {step} steps from start={start} "
-            f"within {u.shape[1]} times; got {n_steps}"
+            f"n_steps: expected an integer in [1, {most}] (calls of {step} steps from "
+            f"start={start} within {u.shape[1]} times); got {n_steps}"
         )
     state, preds, truths, times = u[:, start], [], [], []
     for s in range(1, n_steps + 1):

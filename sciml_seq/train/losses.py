@@ -30,11 +30,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from ..checks import check_choice
 from ..errors import OptionError, ShapeError
 
-__all__ = ["channel_groups", "pooled_relative_loss", "relative_errors", "relative_l1_loss"]
+__all__ = [
+    "REDUCTIONS",
+    "channel_groups",
+    "pooled_relative_loss",
+    "relative_errors",
+    "relative_l1_loss",
+]
 
 Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
+
+REDUCTIONS = ("mean", "pooled")
+"""The ``reduction`` names of :func:`relative_l1_loss`."""
 
 
 def channel_groups(slice_list: Sequence[int] | None, n_channels: int) -> list[tuple[int, int]]:
@@ -64,8 +74,7 @@ def _groups(
             "pred, target: expected equal shapes (batch, channels, *grid); got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
-    if p not in (1, 2):
-        raise OptionError(f"p: expected 1 or 2; got {p!r}")
+    check_choice("p", p, (1, 2))
     return channel_groups(channel_slice_list, pred.shape[1])
 
 
@@ -105,10 +114,8 @@ def relative_l1_loss(
     ``reduction="pooled"``: Poseidon's scOT loss (errors and normalisers pooled
     over the batch before dividing).
     """
-    if reduction == "mean":
+    if check_choice("reduction", reduction, REDUCTIONS) == "mean":
         return relative_errors(pred, target, channel_slice_list, p=1, eps=eps).mean()
-    if reduction != "pooled":
-        raise OptionError(f"reduction: expected 'mean' or 'pooled'; got {reduction!r}")
     return pooled_relative_loss(pred, target, channel_slice_list, p=1, eps=eps)
 
 

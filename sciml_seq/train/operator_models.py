@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from ..checks import check_choice, check_int, format_choices
 from ..errors import OptionError
 
 __all__ = ["OPERATOR_MODELS", "build_operator", "rebuild_operator"]
@@ -39,10 +40,11 @@ def build_operator(
     arguments for ``"fno"`` (default ``n_modes``: ``min(16, n // 2)`` per axis).
     ``normalization``: per-channel ``(mean, std)`` (needs ``C_out == C_in``).
     """
-    grid = tuple(int(n) for n in grid)
-    if name.startswith("scot-") and name in OPERATOR_MODELS:
+    check_choice("model", name, OPERATOR_MODELS)
+    grid = tuple(check_int(f"grid[{i}]", n) for i, n in enumerate(grid))
+    if name.startswith("scot-"):
         if len(grid) != 2:
-            raise OptionError(f"grid: {name} needs 2-D fields (H, W); got grid {grid}")
+            raise OptionError(f"grid: expected 2-D fields (H, W) for {name}; got {grid}")
         from ..torch.operator import ScOTConfig
 
         config = ScOTConfig.preset(
@@ -55,7 +57,7 @@ def build_operator(
             },
         )
         spec = {"name": name, "config": config.to_dict()}
-    elif name == "fno":
+    else:
         config = {
             "in_channels": in_channels,
             "out_channels": out_channels,
@@ -63,12 +65,10 @@ def build_operator(
             **overrides,
         }
         spec = {"name": name, "config": config}
-    else:
-        raise OptionError(f"model: expected one of {list(OPERATOR_MODELS)}; got {name!r}")
     if normalization is not None:
         if in_channels != out_channels:
             raise OptionError(
-                f"normalization: needs out_channels == in_channels; got {out_channels} "
+                f"normalization: expected out_channels == in_channels; got {out_channels} "
                 f"and {in_channels}"
             )
         mean, std = normalization
@@ -92,7 +92,8 @@ def rebuild_operator(spec: dict[str, Any]) -> nn.Module:
         model = ScOT(ScOTConfig.from_dict(spec["config"]))
     else:
         raise OptionError(
-            f"model spec: expected name in {list(OPERATOR_MODELS)}; got {name!r} (spec {spec})"
+            f"model spec: expected a name in {format_choices(OPERATOR_MODELS)}; got {name!r} "
+            f"(spec {spec})"
         )
     if "normalization" in spec:
         from .normalize import ChannelNormalized

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int, check_real
 from ..errors import OptionError
 from .evaluate import Evaluation, one_shot, rollout
 from .plots import plot_error_vs_lead, plot_sample
@@ -78,9 +79,13 @@ def train_operator(
     config = config or TrainConfig(steps=1000)
     device_obj = distributed.init_from_env(device)
     traj = _read(data)
-    scale = float(time_scale or (traj.t[-1] - traj.t[0]))
-    if not scale > 0:
-        raise OptionError(f"time_scale: expected a positive number; got {scale}")
+    if time_scale is not None:
+        scale = check_real("time_scale", time_scale, gt=0.0)
+    elif not (scale := float(traj.t[-1] - traj.t[0])) > 0:
+        raise OptionError(
+            f"time_scale: expected a positive number (default: the time span of {data}, "
+            f"which needs at least 2 times); got {scale}"
+        )
     torch.manual_seed(config.seed)
     channels = traj.u.shape[2]
     net, spec = build_operator(
@@ -148,6 +153,7 @@ def evaluate_operator(
     """
     from .predict import torch_predictor
 
+    n_plots = check_int("n_plots", n_plots, low=0)
     model, extra = load_operator(checkpoint)
     scale = float(extra.get("time_scale", 1.0))
     traj = _read(data)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import OptionError, ShapeError
 
 __all__ = ["PairIndex", "check_trajectories", "pair_batches"]
@@ -48,25 +49,21 @@ class PairIndex:
     _row_start: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("n_trajectories", "n_times"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise OptionError(f"{name}: expected a positive integer; got {value!r}")
-        if self.min_lead not in (0, 1):
-            raise OptionError(f"min_lead: expected 0 or 1; got {self.min_lead!r}")
+        set_ = object.__setattr__
+        set_(self, "n_trajectories", check_int("n_trajectories", self.n_trajectories))
+        set_(self, "n_times", check_int("n_times", self.n_times))
+        set_(self, "min_lead", check_int("min_lead", self.min_lead, low=0, high=1))
         top = self.n_times - 1
         if self.min_lead > top:
-            raise OptionError(f"min_lead=1 needs at least 2 time points; n_times={self.n_times}")
-        max_lead = top if self.max_lead is None else self.max_lead
-        if not isinstance(max_lead, int | np.integer) or not self.min_lead <= max_lead:
             raise OptionError(
-                f"max_lead: expected an integer >= min_lead={self.min_lead}; got {self.max_lead!r}"
+                f"n_times: expected at least 2 time points with min_lead=1; got {self.n_times}"
             )
-        max_lead = min(int(max_lead), top)
-        object.__setattr__(self, "max_lead", max_lead)
+        max_lead = top if self.max_lead is None else self.max_lead
+        max_lead = min(check_int("max_lead", max_lead, low=self.min_lead), top)
+        set_(self, "max_lead", max_lead)
         i = np.arange(self.n_times)
         counts = np.clip(np.minimum(top, i + max_lead) - (i + self.min_lead) + 1, 0, None)
-        object.__setattr__(self, "_row_start", np.concatenate([[0], np.cumsum(counts)]))
+        set_(self, "_row_start", np.concatenate([[0], np.cumsum(counts)]))
 
     @property
     def pairs_per_trajectory(self) -> int:
@@ -148,8 +145,7 @@ def pair_batches(
             f"u: expected leading shape ({index.n_trajectories}, {index.n_times}) "
             f"from index; got {u.shape[:2]}"
         )
-    if batch_size < 1:
-        raise OptionError(f"batch_size: expected a positive integer; got {batch_size}")
+    batch_size = check_int("batch_size", batch_size)
     order = np.arange(len(index))
     if seed is not None:
         order = np.random.default_rng(seed).permutation(order)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from ..checks import check_int, check_real
 from ..errors import OptionError
 
 __all__ = ["warmup_cosine"]
@@ -21,13 +22,12 @@ def warmup_cosine(
     step: int, *, total_steps: int, warmup_steps: int = 0, min_ratio: float = 0.0
 ) -> float:
     """Multiplier of the peak learning rate at ``step`` (0-based)."""
-    if not 0 <= warmup_steps < total_steps:
+    total_steps = check_int("total_steps", total_steps)
+    if check_int("warmup_steps", warmup_steps, low=0) >= total_steps:
         raise OptionError(
-            f"warmup_steps: expected 0 <= warmup_steps < total_steps={total_steps}; "
-            f"got {warmup_steps}"
+            f"warmup_steps: expected an integer < total_steps = {total_steps}; got {warmup_steps}"
         )
-    if not 0.0 <= min_ratio <= 1.0:
-        raise OptionError(f"min_ratio: expected a value in [0, 1]; got {min_ratio}")
+    min_ratio = check_real("min_ratio", min_ratio, ge=0.0, le=1.0)
     if step < warmup_steps:
         return step / warmup_steps
     decay = total_steps - warmup_steps

@@ -28,19 +28,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from ..checks import check_choice, check_int, check_real
 from ..errors import NonFiniteError, OptionError
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .losses import relative_l1_loss
+from .losses import REDUCTIONS, relative_l1_loss
 from .pair_dataset import PairDataset
 from .param_groups import param_groups
+from .predict import PRECISIONS, autocast
 from .schedule import warmup_cosine
 
 __all__ = ["TrainConfig", "Trainer"]
@@ -70,18 +71,17 @@ class TrainConfig:
     checkpoint_every: int | None = None
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise OptionError(f"steps: expected a positive integer; got {self.steps}")
-        if self.batch_size < 1:
-            raise OptionError(f"batch_size: expected a positive integer; got {self.batch_size}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise OptionError(
-                f"precision: expected 'fp32', 'bf16' or 'fp16'; got {self.precision!r}"
-            )
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise OptionError(
-                f"clip_norm: expected a positive number or None; got {self.clip_norm}"
-            )
+        self.steps = check_int("steps", self.steps)
+        self.batch_size = check_int("batch_size", self.batch_size)
+        self.lr = check_real("lr", self.lr, gt=0.0)
+        self.weight_decay = check_real("weight_decay", self.weight_decay, ge=0.0)
+        self.precision = check_choice("precision", self.precision, PRECISIONS)
+        if self.clip_norm is not None:
+            self.clip_norm = check_real("clip_norm", self.clip_norm, gt=0.0)
+        if self.checkpoint_every is not None:
+            self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every)
+        self.seed = check_int("seed", self.seed, low=0)
+        self.loss_reduction = check_choice("loss_reduction", self.loss_reduction, REDUCTIONS)
         warmup_cosine(
             0, total_steps=self.steps, warmup_steps=self.warmup_steps, min_ratio=self.min_lr_ratio
         )  # validates the schedule settings
@@ -173,16 +173,10 @@ class Trainer:
         share = size // self.world
         return batch[self.rank * share : (self.rank + 1) * share]
 
-    def _autocast(self):
-        if self.config.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.config.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
-
     # -- one step ---------------------------------------------------------------------------
     def loss(self, x: torch.Tensor, lead: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training loss of one batch (float32 or the data's dtype)."""
-        with self._autocast():
+        with autocast(self.device, self.config.precision):
             pred = self.model(x, lead)
         return relative_l1_loss(
             pred.to(y.dtype),

@@ -48,7 +48,7 @@ def test_file_source_gives_the_same_batches(traj, tmp_path):
 
 
 def test_batch_size_must_be_positive(traj):
-    with pytest.raises(OptionError, match="batch_size must be an integer >= 1, got 0"):
+    with pytest.raises(OptionError, match="batch_size: expected an integer >= 1; got 0"):
         next(iterate_batches(traj, 0))
 
 

@@ -49,10 +49,10 @@ def test_grid_is_periodic_without_the_right_end():
 
 
 def test_resolution_must_resolve_the_cutoff():
-    with pytest.raises(OptionError, match=r"resolution must be an integer > 2 \* cutoff = 8"):
+    with pytest.raises(OptionError, match=r"resolution: expected an integer > 2 \* cutoff = 8"):
         random_fourier_field(np.random.default_rng(0), 1, 8, cutoff=4)
 
 
 def test_cutoff_must_be_positive():
-    with pytest.raises(OptionError, match="cutoff must be an integer >= 1, got 0"):
+    with pytest.raises(OptionError, match="cutoff: expected an integer >= 1; got 0"):
         random_fourier_field(np.random.default_rng(0), 1, 8, cutoff=0)

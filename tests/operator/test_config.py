@@ -35,7 +35,7 @@ def test_from_json_reads_the_official_file_and_round_trips(folder, tmp_path):
 
 def test_preset_overrides_and_unknown_name():
     assert ScOTConfig.preset("B", num_channels=2).num_channels == 2
-    with pytest.raises(OptionError, match="preset name"):
+    with pytest.raises(OptionError, match="name: expected one of 'T', 'B', 'L'; got 'XL'"):
         ScOTConfig.preset("XL")
 
 
@@ -47,17 +47,26 @@ def test_unknown_field_is_an_error():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"num_heads": (3, 6, 12)}, "num_heads needs at least one entry per stage"),
-        ({"skip_connections": (1, 1)}, "skip_connections needs at least one entry per stage"),
-        ({"num_heads": (5, 6, 12, 24)}, r"num_heads\[0\] = 5 must divide"),
-        ({"residual_model": "resnet"}, "residual_model"),
-        ({"hidden_act": "relu"}, "hidden_act"),
-        ({"p": 3}, "p must be 1"),
-        ({"patch_size": 0}, "patch_size must be a positive integer"),
-        ({"drop_path_rate": 1.5}, "drop_path_rate"),
-        ({"channel_slice_list_normalized_loss": (0, 2, 1)}, "increasing"),
-        ({"depths": (4, 4, 4, 4.5)}, "depths must be a list of integers"),
-        ({"pretrained_window_sizes": (0, 0)}, "pretrained_window_sizes"),
+        ({"num_heads": (3, 6, 12)}, r"num_heads: expected at least one entry per stage \(4"),
+        ({"skip_connections": (1, 1)}, "skip_connections: expected at least one entry per stage"),
+        ({"skip_connections": (1, 1, -1, 0)}, r"skip_connections\[2\]: expected an integer >= 0"),
+        ({"num_heads": (5, 6, 12, 24)}, r"num_heads\[0\]: expected a divisor .* = 48; got 5"),
+        ({"residual_model": "resnet"}, "residual_model: expected one of 'convnext'"),
+        ({"hidden_act": "relu"}, "hidden_act: expected one of 'gelu'; got 'relu'"),
+        ({"p": 3}, "p: expected one of 1, 2; got 3"),
+        ({"patch_size": 0}, "patch_size: expected an integer >= 1; got 0"),
+        ({"patch_size": True}, "patch_size: expected an integer >= 1; got True"),
+        ({"drop_path_rate": 1.5}, "drop_path_rate: expected a finite real number >= 0.0 and < 1.0"),
+        ({"mlp_ratio": 0.0}, "mlp_ratio: expected a finite real number > 0.0; got 0.0"),
+        ({"channel_slice_list_normalized_loss": (0, 2, 1)}, "_loss: expected increasing"),
+        ({"depths": (4, 4, 4, 4.5)}, r"depths\[3\]: expected an integer >= 1; got 4.5"),
+        ({"depths": 4}, "depths: expected a list of integers; got 4"),
+        ({"depths": ()}, "depths: expected at least one stage"),
+        (
+            {"image_size": 8},
+            r"image_size: expected a side that fits the scOT grid .*e.g. 32\); got 8",
+        ),
+        ({"pretrained_window_sizes": (0, 0)}, "pretrained_window_sizes: expected at least one"),
     ],
 )
 def test_bad_options_name_the_field(kwargs, match):

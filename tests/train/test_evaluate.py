@@ -62,19 +62,27 @@ def test_torch_predictor_matches_the_model():
     np.testing.assert_allclose(predict(x, lead), expected, rtol=1e-6)
     bf16 = torch_predictor(WithTime().float(), precision="bf16")(x, lead)
     np.testing.assert_allclose(bf16, expected, rtol=0.05, atol=0.05)
+    with pytest.raises(OptionError, match="precision: expected one of 'fp32', 'bf16', 'fp16'"):
+        torch_predictor(WithTime(), precision="fp64")
 
 
 def test_evaluation_errors():
     u, t = decay_trajectories(n=2, n_times=4)
-    with pytest.raises(OptionError, match="lead_steps"):
+    with pytest.raises(OptionError, match=r"lead_steps: expected start \+ k < n_times = 4"):
         one_shot(_biased(0.0), u, t, [4])
+    with pytest.raises(OptionError, match=r"lead_steps\[1\]: expected an integer >= 0; got -1"):
+        one_shot(_biased(0.0), u, t, [1, -1])
+    with pytest.raises(OptionError, match=r"start: expected an integer in \[0, 3\]; got 4"):
+        one_shot(_biased(0.0), u, t, [0], start=4)
+    with pytest.raises(OptionError, match="batch_size: expected an integer >= 1; got 0"):
+        rollout(_biased(0.0), u, t, batch_size=0)
     with pytest.raises(ShapeError, match="t: expected shape"):
         one_shot(_biased(0.0), u, t[:2], [1])
     with pytest.raises(ShapeError, match="u: expected"):
         rollout(_biased(0.0), u[:, :, 0, 0, 0], t)
-    with pytest.raises(OptionError, match="n_steps"):
+    with pytest.raises(OptionError, match=r"n_steps: expected an integer in \[1, 3\]"):
         rollout(_biased(0.0), u, t, n_steps=4)
-    with pytest.raises(OptionError, match="step"):
+    with pytest.raises(OptionError, match="step: expected an integer >= 1; got 0"):
         rollout(_biased(0.0), u, t, step=0)
     with pytest.raises(ShapeError, match="rollout needs outputs shaped like the inputs"):
         rollout(lambda x, lead: x[:, :1], u, t)

@@ -110,9 +110,9 @@ def test_loss_errors(batch):
         relative_errors(pred, target, [0, 2, 2, 4])
     with pytest.raises(OptionError, match="channel_slice_list"):
         channel_groups([1, 4], 4)
-    with pytest.raises(OptionError, match="p: expected 1 or 2"):
+    with pytest.raises(OptionError, match="p: expected one of 1, 2; got 3"):
         relative_errors(pred, target, p=3)
-    with pytest.raises(OptionError, match="reduction"):
+    with pytest.raises(OptionError, match="reduction: expected one of 'mean', 'pooled'; got 'sum'"):
         relative_l1_loss(pred, target, reduction="sum")
 
 
@@ -128,7 +128,11 @@ def test_warmup_cosine_closed_form():
     assert warmup_cosine(500, total_steps=total, warmup_steps=warmup, min_ratio=0.1) == (
         pytest.approx(0.1)
     )
-    with pytest.raises(OptionError, match="warmup_steps"):
+    with pytest.raises(OptionError, match="warmup_steps: expected an integer < total_steps = 10"):
         warmup_cosine(0, total_steps=10, warmup_steps=10)
-    with pytest.raises(OptionError, match="min_ratio"):
+    with pytest.raises(OptionError, match="warmup_steps: expected an integer >= 0; got 1.5"):
+        warmup_cosine(0, total_steps=10, warmup_steps=1.5)
+    with pytest.raises(OptionError, match="total_steps: expected an integer >= 1; got 0"):
+        warmup_cosine(0, total_steps=0)
+    with pytest.raises(OptionError, match="min_ratio: expected a finite real number >= 0.0 and"):
         warmup_cosine(0, total_steps=10, min_ratio=2.0)

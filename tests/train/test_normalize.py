@@ -57,5 +57,5 @@ def test_spec_rebuilds_the_normalised_model(tmp_path):
     load_checkpoint(tmp_path, model=rebuilt)
     x, time = torch.randn(2, 1, 8, 8), torch.tensor([0.0, 1.0])
     torch.testing.assert_close(rebuilt(x, time), model(x, time))
-    with pytest.raises(OptionError, match="normalization: needs out_channels == in_channels"):
+    with pytest.raises(OptionError, match="normalization: expected out_channels == in_channels"):
         build_operator("fno", in_channels=2, out_channels=1, grid=(8, 8), normalization=([0], [1]))

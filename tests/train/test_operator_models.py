@@ -51,6 +51,10 @@ def test_time_fno_errors():
     with pytest.raises(DTypeError, match="x: expected a floating-point tensor"):
         model(torch.ones(2, 2, 8, 8, dtype=torch.long), torch.ones(2))
     assert "_metadata" not in model.state_dict()
+    with pytest.raises(
+        OptionError, match=r"fno_kwargs: expected neuralop FNO .*; got \['n_mode'\]"
+    ):
+        TimeFNO(2, 2, n_modes=[4, 4], n_mode=3)
 
 
 @pytest.mark.parametrize("name", ["fno", "scot-t"])
@@ -69,9 +73,13 @@ def test_build_save_rebuild_same_outputs(name, tmp_path):
 
 
 def test_registry_errors():
-    with pytest.raises(OptionError, match="model: expected one of"):
+    with pytest.raises(OptionError, match="model: expected one of 'scot-t', .*; got 'unet'"):
         build_operator("unet", in_channels=1, out_channels=1, grid=(8, 8))
-    with pytest.raises(OptionError, match="grid: scot-t needs 2-D fields"):
+    with pytest.raises(OptionError, match=r"grid: expected 2-D fields \(H, W\) for scot-t"):
         build_operator("scot-t", in_channels=1, out_channels=1, grid=(8,))
-    with pytest.raises(OptionError, match="model spec"):
+    with pytest.raises(OptionError, match=r"grid\[1\]: expected an integer >= 1; got 0"):
+        build_operator("fno", in_channels=1, out_channels=1, grid=(8, 0))
+    with pytest.raises(OptionError, match=r"config: unknown scOT field\(s\) \['embed_dimm'\]"):
+        build_operator("scot-b", in_channels=1, out_channels=1, grid=(8, 8), embed_dimm=3)
+    with pytest.raises(OptionError, match="model spec: expected a name in 'scot-t'"):
         rebuild_operator({"name": "x"})

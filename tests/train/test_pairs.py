@@ -58,14 +58,17 @@ def test_index_errors():
         index.locate(np.array([0.5]))
     with pytest.raises(ShapeError, match=r"t: expected shape \(3,\)"):
         index.lead_times(np.zeros(4), 0)
-    with pytest.raises(OptionError, match="n_times"):
+    with pytest.raises(OptionError, match="n_times: expected an integer >= 1; got 0"):
         PairIndex(2, 0)
-    with pytest.raises(OptionError, match="min_lead"):
+    with pytest.raises(OptionError, match="n_trajectories: expected an integer >= 1; got 2.0"):
+        PairIndex(2.0, 3)
+    with pytest.raises(OptionError, match=r"min_lead: expected an integer in \[0, 1\]; got 2"):
         PairIndex(2, 3, min_lead=2)
-    with pytest.raises(OptionError, match="max_lead"):
+    with pytest.raises(OptionError, match="max_lead: expected an integer >= 1; got 0"):
         PairIndex(2, 3, min_lead=1, max_lead=0)
-    with pytest.raises(OptionError, match="min_lead=1 needs at least 2"):
+    with pytest.raises(OptionError, match="n_times: expected at least 2 time points with min_le"):
         PairIndex(2, 1, min_lead=1)
+    assert PairIndex(np.int64(2), np.int32(3)).n_trajectories == 2
 
 
 def _trajectories(n=3, T=4, C=2, H=5):
@@ -118,7 +121,7 @@ def test_numpy_batches_cover_an_epoch():
     assert sum(len(b[0]) for b in full) == len(index)
     with pytest.raises(ShapeError, match="u: expected leading shape"):
         next(pair_batches(u[:2], t, 2, index=index))
-    with pytest.raises(OptionError, match="batch_size"):
+    with pytest.raises(OptionError, match="batch_size: expected an integer >= 1; got 0"):
         next(pair_batches(u, t, 0))
     with pytest.raises(ShapeError, match="t: expected shape"):
         next(pair_batches(u, t[:-1], 2))

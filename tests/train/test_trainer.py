@@ -146,13 +146,19 @@ def test_training_reduces_the_loss_fp32_bf16_fp16(trajectories):
 
 
 def test_config_and_device_errors(trajectories):
-    with pytest.raises(OptionError, match="precision: expected"):
+    with pytest.raises(OptionError, match="precision: expected one of 'fp32', 'bf16', 'fp16'"):
         TrainConfig(steps=1, precision="fp8")
-    with pytest.raises(OptionError, match="steps"):
+    with pytest.raises(OptionError, match="steps: expected an integer >= 1; got 0"):
         TrainConfig(steps=0)
-    with pytest.raises(OptionError, match="clip_norm"):
+    with pytest.raises(OptionError, match="batch_size: expected an integer >= 1; got True"):
+        TrainConfig(steps=1, batch_size=True)
+    with pytest.raises(OptionError, match="clip_norm: expected a finite real number > 0.0"):
         TrainConfig(steps=1, clip_norm=0.0)
-    with pytest.raises(OptionError, match="warmup_steps"):
+    with pytest.raises(OptionError, match="lr: expected a finite real number > 0.0; got nan"):
+        TrainConfig(steps=1, lr=math.nan)
+    with pytest.raises(OptionError, match="loss_reduction: expected one of 'mean', 'pooled'"):
+        TrainConfig(steps=1, loss_reduction="sum")
+    with pytest.raises(OptionError, match="warmup_steps: expected an integer < total_steps = 3"):
         TrainConfig(steps=3, warmup_steps=3)
     with pytest.raises(OptionError, match="batch_size: expected at most the number of pairs"):
         _trainer(trajectories, batch_size=10_000)

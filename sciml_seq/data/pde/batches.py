@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from ...position import check_int
+from ...checks import check_int
 from .io import open_trajectories
 from .trajectories import Trajectories
 

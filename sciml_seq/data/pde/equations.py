@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from ...checks import check_choice, check_int, check_real, format_choices
 from ...errors import OptionError
-from ...position import check_int, check_positive
 
 __all__ = ["EQUATIONS", "Equation", "get_equation", "list_equations"]
 
@@ -94,13 +94,13 @@ class Equation:
                 changes[arg] = check_int(arg, value, low)
         for arg, value in (("dt", dt), ("domain_extent", domain_extent)):
             if value is not None:
-                changes[arg] = check_positive(arg, value)
+                changes[arg] = check_real(arg, value, gt=0.0)
         merged = dict(self.params)
         for key, value in (params or {}).items():
             if key not in merged:
                 raise OptionError(
-                    f"params: {self.name!r} has no parameter {key!r}; "
-                    f"valid: {', '.join(sorted(merged))}"
+                    f"params: expected parameters of {self.name!r}, among "
+                    f"{format_choices(sorted(merged))}; got {key!r}"
                 )
             merged[key] = value
         return replace(self, params=MappingProxyType(merged), **changes)
@@ -247,9 +247,4 @@ def list_equations() -> list[str]:
 
 def get_equation(name: str) -> Equation:
     """The registry entry ``name``; :class:`~sciml_seq.errors.OptionError` lists the valid ones."""
-    try:
-        return EQUATIONS[name]
-    except (KeyError, TypeError):
-        raise OptionError(
-            f"name: unknown PDE dataset {name!r}; valid: {', '.join(list_equations())}"
-        ) from None
+    return EQUATIONS[check_choice("name", name, list_equations())]

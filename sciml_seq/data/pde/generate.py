@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ...checks import check_int
 from ...errors import NonFiniteError, ShapeError, UnavailableError
-from ...position import check_int
 from .equations import Equation, get_equation
 from .ic import random_fourier_field
 from .io import TrajectoryWriter

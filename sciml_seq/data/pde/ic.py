@@ -16,11 +16,10 @@ field sampled at every resolution ``N > 2K``: the ``N = 64`` grid holds the
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from numpy.typing import NDArray
 
+from ...checks import check_int
 from ...errors import OptionError
 
 __all__ = ["grid", "random_fourier_field"]
@@ -59,12 +58,11 @@ def random_fourier_field(
     Array of shape ``(N,) * ndim``, float64, with mean zero and standard
     deviation ``std`` (exactly, on the grid).
     """
-    if not isinstance(cutoff, numbers.Integral) or cutoff < 1:
-        raise OptionError(f"cutoff must be an integer >= 1, got {cutoff!r}")
-    if not isinstance(resolution, numbers.Integral) or resolution <= 2 * cutoff:
+    cutoff = check_int("cutoff", cutoff)
+    if check_int("resolution", resolution) <= 2 * cutoff:
         raise OptionError(
-            f"resolution must be an integer > 2 * cutoff = {2 * cutoff} so that the "
-            f"initial condition is resolved, got {resolution!r}"
+            f"resolution: expected an integer > 2 * cutoff = {2 * cutoff} (to resolve the "
+            f"initial condition); got {resolution!r}"
         )
     width = 2 * cutoff + 1
     coeffs = rng.standard_normal((width,) * ndim) + 1j * rng.standard_normal((width,) * ndim)

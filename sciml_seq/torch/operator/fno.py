@@ -10,13 +10,15 @@ default grid positional embedding) maps the ``C_in + 1`` channels to ``C_out``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ...errors import DTypeError, ShapeError, UnavailableError
+from ...checks import format_choices
+from ...errors import DTypeError, OptionError, ShapeError, UnavailableError
 
 __all__ = ["TimeFNO"]
 
@@ -55,6 +57,14 @@ class TimeFNO(nn.Module):
                 "TimeFNO needs neuraloperator: pip install 'sciml-seq[operator]' "
                 f"(import failed: {error})"
             ) from error
+        named = ("n_modes", "in_channels", "out_channels", "hidden_channels", "n_layers")
+        accepted = sorted(set(inspect.signature(FNO).parameters) - set(named))
+        unknown = sorted(set(fno_kwargs) - set(accepted))
+        if unknown:
+            raise OptionError(
+                f"fno_kwargs: expected neuralop FNO arguments, among {format_choices(accepted)}; "
+                f"got {unknown}"
+            )
         n_modes = tuple(int(m) for m in n_modes)
         self.in_channels, self.dims = in_channels, len(n_modes)
         self.fno = FNO(
