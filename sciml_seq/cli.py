@@ -1,14 +1,43 @@
-"""The ``sciml-seq`` command line."""
+"""The ``sciml-seq`` command line.
+
+Every command reports a :class:`~sciml_seq.errors.SciMLSeqError` (a bad option,
+a malformed file, a shape mismatch) as one line ``error: <message>`` on stderr
+and exits with code 2, typer's usage-error code, without a traceback; any other
+exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-app = typer.Typer(help="Continuous-depth sequence models for scientific ML.", no_args_is_help=True)
+from .errors import SciMLSeqError
+
+USAGE_ERROR = 2
+"""The exit code of a :class:`~sciml_seq.errors.SciMLSeqError` (as typer's usage errors)."""
+
+
+class _ReportErrors(TyperGroup):
+    """The root command group: a SciMLSeqError from any subcommand becomes one line + exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SciMLSeqError as err:
+            message = " ".join(str(err).splitlines())
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(code=USAGE_ERROR) from None
+
+
+app = typer.Typer(
+    cls=_ReportErrors,
+    help="Continuous-depth sequence models for scientific ML.",
+    no_args_is_help=True,
+)
 console = Console()
 
 
@@ -110,7 +139,6 @@ def data_generate(
     )
 
     from .data.pde import generate_to_file, list_equations, open_trajectories
-    from .errors import SciMLSeqError
 
     if name not in list_equations():
         raise typer.BadParameter(
@@ -131,28 +159,24 @@ def data_generate(
             ) from None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-            task = progress.add_task(f"{name}", total=n)
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"{name}", total=n)
 
-            def report(done: int, total: int) -> None:
-                progress.update(task, completed=done)
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done)
 
-            generate_to_file(
-                out,
-                name,
-                n,
-                resolution=resolution,
-                n_times=n_times,
-                dt=dt,
-                seed=seed,
-                params=params or None,
-                chunk_size=chunk_size,
-                progress=report,
-            )
-    except SciMLSeqError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(code=1) from None
+        generate_to_file(
+            out,
+            name,
+            n,
+            resolution=resolution,
+            n_times=n_times,
+            dt=dt,
+            seed=seed,
+            params=params or None,
+            chunk_size=chunk_size,
+            progress=report,
+        )
     with open_trajectories(out) as f:
         console.print(f"{out}: {name}, u {f.shape} float32, t in [0, {f.t[-1]:.4g}], seed {seed}")
 
@@ -161,8 +185,16 @@ train_app = typer.Typer(help="Train models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
-def _ints(text: str | None) -> list[int] | None:
-    return None if text is None else [int(v) for v in text.split(",") if v.strip()]
+def _ints(text: str | None, option: str) -> list[int] | None:
+    """``"0,1,3"`` as ``[0, 1, 3]`` (``None`` stays ``None``); a usage error names ``option``."""
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected comma-separated integers; got {text!r}", param_hint=option
+        ) from None
 
 
 def _model_options(items: list[str]) -> dict:
@@ -182,7 +214,9 @@ def _model_options(items: list[str]) -> dict:
 
 @train_app.command("operator")
 def train_operator(
-    data: Annotated[Path, typer.Option(help="Trajectories (HDF5 from `sciml-seq data`).")],
+    data: Annotated[
+        Path, typer.Option(exists=True, help="Trajectories (HDF5 from `sciml-seq data`).")
+    ],
     model: Annotated[str, typer.Option(help="scot-t, scot-b, scot-l or fno.")] = "scot-t",
     out: Annotated[Path, typer.Option(help="Checkpoint directory.")] = Path("outputs/operator"),
     steps: Annotated[int, typer.Option(min=1)] = 1000,
@@ -203,7 +237,9 @@ def train_operator(
     option: Annotated[
         list[str], typer.Option(help="Model option KEY=VALUE (JSON value), repeatable.")
     ] = [],  # noqa: B006 - typer reads the default
-    resume: Annotated[Path | None, typer.Option(help="Checkpoint to continue from.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(exists=True, help="Checkpoint to continue from.")
+    ] = None,
     normalize: Annotated[
         bool, typer.Option(help="Standardise channels with the data's mean/std in the model.")
     ] = True,
@@ -218,46 +254,48 @@ def train_operator(
 
     if threads:
         torch.set_num_threads(threads)
-    config = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        warmup_steps=warmup,
-        clip_norm=clip_norm or None,
-        precision=precision,
-        channel_slice_list=_ints(channel_slices),
-        seed=seed,
-        checkpoint_every=checkpoint_every,
-    )
-    result = run(
-        data,
-        model=model,
-        out=out,
-        config=config,
-        device=device,
-        max_lead=max_lead,
-        model_options=_model_options(option),
-        resume=resume,
-        max_seconds=max_seconds,
-        normalize=normalize,
-        progress=True,
-    )
-    if distributed.is_main():
-        losses = result["losses"]
-        last = f"{losses[-1]:.4g}" if losses else "-"
-        console.print(
-            f"{model}: {result['parameters']:,} parameters, {len(losses)} steps in "
-            f"{result['seconds']:.1f} s (now at step {result['steps']}), last loss {last}; "
-            f"checkpoint {result['checkpoint']}"
+    try:
+        config = TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            warmup_steps=warmup,
+            clip_norm=clip_norm or None,
+            precision=precision,
+            channel_slice_list=_ints(channel_slices, "--channel-slices"),
+            seed=seed,
+            checkpoint_every=checkpoint_every,
         )
-    distributed.shutdown()
+        result = run(
+            data,
+            model=model,
+            out=out,
+            config=config,
+            device=device,
+            max_lead=max_lead,
+            model_options=_model_options(option),
+            resume=resume,
+            max_seconds=max_seconds,
+            normalize=normalize,
+            progress=True,
+        )
+        if distributed.is_main():
+            losses = result["losses"]
+            last = f"{losses[-1]:.4g}" if losses else "-"
+            console.print(
+                f"{model}: {result['parameters']:,} parameters, {len(losses)} steps in "
+                f"{result['seconds']:.1f} s (now at step {result['steps']}), last loss {last}; "
+                f"checkpoint {result['checkpoint']}"
+            )
+    finally:  # also after an error, so that every torchrun rank leaves the group
+        distributed.shutdown()
 
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option(help="A checkpoint directory.")],
-    data: Annotated[Path, typer.Option(help="Test trajectories (HDF5).")],
+    checkpoint: Annotated[Path, typer.Option(exists=True, help="A checkpoint directory.")],
+    data: Annotated[Path, typer.Option(exists=True, help="Test trajectories (HDF5).")],
     out: Annotated[Path, typer.Option(help="Where metrics.json and PNGs go.")] = Path(
         "outputs/evaluation"
     ),
@@ -281,11 +319,11 @@ def evaluate(
             checkpoint,
             data,
             out,
-            lead_steps=_ints(lead_steps),
+            lead_steps=_ints(lead_steps, "--lead-steps"),
             rollout_step=rollout_step,
             n_plots=plots,
             device=device,
-            channel_slice_list=_ints(channel_slices),
+            channel_slice_list=_ints(channel_slices, "--channel-slices"),
         )
     table = Table(title=f"{checkpoint} on {data}")
     for column in ("mode", "lead steps", "lead time", "median rel L1", "median rel L2"):

@@ -25,7 +25,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_model, save_file, save_model
 
-from ..errors import OptionError
+from ..errors import FormatError, OptionError
 
 __all__ = ["read_model_spec", "load_checkpoint", "save_checkpoint"]
 
@@ -80,12 +80,20 @@ def save_checkpoint(
     return path
 
 
+def _file(path: str | Path, name: str) -> str:
+    """``path / name``; :class:`~sciml_seq.errors.FormatError` unless it is a file."""
+    file = Path(path) / name
+    if not file.is_file():
+        raise FormatError(
+            f"path: expected a checkpoint directory holding {name}; got {str(path)!r}"
+            + ("" if Path(path).is_dir() else " (no such directory)")
+        )
+    return str(file)
+
+
 def read_model_spec(path: str | Path) -> dict[str, Any]:
     """The ``model_spec`` stored in a checkpoint directory (``{}`` if none)."""
-    file = Path(path) / MODEL_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"path: no {MODEL_FILE} in checkpoint directory {path}")
-    with safe_open(str(file), "pt") as f:
+    with safe_open(_file(path, MODEL_FILE), "pt") as f:
         return json.loads((f.metadata() or {}).get("model_spec", "{}"))
 
 
@@ -105,13 +113,13 @@ def load_checkpoint(
     """
     path = Path(path)
     model = getattr(model, "module", model)
-    missing, unexpected = load_model(model, str(path / MODEL_FILE), strict=False)
+    missing, unexpected = load_model(model, _file(path, MODEL_FILE), strict=False)
     if missing or unexpected:
         raise OptionError(
             f"checkpoint {path}: parameter names differ from the model: missing "
             f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
         )
-    with safe_open(str(path / TRAINING_FILE), "pt") as f:
+    with safe_open(_file(path, TRAINING_FILE), "pt") as f:
         meta = f.metadata() or {}
         tensors = {key: f.get_tensor(key) for key in f.keys()}
     if optimizer is not None:

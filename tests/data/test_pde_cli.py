@@ -63,4 +63,7 @@ def test_data_generate_bad_param(tmp_path):
     assert result.exit_code == 2 and "expected KEY=NUMBER, got 'nu'" in text(result)
     args[-1] = "nu=1"
     result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "has no parameter 'nu'" in text(result)
+    assert result.exit_code == 2 and result.stderr == (
+        "error: params: expected parameters of 'kdv_1d', among 'convection_scale', "
+        "'dispersivity', 'hyper_diffusivity'; got 'nu'\n"
+    )
