@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import OptionError
+from .checks import check_choice
 
 POSITION_MODES = ("time", "index")
 """How a :class:`Forecaster` places its tokens: at their (scaled) real times, or
@@ -11,11 +11,8 @@ then queries), which keeps the order and forgets the spacing."""
 
 
 def check_position_mode(position_mode: str) -> str:
-    if position_mode not in POSITION_MODES:
-        raise OptionError(
-            f"position_mode={position_mode!r} is unknown; expected one of {list(POSITION_MODES)}"
-        )
-    return position_mode
+    """``position_mode`` if it is one of :data:`POSITION_MODES`, else ``OptionError``."""
+    return str(check_choice("position_mode", position_mode, POSITION_MODES))
 
 
 __all__ = ["POSITION_MODES", "check_position_mode"]

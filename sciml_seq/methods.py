@@ -9,12 +9,12 @@ decided by the backend modules; this table only describes the methods.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import NonFiniteError, OptionError, ShapeError
+from .checks import check_choice, check_int, check_real, format_choices
+from .errors import NonFiniteError, OptionError, ShapeError, UnavailableError
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,11 @@ def get_method(name: str, available: tuple[str, ...] | None = None, backend: str
     ``available`` restricts the names to those a backend provides; a known
     method missing from it raises ``UnavailableError`` naming the backend.
     """
-    from .errors import UnavailableError
-
-    if name not in METHODS:
-        raise OptionError(
-            f"method={name!r} is not a known ODE method; expected one of {sorted(METHODS)}"
-        )
+    check_choice("method", name, METHODS)
     if available is not None and name not in available:
         raise UnavailableError(
-            f"method={name!r} is not provided by backend {backend!r} as installed; "
-            f"this backend provides {list(available)}"
+            f"method: expected one of {format_choices(available)} (what backend={backend!r} "
+            f"provides as installed); got {name!r}"
         )
     return METHODS[name]
 
@@ -89,23 +84,11 @@ def check_step_options(
                 f"method={method.name!r} is a fixed-step method: give exactly one of "
                 f"step_size or n_steps (got step_size={step_size!r}, n_steps={n_steps!r})"
             )
-        if step_size is not None and not (
-            _is_real(step_size) and math.isfinite(step_size) and step_size > 0
-        ):
-            raise OptionError(f"step_size must be a positive finite number, got {step_size!r}")
-        if n_steps is not None and not _is_positive_int(n_steps):
-            raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if not _is_positive_int(max_steps):
-        raise OptionError(f"max_steps must be a positive integer, got {max_steps!r}")
-
-
-def _is_real(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _is_positive_int(x: object) -> bool:
-    """``x`` is a whole number >= 1 (``3`` or ``3.0``; not NaN, inf, a bool or a string)."""
-    return _is_real(x) and math.isfinite(x) and int(x) == x and x >= 1
+        if step_size is not None:
+            check_real("step_size", step_size, gt=0.0)
+        if n_steps is not None:
+            check_int("n_steps", n_steps)
+    check_int("max_steps", max_steps)
 
 
 def check_times(ts: np.ndarray, name: str = "ts") -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from .checks import check_choice, check_int, check_real, format_choices
 from .errors import OptionError
 
 REGULARIZERS = ("kinetic", "jacobian")
@@ -18,16 +18,50 @@ REGULARIZERS = ("kinetic", "jacobian")
 
 def check_block_options(t_end: float, steer: float, regularizers: Sequence[str]) -> tuple[str, ...]:
     """Validate ``ODEBlock`` options; returns the regularisers as a tuple."""
-    if not (math.isfinite(t_end) and t_end > 0):
-        raise OptionError(f"t_end must be a positive finite number, got {t_end!r}")
-    if not (0 <= steer < t_end):
-        raise OptionError(f"steer must satisfy 0 <= steer < t_end={t_end}, got {steer!r}")
+    t_end = check_real("t_end", t_end, gt=0.0)
+    if check_real("steer", steer, ge=0.0) >= t_end:
+        raise OptionError(
+            f"steer: expected a finite real number >= 0.0 and < t_end = {t_end!r}; got {steer!r}"
+        )
+    if isinstance(regularizers, str):  # would iterate over its letters
+        raise OptionError(
+            f"regularizers: expected a sequence of names from {format_choices(REGULARIZERS)}, "
+            f"e.g. ({regularizers!r},); got {regularizers!r}"
+        )
     regularizers = tuple(regularizers)
-    for name in regularizers:
-        if name not in REGULARIZERS:
-            raise OptionError(
-                f"regularizer {name!r} is unknown; expected any of {list(REGULARIZERS)}"
-            )
+    for i, name in enumerate(regularizers):
+        check_choice(f"regularizers[{i}]", name, REGULARIZERS)
     if len(set(regularizers)) != len(regularizers):
-        raise OptionError(f"regularizers has duplicates: {list(regularizers)}")
+        raise OptionError(
+            f"regularizers: expected distinct names from {format_choices(REGULARIZERS)}; "
+            f"got {list(regularizers)}"
+        )
     return regularizers
+
+
+def check_stack_layers(field: object, n_layers: object, untied: bool) -> int:
+    """The number of layers of a ``ResidualStack``, from its two first arguments.
+
+    One field (``untied=False``): ``n_layers``, an integer ``>= 1``.  A sequence
+    of fields (``untied=True``): its length, which must be ``>= 1`` and equal
+    ``n_layers`` unless that is ``None``.
+    """
+    if not untied:
+        if n_layers is None:
+            raise OptionError(
+                "n_layers: expected an integer >= 1 with one (weight-tied) field; pass a "
+                "sequence of fields for an untied stack; got None"
+            )
+        return check_int("n_layers", n_layers)
+    count = len(field)  # type: ignore[arg-type]
+    if count == 0:
+        raise OptionError(
+            "field: expected one field (weight-tied) or a non-empty sequence of fields "
+            f"(untied); got {field!r}"
+        )
+    if n_layers is not None and check_int("n_layers", n_layers) != count:
+        raise OptionError(
+            f"n_layers: expected None or len(field) = {count} with a sequence of fields (one "
+            f"layer each); got {n_layers!r}"
+        )
+    return count

@@ -22,14 +22,13 @@ Only numpy and scipy are used, so the same data feed the PyTorch and JAX sides.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 from scipy.integrate import solve_ivp
 
+from ..checks import check_int, check_real
 from ..errors import OptionError, ShapeError, SolverError
 
 __all__ = [
@@ -68,9 +67,7 @@ class OscillatorParams:
 
     def __post_init__(self) -> None:
         for name in ("delta", "alpha", "beta"):
-            value = getattr(self, name)
-            if not (_is_real(value) and math.isfinite(value)):
-                raise OptionError(f"{name} must be a finite real number, got {value!r}")
+            check_real(name, getattr(self, name))
         box = self.box
         try:
             bounds = np.asarray(box, dtype=np.float64)
@@ -78,10 +75,10 @@ class OscillatorParams:
             bounds = None
         if bounds is None or bounds.shape != (2, 2):
             raise OptionError(
-                f"box must be ((x_low, x_high), (v_low, v_high)) of real numbers, got {box!r}"
+                f"box: expected ((x_low, x_high), (v_low, v_high)) of real numbers; got {box!r}"
             )
         if not (np.all(np.isfinite(bounds)) and np.all(bounds[:, 0] < bounds[:, 1])):
-            raise OptionError(f"box must have finite bounds with low < high, got {box!r}")
+            raise OptionError(f"box: expected finite bounds with low < high; got {box!r}")
         # Store plain floats so the dataclass stays hashable and prints cleanly.
         object.__setattr__(self, "box", tuple((float(lo), float(hi)) for lo, hi in bounds.tolist()))
 
@@ -163,11 +160,10 @@ def oscillator_flow_map(
     SolverError: the reference solve failed (it does not for sane coefficients).
     """
     params = OscillatorParams(delta=delta, alpha=alpha, beta=beta, box=box)
-    n = _check_count("n_samples", n_samples)
-    T = _check_horizon(horizon)
+    n = check_int("n_samples", n_samples)
+    T = check_real("horizon", horizon, gt=0.0)
     out_dtype = _check_dtype(dtype)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise OptionError(f"seed must be an integer, got {seed!r}")
+    seed = check_int("seed", seed, low=0)
 
     rng = np.random.default_rng(seed)
     bounds = np.asarray(params.box, dtype=np.float64)
@@ -214,11 +210,13 @@ def make_oscillator_task(
     params: the oscillator; :class:`OscillatorParams` defaults when ``None``.
     dtype: ``numpy.float32`` or ``numpy.float64``.
     """
-    n_tr = _check_count("n_train", n_train)
-    n_te = _check_count("n_test", n_test)
+    n_tr = check_int("n_train", n_train)
+    n_te = check_int("n_test", n_test)
     params = OscillatorParams() if params is None else params
     if not isinstance(params, OscillatorParams):
-        raise OptionError(f"params must be an OscillatorParams, got {type(params).__name__}")
+        raise OptionError(
+            f"params: expected an OscillatorParams or None; got {type(params).__name__}"
+        )
     x, y = oscillator_flow_map(
         n_tr + n_te,
         horizon,
@@ -239,29 +237,11 @@ def make_oscillator_task(
     )
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_count(name: str, value: object) -> int:
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1:
-        return int(value)
-    raise OptionError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_horizon(value: object) -> float:
-    if _is_real(value):
-        horizon = float(value)  # type: ignore[arg-type]
-        if math.isfinite(horizon) and horizon > 0:
-            return horizon
-    raise OptionError(f"horizon must be a positive finite number, got {value!r}")
-
-
 def _check_dtype(dtype: DTypeLike) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = np.dtype(object)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise OptionError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+        raise OptionError(f"dtype: expected numpy.float32 or numpy.float64; got {dtype!r}")
     return dt

@@ -35,14 +35,16 @@ Shapes used throughout: ``u0`` is ``(batch, features)``, ``ts`` is
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..checks import check_choice, format_choices
 from ..errors import OptionError, ShapeError, UnavailableError
 from ..fields import check_field_options
 from ..stats import SolveStats
@@ -394,6 +396,11 @@ class HostOptions:
         :func:`sciml_seq.methods.fixed_grid`.
     max_steps: accepted steps allowed in each solve (forward and adjoint).
     adjoint: one of the backend's ``adjoints`` (see :data:`HOST_ADJOINTS`).
+    backend_options: the backend's own options (SciPy: ``first_step``,
+        ``max_step``; Julia: ``vjp``, ``controller``; see each backend), given as
+        a mapping (or ``None``) and stored as ``(name, value)`` pairs sorted by
+        name, so that the options stay hashable; ``dict(options.backend_options)``
+        reads them back.  The backend's :meth:`~HostBackend.check_options` checks them.
     """
 
     method: str
@@ -403,6 +410,23 @@ class HostOptions:
     n_steps: int | None = None
     max_steps: int = 4096
     adjoint: str = "interpolating"
+    backend_options: Mapping[str, Any] | tuple[tuple[str, Any], ...] | None = ()
+
+    def __post_init__(self) -> None:
+        given = self.backend_options
+        pairs = given.items() if isinstance(given, Mapping) else () if given is None else given
+        try:
+            items = [(name, value) for name, value in pairs]
+            frozen = tuple(sorted(items, key=operator.itemgetter(0)))
+            ok = all(isinstance(name, str) for name, _ in frozen)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise OptionError(
+                "backend_options: expected a mapping from option names (str) to values, or "
+                f"None; got {given!r}"
+            )
+        object.__setattr__(self, "backend_options", frozen)
 
 
 @runtime_checkable
@@ -423,8 +447,13 @@ class HostBackend(Protocol):
     reported: ClassVar[tuple[str, ...]]
     spec: MLPFieldSpec
 
-    def check_options(self, options: HostOptions) -> HostOptions:
-        """Validate ``options`` (OptionError naming the bad one); return them normalised."""
+    @classmethod
+    def check_options(cls, options: HostOptions) -> HostOptions:
+        """Validate ``options`` (OptionError naming the bad one); return them normalised.
+
+        A classmethod: it starts nothing, so options can be checked before the
+        backend's runtime is available (an ``ODEBlock`` does at construction).
+        """
         ...
 
     def forward(
@@ -460,10 +489,46 @@ def normalise_adjoint(adjoint: str, available: tuple[str, ...], backend: str) ->
         return available[0]
     if adjoint not in available:
         raise OptionError(
-            f"adjoint={adjoint!r} is not available with backend={backend!r}; expected one of "
-            f"{list(available)} (or 'direct'/'checkpoint', which select {available[0]!r})"
+            f"adjoint: expected one of {format_choices(available)} with backend={backend!r} "
+            f"(or 'direct'/'checkpoint', which select {available[0]!r}); got {adjoint!r}"
         )
     return adjoint
+
+
+OptionCheck = Callable[[str, Any], Any]
+"""``check(name, value) -> normalised value``, raising ``OptionError`` naming ``name``."""
+
+
+def check_backend_option_values(
+    backend: str, given: tuple[tuple[str, Any], ...], checks: Mapping[str, OptionCheck]
+) -> tuple[tuple[str, Any], ...]:
+    """Check a host backend's own options against ``checks`` (one per option it accepts).
+
+    Unknown names raise ``OptionError`` listing the valid ones; each value goes
+    through its check, named ``backend_options['name']``.  Returns the
+    normalised ``(name, value)`` pairs in the order given (sorted, as
+    :class:`HostOptions` stores them).
+    """
+    unknown = [name for name, _ in given if name not in checks]
+    if unknown:
+        raise OptionError(
+            f"backend_options: expected keys among {format_choices(checks)} (the options of "
+            f"backend={backend!r}); got unknown {format_choices(unknown)}"
+        )
+    return tuple((name, checks[name](f"backend_options[{name!r}]", value)) for name, value in given)
+
+
+def refuse_backend_options(backend: str, backend_options: Mapping[str, Any] | None) -> None:
+    """Raise ``OptionError`` when options are given to a backend that takes none.
+
+    The framework backends (torchdiffeq, torchode, diffrax) have no
+    ``backend_options``; ``None`` or an empty mapping is accepted.
+    """
+    if backend_options:
+        raise OptionError(
+            f"backend_options: expected None with backend={backend!r} (only the host backends "
+            f"{format_choices(HOST_BACKENDS)} take backend options); got {backend_options!r}"
+        )
 
 
 def check_main_thread(backend: str) -> None:
@@ -477,49 +542,53 @@ def check_main_thread(backend: str) -> None:
         )
 
 
+def _backend_class(backend: str) -> type:
+    """The class of host backend ``backend`` (importing it imports no juliacall)."""
+    check_choice("backend", backend, HOST_BACKENDS)
+    if backend == "scipy":
+        from .scipy_backend import ScipyBackend
+
+        return ScipyBackend
+    from ..julia.backend import JuliaBackend
+
+    return JuliaBackend
+
+
 def host_methods(backend: str) -> tuple[str, ...]:
     """The method names a host backend accepts (without importing juliacall)."""
-    if backend == "scipy":
-        from .scipy_backend import ScipyBackend
-
-        return ScipyBackend.methods
-    if backend == "julia":
-        from ..julia.methods import JULIA_METHODS
-
-        return tuple(JULIA_METHODS)
-    raise OptionError(f"backend={backend!r} is not a host backend; expected one of {HOST_BACKENDS}")
+    return _backend_class(backend).methods
 
 
-def host_adjoints(backend: str) -> tuple[str, ...]:
-    """The continuous adjoints a host backend offers (its default first)."""
-    if backend == "scipy":
-        from .scipy_backend import ScipyBackend
+def check_host_options(backend: str, options: HostOptions) -> HostOptions:
+    """``options`` checked and normalised by host backend ``backend``, without starting it.
 
-        return ScipyBackend.adjoints
-    if backend == "julia":
-        from ..julia.methods import JULIA_ADJOINTS
-
-        return JULIA_ADJOINTS
-    raise OptionError(f"backend={backend!r} is not a host backend; expected one of {HOST_BACKENDS}")
+    The backend's :meth:`HostBackend.check_options`: what an ``ODEBlock`` checks
+    at construction (no Julia needed).
+    """
+    return _backend_class(backend).check_options(options)
 
 
 def check_host_block_options(
-    backend: str, method: str, adjoint: str, regularizers: tuple[str, ...]
-) -> None:
-    """What an ``ODEBlock`` can check at construction for a host backend (no Julia needed)."""
-    methods = host_methods(backend)
-    if method not in methods:
-        raise OptionError(
-            f"method={method!r} is not available with backend={backend!r}; expected one of "
-            f"{list(methods)}"
-        )
-    normalise_adjoint(adjoint, host_adjoints(backend), backend)
+    regularizers: tuple[str, ...],
+    *,
+    backend: str,
+    backend_options: Mapping[str, Any] | None,
+    **options: Any,
+) -> tuple[tuple[str, Any], ...]:
+    """What an ``ODEBlock`` can check at construction for a host backend (no Julia needed).
+
+    ``options`` are the other :class:`HostOptions` fields (``method``, ``rtol``,
+    ...), checked by :func:`check_host_options`.  Returns the normalised backend
+    options, as :attr:`HostOptions.backend_options` stores them.
+    """
+    checked = check_host_options(backend, HostOptions(backend_options=backend_options, **options))
     if regularizers:
         raise OptionError(
             f"regularizers={list(regularizers)} are not supported with backend={backend!r}: "
             "host backends solve the TimeMLP field alone; use a framework backend for RNODE "
             "regularisers"
         )
+    return checked.backend_options
 
 
 def get_backend(name: str, spec: MLPFieldSpec) -> HostBackend:
@@ -528,12 +597,4 @@ def get_backend(name: str, spec: MLPFieldSpec) -> HostBackend:
     ``"julia"`` raises :class:`~sciml_seq.errors.UnavailableError` with the next
     step when juliacall or a Julia executable is missing.
     """
-    if name == "scipy":
-        from .scipy_backend import ScipyBackend
-
-        return ScipyBackend(spec)
-    if name == "julia":
-        from ..julia.backend import JuliaBackend
-
-        return JuliaBackend(spec)
-    raise OptionError(f"backend={name!r} is not a host backend; expected one of {HOST_BACKENDS}")
+    return _backend_class(name)(spec)

@@ -5,6 +5,10 @@ stiff solvers (Radau, BDF, LSODA) from an ``ODEBlock``::
 
     ODEBlock(field, backend="scipy", method="Radau", rtol=1e-8, atol=1e-10)
 
+SciPy's own step options go through ``backend_options`` (:data:`BACKEND_OPTIONS`)::
+
+    ODEBlock(field, backend="scipy", backend_options={"max_step": 0.05})
+
 Forward: the batch is solved as ONE stacked system of size ``batch *
 features`` (one step sequence for the whole batch, as torchdiffeq), stepping
 SciPy's ``OdeSolver`` classes (the solvers behind ``scipy.integrate.solve_ivp``)
@@ -37,7 +41,7 @@ evaluations (one VJP each).
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -46,12 +50,15 @@ import numpy as np
 import scipy.integrate
 import scipy.sparse
 
+from ..checks import check_int, check_real, format_choices
 from ..errors import NonFiniteError, OptionError, ShapeError, SolverError
 from ..methods import check_times
 from ..stats import SolveStats
 from .interface import (
     HostOptions,
     MLPFieldSpec,
+    OptionCheck,
+    check_backend_option_values,
     mlp_field,
     mlp_field_jacobian,
     mlp_field_vjp,
@@ -66,6 +73,17 @@ SCIPY_NAMES = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 IMPLICIT = ("Radau", "BDF", "LSODA")
 """Methods that use a Jacobian (LSODA switches to BDF when it detects stiffness)."""
+
+BACKEND_OPTIONS: dict[str, OptionCheck] = {
+    "first_step": functools.partial(check_real, gt=0.0),
+    "max_step": functools.partial(check_real, gt=0.0),
+}
+"""The SciPy backend's own options (``backend_options``), passed to SciPy's solver class
+(every method takes them) in the forward and in each adjoint solve:
+
+- ``first_step``: the initial step size (default: SciPy's heuristic);
+- ``max_step``: the largest step size allowed (default: unbounded).
+"""
 
 
 def _canonical(method: str) -> str | None:
@@ -100,7 +118,9 @@ def _integrate(
     dense: bool,
 ) -> tuple[np.ndarray, scipy.integrate.OdeSolution | None, int, int]:
     """Step SciPy's solver from ``t0`` to ``t1``: ``(z(t1), dense output, nfev, accepted)``."""
-    kwargs: dict[str, Any] = dict(rtol=options.rtol, atol=options.atol)
+    kwargs: dict[str, Any] = dict(
+        rtol=options.rtol, atol=options.atol, **dict(options.backend_options)
+    )
     if options.method in IMPLICIT and jac is not None:
         kwargs["jac"] = jac
         if options.method == "LSODA":
@@ -169,31 +189,30 @@ class ScipyBackend:
 
     # -- options ----------------------------------------------------------------------
 
-    def check_options(self, options: HostOptions) -> HostOptions:
+    @classmethod
+    def check_options(cls, options: HostOptions) -> HostOptions:
         method = _canonical(options.method) if isinstance(options.method, str) else None
         if method is None:
             raise OptionError(
-                f"method={options.method!r} is not available with backend='scipy'; expected one "
-                f"of {list(self.methods)} (shared names map to SciPy's: {SHARED_NAMES}; the "
-                "stiff solvers are Radau, BDF and LSODA)"
+                f"method: expected one of {format_choices(cls.methods)} with backend='scipy' "
+                f"(shared names map to SciPy's: {SHARED_NAMES}; the stiff solvers are Radau, "
+                f"BDF and LSODA); got {options.method!r}"
             )
         if options.step_size is not None or options.n_steps is not None:
             raise OptionError(
                 "backend='scipy' has adaptive methods only: it takes rtol/atol, not "
                 f"step_size={options.step_size!r} / n_steps={options.n_steps!r}"
             )
-        for name in ("rtol", "atol"):
-            value = getattr(options, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise OptionError(f"{name} must be a positive finite number, got {value!r}")
-        max_steps = options.max_steps
-        if not (isinstance(max_steps, int | float) and math.isfinite(max_steps)) or (
-            int(max_steps) != max_steps or max_steps < 1
-        ):
-            raise OptionError(f"max_steps must be a positive integer, got {max_steps!r}")
-        adjoint = normalise_adjoint(options.adjoint, self.adjoints, self.name)
         return dataclasses.replace(
-            options, method=method, adjoint=adjoint, max_steps=int(max_steps)
+            options,
+            method=method,
+            rtol=check_real("rtol", options.rtol, gt=0.0),
+            atol=check_real("atol", options.atol, gt=0.0),
+            max_steps=check_int("max_steps", options.max_steps),
+            adjoint=normalise_adjoint(options.adjoint, cls.adjoints, cls.name),
+            backend_options=check_backend_option_values(
+                cls.name, options.backend_options, BACKEND_OPTIONS
+            ),
         )
 
     # -- helpers ----------------------------------------------------------------------
@@ -308,4 +327,11 @@ class ScipyBackend:
         return a.reshape(batch, features), g.copy(), stats
 
 
-__all__ = ["IMPLICIT", "SCIPY_NAMES", "SHARED_NAMES", "ScipyBackend", "ScipyHandle"]
+__all__ = [
+    "BACKEND_OPTIONS",
+    "IMPLICIT",
+    "SCIPY_NAMES",
+    "SHARED_NAMES",
+    "ScipyBackend",
+    "ScipyHandle",
+]

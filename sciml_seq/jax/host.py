@@ -24,6 +24,7 @@ the Julia backend checks again there.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import diffrax
@@ -151,6 +152,7 @@ def solve_host(
     n_steps: int | None,
     max_steps: int,
     adjoint: str,
+    backend_options: Mapping[str, Any] | None = None,
     throw: bool = True,
 ) -> Solution:
     """Solve one example on a host backend; the arguments mean what they mean in :func:`solve`.
@@ -170,6 +172,7 @@ def solve_host(
             n_steps=n_steps,
             max_steps=max_steps,
             adjoint=adjoint,
+            backend_options=backend_options,
         )
     )
     host, run = _host_function(backend, spec, options)

@@ -14,7 +14,8 @@ independent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -22,10 +23,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from ..checks import check_choice
 from ..errors import DTypeError, OptionError, ShapeError
-from ..host.interface import HOST_BACKENDS, check_host_block_options
+from ..host.interface import (
+    HOST_BACKENDS,
+    check_host_block_options,
+    refuse_backend_options,
+)
 from ..methods import ADJOINTS, check_step_options, fixed_grid, get_method
-from ..ode import check_block_options
+from ..ode import check_block_options, check_stack_layers
 from ..stats import SolveStats
 from .solve import solve
 
@@ -96,11 +102,14 @@ class ODEBlock(eqx.Module):
         parameters to be trained.
     t_end:
         Integration time ``T`` (the block's "depth").
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend:
+    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend, backend_options:
         Passed to :func:`sciml_seq.jax.solve` (``adjoint`` defaults to
         ``"checkpoint"``, diffrax's recursive checkpointing; ``backend`` to
         ``"diffrax"``; the host backends ``"scipy"``/``"julia"`` take their own
-        method names, :func:`sciml_seq.host.host_methods`, and no regularisers).
+        method names, :func:`sciml_seq.host.host_methods`, no regularisers, and
+        their own ``backend_options``: ``"scipy"``: ``first_step``, ``max_step``;
+        ``"julia"``: ``vjp``, ``controller``; diffrax takes none).  All are
+        checked here (no Julia needed).
     regularizers:
         Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
         their integrals over the solve come back in
@@ -132,6 +141,7 @@ class ODEBlock(eqx.Module):
     max_steps: int = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
     backend: str = eqx.field(static=True)
+    backend_options: tuple[tuple[str, Any], ...] = eqx.field(static=True)
     regularizers: tuple[str, ...] = eqx.field(static=True)
     steer: float = eqx.field(static=True)
     # Not static, as eqx.nn.Dropout: eqx.nn.inference_mode replaces it with tree_at.
@@ -153,21 +163,28 @@ class ODEBlock(eqx.Module):
         steer: float = 0.0,
         inference: bool = False,
         backend: str = "diffrax",
+        backend_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.regularizers = check_block_options(t_end, steer, regularizers)
+        check_choice("backend", backend, ("diffrax", *HOST_BACKENDS))
         if backend in HOST_BACKENDS:
-            check_host_block_options(backend, method, adjoint, self.regularizers)
-        elif backend == "diffrax":
-            check_step_options(get_method(method), step_size, n_steps, max_steps)
-            if adjoint not in ADJOINTS:
-                raise OptionError(
-                    f"adjoint={adjoint!r} is unknown; expected one of {list(ADJOINTS)}"
-                )
-        else:
-            raise OptionError(
-                f"backend={backend!r} is unknown; expected 'diffrax' or one of "
-                f"{list(HOST_BACKENDS)}"
+            self.backend_options = check_host_block_options(
+                self.regularizers,
+                backend=backend,
+                backend_options=backend_options,
+                method=method,
+                rtol=rtol,
+                atol=atol,
+                step_size=step_size,
+                n_steps=n_steps,
+                max_steps=max_steps,
+                adjoint=adjoint,
             )
+        else:
+            refuse_backend_options(backend, backend_options)
+            check_step_options(get_method(method), step_size, n_steps, max_steps)
+            check_choice("adjoint", adjoint, ADJOINTS)
+            self.backend_options = ()
         self.backend = backend
         self.field = field
         self.t_end = float(t_end)
@@ -227,6 +244,7 @@ class ODEBlock(eqx.Module):
             max_steps=self.max_steps,
             adjoint=self.adjoint,
             backend=self.backend,
+            backend_options=dict(self.backend_options),
         )
         ys = solution.ys
         regularization: dict[str, Array] = {}
@@ -246,25 +264,44 @@ class ODEBlock(eqx.Module):
 
 
 class ResidualStack(eqx.Module):
-    """A weight-tied residual network ``h <- h + dt * field(t_k, h)``, ``k = 0..n_layers-1``.
+    """A residual network ``h <- h + dt * f_k(t_k, h)``, ``k = 0..n_layers-1``: Euler's grid.
 
-    With ``dt = t_end / n_layers`` and ``t_k = k * dt`` this is exactly forward
-    Euler with ``n_layers`` steps on ``[0, t_end]``: ``ResidualStack(f, N)`` equals
-    ``ODEBlock(f, method="euler", n_steps=N)`` (same grid, same operations).
+    With ``dt = t_end / n_layers`` and ``t_k = k * dt`` this is forward Euler
+    with ``n_layers`` steps on ``[0, t_end]``.
 
-    Shapes: ``(*state) -> (*state)``.
+    - **Weight-tied**, ``ResidualStack(field, n_layers)``: ``f_k = field`` for
+      every layer; equals ``ODEBlock(field, method="euler", n_steps=n_layers)``
+      (same grid, same operations).  Parameters: ``field.*``.
+    - **Untied**, ``ResidualStack([f_0, ..., f_{L-1}])``: layer ``k`` has its own
+      field ``f_k``, ``n_layers = L`` (``n_layers`` may be omitted; given, it
+      must equal ``L``).  Euler on the piecewise field that is ``f_k`` on
+      ``[t_k, t_{k+1})``.  Parameters: ``fields.{k}.*`` (a list).
+
+    The other attribute is ``None`` (``fields`` when tied, ``field`` when
+    untied).  Names and numbers match :class:`sciml_seq.torch.ResidualStack`
+    (:func:`sciml_seq.convert.torch_to_jax` moves the weights).
+
+    Shapes: ``(*state) -> (*state)``; each field is called as ``f_k(t, h)`` with
+    a scalar ``t`` and ``h: (*state)`` and returns ``dh/dt`` of the shape of ``h``.
     """
 
-    field: Callable
+    field: Callable | None
+    fields: list[Callable] | None
     n_layers: int = eqx.field(static=True)
     t_end: float = eqx.field(static=True)
 
-    def __init__(self, field: Callable, n_layers: int, *, t_end: float = 1.0) -> None:
+    def __init__(
+        self,
+        field: Callable | Sequence[Callable],
+        n_layers: int | None = None,
+        *,
+        t_end: float = 1.0,
+    ) -> None:
         check_block_options(t_end, 0.0, ())
-        if int(n_layers) != n_layers or n_layers < 1:
-            raise OptionError(f"n_layers must be a positive integer, got {n_layers!r}")
-        self.field = field
-        self.n_layers = int(n_layers)
+        untied = isinstance(field, list | tuple)
+        self.n_layers = check_stack_layers(field, n_layers, untied)
+        self.field = None if untied else field
+        self.fields = list(field) if untied else None
         self.t_end = float(t_end)
 
     def __call__(self, h: Array) -> Array:
@@ -272,6 +309,10 @@ class ResidualStack(eqx.Module):
             got = jnp.shape(h) if isinstance(h, jax.Array | np.ndarray) else type(h).__name__
             raise ShapeError(f"h must be an array of shape (*state) with ndim >= 1, got {got}")
         grid = jnp.asarray(fixed_grid(np.array([0.0, self.t_end]), None, self.n_layers), h.dtype)
+        if self.fields is not None:  # one field per layer: unrolled
+            for k, field in enumerate(self.fields):
+                h = h + (grid[k + 1] - grid[k]) * field(grid[k], h)
+            return h
 
         def layer(h: Array, k: Array) -> tuple[Array, None]:
             return h + (grid[k + 1] - grid[k]) * self.field(grid[k], h), None

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
 import diffrax
@@ -42,8 +42,9 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
+from ..checks import check_choice
 from ..errors import DTypeError, NonFiniteError, OptionError, ShapeError, SolverError
-from ..host.interface import HOST_BACKENDS
+from ..host.interface import HOST_BACKENDS, refuse_backend_options
 from ..methods import (
     ADJOINTS,
     METHODS,
@@ -294,6 +295,7 @@ def solve(
     adjoint: Adjoint = "checkpoint",
     throw: bool = True,
     backend: str = "diffrax",
+    backend_options: Mapping[str, Any] | None = None,
 ) -> Solution:
     """Integrate ``dy/dt = field(t, y)`` from ``ts[0]`` and return the states at ``ts``.
 
@@ -337,6 +339,12 @@ def solve(
         ``"diffrax"``, or a host backend, ``"scipy"`` or ``"julia"``
         (:func:`sciml_seq.jax.host.solve_host`: ``TimeMLP`` fields only, float64
         on the host through ``jax.pure_callback``, continuous adjoints).
+    backend_options:
+        Options of a host backend's own, by name: SciPy's ``first_step`` and
+        ``max_step`` (:data:`sciml_seq.host.scipy_backend.BACKEND_OPTIONS`), Julia's
+        ``vjp`` and ``controller`` (:data:`sciml_seq.julia.backend.BACKEND_OPTIONS`).
+        Unknown names raise ``OptionError`` listing the valid ones; diffrax takes
+        none (``None`` or ``{}``).
 
     Returns
     -------
@@ -367,16 +375,14 @@ def solve(
             n_steps=n_steps,
             max_steps=max_steps,
             adjoint=adjoint,
+            backend_options=backend_options,
             throw=throw,
         )
-    if backend != "diffrax":
-        raise OptionError(
-            f"backend={backend!r} is unknown; expected 'diffrax' or one of {list(HOST_BACKENDS)}"
-        )
+    check_choice("backend", backend, ("diffrax", *HOST_BACKENDS))
+    refuse_backend_options(backend, backend_options)
     spec = get_method(method, available_methods(), "diffrax")
     check_step_options(spec, step_size, n_steps, max_steps)
-    if adjoint not in ADJOINTS:
-        raise OptionError(f"adjoint={adjoint!r} is unknown; expected one of {list(ADJOINTS)}")
+    check_choice("adjoint", adjoint, ADJOINTS)
     y0, ts = _check_inputs(field, jnp.asarray(y0), jnp.asarray(ts))
     grid = None
     if step_size is not None:

@@ -19,6 +19,7 @@ _LAZY = {
     "julia_status": "backend",
     "JULIA_METHODS": "methods",
     "JULIA_ADJOINTS": "methods",
+    "JULIA_CONTROLLERS": "methods",
     "JULIA_VJPS": "methods",
 }
 

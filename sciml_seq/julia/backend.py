@@ -22,10 +22,10 @@ Julia must only be entered from the main thread: every call checks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -35,11 +35,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import check_choice, check_int, check_real, format_choices
 from ..errors import OptionError, ShapeError, SolverError, UnavailableError
-from ..host.interface import HostOptions, MLPFieldSpec, check_main_thread, normalise_adjoint
+from ..host.interface import (
+    HostOptions,
+    MLPFieldSpec,
+    OptionCheck,
+    check_backend_option_values,
+    check_main_thread,
+    normalise_adjoint,
+)
 from ..methods import check_times, fixed_grid
 from ..stats import SolveStats
-from .methods import JULIA_ADJOINTS, JULIA_METHODS, JULIA_SOLVERS, JULIA_VJPS
+from .methods import JULIA_ADJOINTS, JULIA_CONTROLLERS, JULIA_METHODS, JULIA_SOLVERS, JULIA_VJPS
 
 AUTO_INSTALL_ENV = "SCIML_SEQ_JULIA_AUTO_INSTALL"
 INSTALL_HINT = (
@@ -200,6 +208,21 @@ def load_runtime() -> Any:
     return jl
 
 
+BACKEND_OPTIONS: dict[str, OptionCheck] = {
+    "vjp": functools.partial(check_choice, choices=JULIA_VJPS),
+    "controller": functools.partial(check_choice, choices=JULIA_CONTROLLERS),
+}
+"""The Julia backend's own options (``backend_options``) and their checks:
+
+- ``vjp``: SciMLSensitivity's ``autojacvec`` for the adjoint,
+  :data:`~sciml_seq.julia.methods.JULIA_VJPS`: ``"zygote"`` (``ZygoteVJP()``,
+  default), ``"reversediff"`` (``ReverseDiffVJP(false)``) or
+  ``"reversediff_compiled"`` (``ReverseDiffVJP(true)``; branch-free activations only);
+- ``controller``: ``"torchdiffeq"`` (default: integral controller with
+  torchdiffeq's settings, for parity) or ``"default"`` (OrdinaryDiffEq's own).
+"""
+
+
 def check_julia_options(options: HostOptions) -> HostOptions:
     """Validate options for the Julia backend (no Julia needed); method -> Julia's name."""
     name = JULIA_METHODS.get(options.method) if isinstance(options.method, str) else None
@@ -210,8 +233,8 @@ def check_julia_options(options: HostOptions) -> HostOptions:
             else ""
         )
         raise OptionError(
-            f"method={options.method!r} is not available with backend='julia'{hint}; "
-            f"expected one of {list(JULIA_METHODS)}"
+            f"method: expected one of {format_choices(JULIA_METHODS)} with backend='julia'"
+            f"{hint}; got {options.method!r}"
         )
     adaptive, _ = JULIA_SOLVERS[name]
     if adaptive and (options.step_size is not None or options.n_steps is not None):
@@ -224,14 +247,20 @@ def check_julia_options(options: HostOptions) -> HostOptions:
             f"method={options.method!r} is a fixed-step method: give exactly one of "
             f"step_size or n_steps (got {options.step_size!r}, {options.n_steps!r})"
         )
-    for field in ("rtol", "atol"):
-        value = getattr(options, field)
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise OptionError(f"{field} must be a positive finite number, got {value!r}")
-    if not (isinstance(options.max_steps, int) and options.max_steps >= 1):
-        raise OptionError(f"max_steps must be a positive integer, got {options.max_steps!r}")
-    adjoint = normalise_adjoint(options.adjoint, JULIA_ADJOINTS, "julia")
-    return dataclasses.replace(options, method=name, adjoint=adjoint)
+    step_size, n_steps = options.step_size, options.n_steps
+    return dataclasses.replace(
+        options,
+        method=name,
+        step_size=None if step_size is None else check_real("step_size", step_size, gt=0.0),
+        n_steps=None if n_steps is None else check_int("n_steps", n_steps),
+        rtol=check_real("rtol", options.rtol, gt=0.0),
+        atol=check_real("atol", options.atol, gt=0.0),
+        max_steps=check_int("max_steps", options.max_steps),
+        adjoint=normalise_adjoint(options.adjoint, JULIA_ADJOINTS, "julia"),
+        backend_options=check_backend_option_values(
+            "julia", options.backend_options, BACKEND_OPTIONS
+        ),
+    )
 
 
 @dataclass
@@ -250,19 +279,15 @@ class JuliaBackend:
     ----------
     spec:
         The field architecture.
-    vjp:
-        SciMLSensitivity's ``autojacvec``: ``"zygote"`` (``ZygoteVJP()``, default),
-        ``"reversediff"`` (``ReverseDiffVJP(false)``) or ``"reversediff_compiled"``
-        (``ReverseDiffVJP(true)``; branch-free activations only).
-    controller:
-        ``"torchdiffeq"`` (default: integral controller with torchdiffeq's
-        settings, for parity) or ``"default"`` (OrdinaryDiffEq's own).
 
     Methods: :data:`~sciml_seq.julia.methods.JULIA_METHODS`; adjoints
-    ``"interpolating"`` (default), ``"backsolve"``, ``"gauss"``.  Statistics from
-    ``sol.stats``: ``nfe_forward = nf`` (including the 2 evaluations of the
-    initial step choice), ``n_accepted = naccept``, ``n_rejected = nreject``,
-    ``n_steps`` their sum; backward counts are not reported (``None``).
+    ``"interpolating"`` (default), ``"backsolve"``, ``"gauss"``; options of its
+    own (``HostOptions.backend_options``, ``backend_options=`` of ``solve`` and
+    ``ODEBlock``): ``vjp`` and ``controller``, :data:`BACKEND_OPTIONS`.
+    Statistics from ``sol.stats``: ``nfe_forward = nf`` (including the 2
+    evaluations of the initial step choice), ``n_accepted = naccept``,
+    ``n_rejected = nreject``, ``n_steps`` their sum; backward counts are not
+    reported (``None``).
     """
 
     name: ClassVar[str] = "julia"
@@ -271,21 +296,12 @@ class JuliaBackend:
     requires_main_thread: ClassVar[bool] = True
     reported: ClassVar[tuple[str, ...]] = ("nfe_forward", "n_steps", "n_accepted", "n_rejected")
 
-    def __init__(
-        self, spec: MLPFieldSpec, *, vjp: str = "zygote", controller: str = "torchdiffeq"
-    ) -> None:
-        if vjp not in JULIA_VJPS:
-            raise OptionError(f"vjp={vjp!r} is unknown; expected one of {list(JULIA_VJPS)}")
-        if controller not in ("torchdiffeq", "default"):
-            raise OptionError(
-                f"controller={controller!r} is unknown; expected 'torchdiffeq' or 'default'"
-            )
+    def __init__(self, spec: MLPFieldSpec) -> None:
         self.spec = spec
-        self.vjp = vjp
-        self.controller = controller
         self._jl = load_runtime()
 
-    def check_options(self, options: HostOptions) -> HostOptions:
+    @classmethod
+    def check_options(cls, options: HostOptions) -> HostOptions:
         return check_julia_options(options)
 
     def forward(
@@ -325,9 +341,8 @@ class JuliaBackend:
             abstol=float(options.atol),
             maxiters=int(options.max_steps),
             tstops=tstops,
-            controller=self.controller,
             sensealg=options.adjoint,
-            vjp=self.vjp,
+            **dict(options.backend_options),  # not given: SciMLSeqJL.py_forward's defaults
         )
         n_acc, n_rej = int(res.naccept), int(res.nreject)
         if not bool(res.success):
@@ -392,6 +407,7 @@ def warmup() -> float:
 
 __all__ = [
     "AUTO_INSTALL_ENV",
+    "BACKEND_OPTIONS",
     "JuliaBackend",
     "check_julia_options",
     "JuliaHandle",

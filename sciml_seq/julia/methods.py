@@ -36,3 +36,7 @@ JULIA_ADJOINTS = ("interpolating", "backsolve", "gauss")
 
 JULIA_VJPS = ("zygote", "reversediff", "reversediff_compiled")
 """``autojacvec``: ZygoteVJP(), ReverseDiffVJP(false), ReverseDiffVJP(true)."""
+
+JULIA_CONTROLLERS = ("torchdiffeq", "default")
+"""Step-size controllers: torchdiffeq's integral controller settings (for parity), or
+OrdinaryDiffEq's default."""

@@ -16,6 +16,9 @@ when the backward pass runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -90,6 +93,7 @@ def solve_host(
     n_steps: int | None,
     max_steps: int,
     adjoint: str,
+    backend_options: Mapping[str, Any] | None = None,
 ) -> Solution:
     """Solve on a host backend; the arguments mean what they mean in :func:`solve`.
 
@@ -113,6 +117,7 @@ def solve_host(
             n_steps=n_steps,
             max_steps=max_steps,
             adjoint=adjoint,
+            backend_options=backend_options,
         )
     )
     _check_inputs(field, y0, ts)

@@ -6,16 +6,23 @@ Mirrors :mod:`sciml_seq.jax.ode`: same constructor arguments, same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, get_args
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_choice
 from ..errors import OptionError, ShapeError
+from ..host.interface import (
+    HOST_BACKENDS,
+    check_host_block_options,
+    refuse_backend_options,
+)
 from ..methods import fixed_grid
-from ..ode import check_block_options
+from ..ode import check_block_options, check_stack_layers
 from ..stats import SolveStats
 from .solve import Adjoint, Backend, Solution, solve
 
@@ -86,8 +93,11 @@ class ODEBlock(nn.Module):
         Vector field module, ``field(t, h)`` with ``t: (batch,)``, ``h: (batch, *state)``.
     t_end:
         Integration time ``T`` (the block's "depth").
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend:
-        Passed to :func:`sciml_seq.torch.solve`.
+    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend, backend_options:
+        Passed to :func:`sciml_seq.torch.solve`.  ``backend_options`` are a host
+        backend's own options (``"scipy"``: ``first_step``, ``max_step``;
+        ``"julia"``: ``vjp``, ``controller``), checked here with the other host
+        options (no Julia needed); the torch backends take none.
     regularizers:
         Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
         their integrals come back in :attr:`BlockOutput.regularization` and
@@ -116,9 +126,11 @@ class ODEBlock(nn.Module):
         backend: Backend = "torchdiffeq",
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
+        backend_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.regularizers = check_block_options(t_end, steer, regularizers)
+        check_choice("backend", backend, get_args(Backend))
         self.field = field
         self.t_end = float(t_end)
         self.steer = float(steer)
@@ -131,7 +143,13 @@ class ODEBlock(nn.Module):
             max_steps=max_steps,
             adjoint=adjoint,
             backend=backend,
+            backend_options=backend_options,
         )
+        if backend in HOST_BACKENDS:
+            checked = check_host_block_options(self.regularizers, **self.solve_options)
+            self.solve_options["backend_options"] = dict(checked)
+        else:
+            refuse_backend_options(backend, backend_options)
         self.last_output: BlockOutput | None = None
 
     def solve(self, h0: Tensor, ts: Tensor | None = None) -> BlockOutput:
@@ -184,22 +202,46 @@ class ODEBlock(nn.Module):
 
 
 class ResidualStack(nn.Module):
-    """A weight-tied residual network ``h <- h + dt * field(t_k, h)``, ``k = 0..n_layers-1``.
+    """A residual network ``h <- h + dt * f_k(t_k, h)``, ``k = 0..n_layers-1``: Euler's grid.
 
-    With ``dt = t_end / n_layers`` and ``t_k = k * dt`` this is exactly forward
-    Euler with ``n_layers`` steps on ``[0, t_end]``: ``ResidualStack(f, N)`` equals
-    ``ODEBlock(f, method="euler", n_steps=N)`` (same grid, same operations).
+    With ``dt = t_end / n_layers`` and ``t_k = k * dt`` this is forward Euler
+    with ``n_layers`` steps on ``[0, t_end]``.
 
-    Shapes: ``(batch, *state) -> (batch, *state)``.
+    - **Weight-tied**, ``ResidualStack(field, n_layers)``: ``f_k = field`` for
+      every layer; equals ``ODEBlock(field, method="euler", n_steps=n_layers)``
+      (same grid, same operations).  Parameters: ``field.*``.
+    - **Untied**, ``ResidualStack([f_0, ..., f_{L-1}])``: layer ``k`` has its own
+      field ``f_k``, ``n_layers = L`` (``n_layers`` may be omitted; given, it
+      must equal ``L``).  Euler on the piecewise field that is ``f_k`` on
+      ``[t_k, t_{k+1})``.  Parameters: ``fields.{k}.*`` (an ``nn.ModuleList``).
+
+    The other attribute is ``None`` (``fields`` when tied, ``field`` when untied).
+
+    Shapes: ``(batch, *state) -> (batch, *state)``; each field is called as
+    ``f_k(t, h)`` with ``t: (batch,)`` and ``h: (batch, *state)`` and returns
+    ``dh/dt`` of the shape of ``h``.
     """
 
-    def __init__(self, field: nn.Module, n_layers: int, *, t_end: float = 1.0) -> None:
+    def __init__(
+        self,
+        field: nn.Module | Sequence[nn.Module],
+        n_layers: int | None = None,
+        *,
+        t_end: float = 1.0,
+    ) -> None:
         super().__init__()
         check_block_options(t_end, 0.0, ())
-        if int(n_layers) != n_layers or n_layers < 1:
-            raise OptionError(f"n_layers must be a positive integer, got {n_layers!r}")
-        self.field = field
-        self.n_layers = int(n_layers)
+        untied = isinstance(field, list | tuple | nn.ModuleList)
+        self.n_layers = check_stack_layers(field, n_layers, untied)
+        if untied:
+            for k, f in enumerate(field):
+                if not isinstance(f, nn.Module):
+                    raise OptionError(
+                        f"field[{k}]: expected an nn.Module (untied fields are registered in "
+                        f"an nn.ModuleList); got {type(f).__name__}"
+                    )
+        self.field = None if untied else field
+        self.fields = nn.ModuleList(field) if untied else None
         self.t_end = float(t_end)
         self.grid = fixed_grid(np.array([0.0, t_end]), None, self.n_layers)
 
@@ -211,6 +253,7 @@ class ResidualStack(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         grid = torch.as_tensor(self.grid, dtype=h.dtype, device=h.device)
-        for k in range(self.n_layers):
-            h = h + (grid[k + 1] - grid[k]) * self.field(grid[k].expand(h.shape[0]), h)
+        fields = [self.field] * self.n_layers if self.fields is None else self.fields
+        for k, field in enumerate(fields):
+            h = h + (grid[k + 1] - grid[k]) * field(grid[k].expand(h.shape[0]), h)
         return h

@@ -16,15 +16,16 @@ Conventions (shared with :mod:`sciml_seq.jax.solve`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_choice, format_choices
 from ..errors import DTypeError, NonFiniteError, OptionError, ShapeError, SolverError
-from ..host.interface import HOST_BACKENDS, host_methods
+from ..host.interface import HOST_BACKENDS, host_methods, refuse_backend_options
 from ..methods import ADJOINTS, check_step_options, check_times, fixed_grid, get_method
 from ..stats import SolveStats
 
@@ -51,17 +52,16 @@ def available_methods(backend: Backend = "torchdiffeq") -> tuple[str, ...]:
 
     For the host backends (``"scipy"``, ``"julia"``) the names they accept.
     """
+    check_choice("backend", backend, (*_BACKEND_ADJOINTS, *HOST_BACKENDS))
     if backend in HOST_BACKENDS:
         return host_methods(backend)
     if backend == "torchdiffeq":
         from torchdiffeq._impl.odeint import SOLVERS
 
         return tuple(m for m, name in _TORCHDIFFEQ_NAMES.items() if name in SOLVERS)
-    if backend == "torchode":
-        import torchode
+    import torchode
 
-        return tuple(m for m, name in _TORCHODE_NAMES.items() if hasattr(torchode, name))
-    raise OptionError(f"backend={backend!r} is unknown; expected one of {list(_BACKEND_ADJOINTS)}")
+    return tuple(m for m, name in _TORCHODE_NAMES.items() if hasattr(torchode, name))
 
 
 class _Counter:
@@ -237,6 +237,7 @@ def solve(
     max_steps: int = 4096,
     adjoint: Adjoint = "direct",
     backend: Backend = "torchdiffeq",
+    backend_options: Mapping[str, Any] | None = None,
 ) -> Solution:
     """Integrate ``dy/dt = field(t, y)`` from ``ts[0]`` and return the states at ``ts``.
 
@@ -270,6 +271,12 @@ def solve(
         ``"torchode"`` (each sample steps on its own; stats per sample), or a
         host backend, ``"scipy"`` or ``"julia"`` (:func:`sciml_seq.torch.host.solve_host`:
         ``TimeMLP`` fields only, float64 on the CPU, continuous adjoints).
+    backend_options:
+        Options of a host backend's own, by name: SciPy's ``first_step`` and
+        ``max_step`` (:data:`sciml_seq.host.scipy_backend.BACKEND_OPTIONS`), Julia's
+        ``vjp`` and ``controller`` (:data:`sciml_seq.julia.backend.BACKEND_OPTIONS`).
+        Unknown names raise ``OptionError`` listing the valid ones; the torch
+        backends take none (``None`` or ``{}``).
 
     Returns
     -------
@@ -290,15 +297,16 @@ def solve(
             n_steps=n_steps,
             max_steps=max_steps,
             adjoint=adjoint,
+            backend_options=backend_options,
         )
     spec = get_method(method, available_methods(backend), backend)
+    refuse_backend_options(backend, backend_options)
     check_step_options(spec, step_size, n_steps, max_steps)
-    if adjoint not in ADJOINTS:
-        raise OptionError(f"adjoint={adjoint!r} is unknown; expected one of {list(ADJOINTS)}")
+    check_choice("adjoint", adjoint, ADJOINTS)
     if adjoint not in _BACKEND_ADJOINTS[backend]:
         raise OptionError(
-            f"adjoint={adjoint!r} is not available with backend={backend!r}; "
-            f"expected one of {list(_BACKEND_ADJOINTS[backend])}"
+            f"adjoint: expected one of {format_choices(_BACKEND_ADJOINTS[backend])} with "
+            f"backend={backend!r}; got {adjoint!r}"
         )
     _check_inputs(field, y0, ts)
     counter = _Counter(max_steps)

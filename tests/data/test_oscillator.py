@@ -114,6 +114,7 @@ def test_make_oscillator_task_defaults() -> None:
         ({"horizon": float("nan")}, "horizon"),
         ({"horizon": float("inf")}, "horizon"),
         ({"seed": 1.5}, "seed"),
+        ({"seed": -1}, "seed"),
         ({"delta": float("nan")}, "delta"),
         ({"alpha": "1"}, "alpha"),
         ({"beta": float("inf")}, "beta"),
@@ -124,16 +125,21 @@ def test_make_oscillator_task_defaults() -> None:
 )
 def test_bad_arguments_raise_option_error_naming_them(kwargs: dict, name: str) -> None:
     args = {"n_samples": 4, "horizon": 1.0, "seed": 0, **kwargs}
-    with pytest.raises(OptionError, match=name):
+    with pytest.raises(OptionError, match=rf"^{name}: expected .*; got "):
         oscillator_flow_map(**args)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"n_train": 0}, "n_train"), ({"n_test": 0}, "n_test"), ({"horizon": 0.0}, "horizon")],
+    [
+        ({"n_train": 0}, "n_train"),
+        ({"n_test": 0}, "n_test"),
+        ({"horizon": 0.0}, "horizon"),
+        ({"params": {"delta": 0.2}}, "params"),
+    ],
 )
 def test_make_task_bad_arguments(kwargs: dict, name: str) -> None:
-    with pytest.raises(OptionError, match=name):
+    with pytest.raises(OptionError, match=rf"^{name}: expected .*; got "):
         make_oscillator_task(**kwargs)
 
 

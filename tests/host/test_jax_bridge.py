@@ -85,11 +85,13 @@ def test_ode_block_backend_argument() -> None:
     assert block.backend == "scipy"
     np.testing.assert_allclose(block(Y0), scipy_solve(f, Y0).ys[-1], rtol=0, atol=1e-5)
     np.testing.assert_allclose(eqx.filter_jit(block)(Y0), block(Y0), rtol=0, atol=1e-14)
-    with pytest.raises(OptionError, match="method='tsit5' is not available with backend='scipy'"):
+    with pytest.raises(
+        OptionError, match=r"^method: expected .* with backend='scipy'.*got 'tsit5'"
+    ):
         ODEBlock(f, backend="scipy", method="tsit5")
     with pytest.raises(OptionError, match="regularizers"):
         ODEBlock(f, backend="scipy", method="RK45", regularizers=("kinetic",))
-    with pytest.raises(OptionError, match="backend='torchode' is unknown"):
+    with pytest.raises(OptionError, match=r"^backend: expected one of .*; got 'torchode'$"):
         ODEBlock(f, backend="torchode")
     with pytest.raises(OptionError, match="support only"):
         solve(lambda t, y: -y, Y0, TS, backend="scipy", method="RK45")

@@ -155,13 +155,19 @@ def test_float32_field_with_float64_input_raises(h0):
 
 
 def test_option_and_shape_errors(h0):
-    with pytest.raises(OptionError, match="regularizer"):
+    with pytest.raises(
+        OptionError, match=r"^regularizers\[0\]: expected one of .*; got 'lyapunov'"
+    ):
         ODEBlock(Linear(), regularizers=("lyapunov",))
-    with pytest.raises(OptionError, match="t_end"):
+    with pytest.raises(OptionError, match=r"^t_end: expected a finite real number > 0.0; got -1.0"):
         ODEBlock(Linear(), t_end=-1.0)
-    with pytest.raises(OptionError, match="steer"):
+    with pytest.raises(OptionError, match=r"^steer: expected .* < t_end = 1.0; got 1.0"):
         ODEBlock(Linear(), t_end=1.0, steer=1.0)
-    with pytest.raises(OptionError, match="n_layers"):
+    with pytest.raises(OptionError, match=r"^backend: expected one of 'torchdiffeq', .*; got 'x'"):
+        ODEBlock(Linear(), backend="x")
+    with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1; got 0"):
         ResidualStack(Linear(), 0)
+    with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1; got 3.0"):
+        ResidualStack(Linear(), 3.0)
     with pytest.raises(ShapeError, match="h0"):
         ODEBlock(Linear())(h0[0])

@@ -199,13 +199,14 @@ def test_float32_state_with_float64_times(problem):
 
 
 def test_unknown_method_lists_valid_ones(problem):
-    with pytest.raises(OptionError, match="dopri5") as err:
+    with pytest.raises(OptionError, match=r"^method: expected one of .*'dopri5'.*; got 'rk45'$"):
         solve(*problem, method="rk45")
-    assert "method='rk45'" in str(err.value)
 
 
 def test_method_missing_from_backend(problem):
-    with pytest.raises(UnavailableError, match="torchdiffeq"):
+    with pytest.raises(
+        UnavailableError, match=r"^method: expected .*'torchdiffeq'.*; got 'tsit5'$"
+    ):
         solve(*problem, method="tsit5")
 
 
@@ -285,9 +286,15 @@ def test_float32_times_with_float64_state(problem):
 
 
 def test_unknown_adjoint_and_backend_support(problem):
-    with pytest.raises(OptionError, match="backsolve"):
+    with pytest.raises(
+        OptionError, match=r"^adjoint: expected one of .*'backsolve'; got 'adjoint'$"
+    ):
         solve(*problem, adjoint="adjoint")
-    with pytest.raises(OptionError, match="torchode"):
+    with pytest.raises(
+        OptionError, match=r"^adjoint: expected one of 'direct' with backend='torchode'; got"
+    ):
         solve(*problem, adjoint="backsolve", backend="torchode")
+    with pytest.raises(OptionError, match=r"^backend: expected one of .*; got 'diffrax'$"):
+        solve(*problem, backend="diffrax")
     with pytest.raises(OptionError, match="backend"):
         solve(*problem, backend="scipy")
