@@ -21,6 +21,7 @@ from typing import Any
 from ..checks import check_choice, check_int, check_real, format_choices
 from ..errors import OptionError
 from .geometry import grid_misfit
+from .loss import LOSS_EXPONENTS
 
 PRESETS: dict[str, dict[str, Any]] = {
     "T": {"embed_dim": 48, "depths": (4, 4, 4, 4)},
@@ -206,7 +207,7 @@ class ScOTConfig:
                 f"residual_model: expected one of {format_choices(RESIDUAL_MODELS)} (the "
                 f"official 'resnet' skip blocks are not built); got {self.residual_model!r}"
             )
-        check_choice("p", self.p, (1, 2))
+        check_choice("p", self.p, LOSS_EXPONENTS)
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate"):
             set_(self, name, check_real(name, getattr(self, name), ge=0.0, lt=1.0))
         for name in ("mlp_ratio", "layer_norm_eps"):

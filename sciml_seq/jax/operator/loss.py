@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 from jax import Array
 
-from ...errors import OptionError, ShapeError
+from ...operator.loss import check_scot_loss
 from ...train.losses import pooled_relative_loss
 
 
@@ -23,17 +23,16 @@ def scot_loss(
 
     Shapes: ``(batch, C_out, H, W)`` (a batch: the loss pools all entries) → scalar.
     """
-    if p not in (1, 2):
-        raise OptionError(f"p must be 1 (L1) or 2 (MSE), got {p!r}")
-    if prediction.shape != labels.shape:
-        raise ShapeError(
-            f"labels: expected the prediction's shape {tuple(prediction.shape)}, "
-            f"got {tuple(labels.shape)}"
-        )
+    check_scot_loss(
+        prediction.shape,
+        labels.shape,
+        p=p,
+        channel_slices=channel_slices,
+        pixel_mask_shape=None if pixel_mask is None else pixel_mask.shape,
+    )
     labels = labels.astype(prediction.dtype)
     if pixel_mask is not None:
         prediction = jnp.where(pixel_mask, labels, prediction)
-
     if channel_slices is None:
         d = prediction - labels
         return jnp.mean(jnp.abs(d)) if p == 1 else jnp.mean(d * d)

@@ -268,6 +268,21 @@ class ScOT(eqx.Module):
         out = self(fft_resample(pixel_values, self.config.image_size), time)
         return fft_resample(out, size)
 
+    def loss(self, prediction: Array, labels: Array, pixel_mask: Array | None = None) -> Array:
+        """The official training loss of this configuration (see :func:`.loss.scot_loss`).
+
+        On a batch, as the torch model's: ``(batch, C_out, H, W)`` → scalar.
+        """
+        from .loss import scot_loss
+
+        return scot_loss(
+            prediction,
+            labels,
+            p=self.config.p,
+            channel_slices=self.config.channel_slice_list_normalized_loss,
+            pixel_mask=pixel_mask,
+        )
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, dtype=None) -> ScOT:
         """Load an official checkpoint folder (``config.json`` + ``model.safetensors``).

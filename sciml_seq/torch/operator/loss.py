@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...errors import OptionError, ShapeError
+from ...operator.loss import check_scot_loss
 from ...train.losses import pooled_relative_loss
 
 
@@ -31,28 +31,18 @@ def scot_loss(
 
     Shapes: ``prediction``, ``labels`` ``(batch, C_out, H, W)`` → scalar.
     """
-    if p not in (1, 2):
-        raise OptionError(f"p must be 1 (L1) or 2 (MSE), got {p!r}")
-    if prediction.shape != labels.shape:
-        raise ShapeError(
-            f"labels: expected the prediction's shape {tuple(prediction.shape)}, "
-            f"got {tuple(labels.shape)}"
-        )
+    check_scot_loss(
+        prediction.shape,
+        labels.shape,
+        p=p,
+        channel_slices=channel_slices,
+        pixel_mask_shape=None if pixel_mask is None else pixel_mask.shape,
+    )
     labels = labels.to(prediction.dtype)
     if pixel_mask is not None:
-        if pixel_mask.shape != prediction.shape:
-            raise ShapeError(
-                f"pixel_mask: expected shape {tuple(prediction.shape)}, "
-                f"got {tuple(pixel_mask.shape)}"
-            )
         prediction = torch.where(pixel_mask, labels, prediction)
     if channel_slices is None:
         return (F.l1_loss if p == 1 else F.mse_loss)(prediction, labels)
-    if channel_slices[-1] > prediction.shape[1]:
-        raise ShapeError(
-            f"channel_slices: last boundary {channel_slices[-1]} exceeds the "
-            f"{prediction.shape[1]} channels of prediction"
-        )
     last = channel_slices[-1]
     return pooled_relative_loss(prediction[:, :last], labels[:, :last], channel_slices, p=p)
 

@@ -181,7 +181,7 @@ def test_from_pretrained_and_loss_errors(tmp_path):
     pred = jnp.zeros((2, 2, 4, 4))
     with pytest.raises(ShapeError, match="labels"):
         scot_loss(pred, pred[:, :1])
-    with pytest.raises(OptionError, match="p must be"):
+    with pytest.raises(OptionError, match="p: expected one of 1, 2; got 3"):
         scot_loss(pred, pred, p=3)
 
 

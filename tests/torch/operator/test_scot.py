@@ -199,7 +199,7 @@ def test_loss_matches_the_formula_and_pixel_mask():
     torch.testing.assert_close(masked, terms[1] / 2)
     with pytest.raises(ShapeError, match="labels"):
         scot_loss(pred, lab[:, :2])
-    with pytest.raises(OptionError, match="p must be"):
+    with pytest.raises(OptionError, match="p: expected one of 1, 2; got 3"):
         scot_loss(pred, lab, p=3)
 
 

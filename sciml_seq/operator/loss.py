@@ -1,0 +1,56 @@
+"""The input checks of scOT's training loss, written once for torch and JAX.
+
+:func:`sciml_seq.torch.operator.scot_loss` and :func:`sciml_seq.jax.operator.scot_loss`
+call :func:`check_scot_loss` on the shapes before computing anything, so the two
+raise the same errors with the same messages.  Framework-free: it sees shapes,
+not arrays (no device synchronisation, and it works on traced JAX arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..checks import check_choice
+from ..errors import ShapeError
+
+__all__ = ["LOSS_EXPONENTS", "check_scot_loss"]
+
+LOSS_EXPONENTS = (1, 2)
+"""The ``p`` of scOT's loss: 1 (relative L1) or 2 (relative MSE)."""
+
+
+def check_scot_loss(
+    prediction_shape: Sequence[int],
+    labels_shape: Sequence[int],
+    *,
+    p: object,
+    channel_slices: Sequence[int] | None,
+    pixel_mask_shape: Sequence[int] | None,
+) -> None:
+    """Raise unless ``scot_loss(prediction, labels, p=p, ...)`` can be computed.
+
+    ``OptionError`` naming ``p`` unless it is 1 or 2; ``ShapeError`` naming
+    ``labels`` (or ``pixel_mask``) unless its shape is the prediction's
+    ``(batch, C_out, H, W)``, or naming ``channel_slices`` when its last
+    boundary exceeds ``C_out``.  (The boundaries themselves are checked by
+    :func:`sciml_seq.train.losses.channel_groups`.)
+    """
+    check_choice("p", p, LOSS_EXPONENTS)
+    shape = tuple(prediction_shape)
+    if tuple(labels_shape) != shape:
+        raise ShapeError(
+            f"labels: expected the prediction's shape {shape}; got {tuple(labels_shape)}"
+        )
+    if pixel_mask_shape is not None and tuple(pixel_mask_shape) != shape:
+        raise ShapeError(
+            f"pixel_mask: expected the prediction's shape {shape}; got {tuple(pixel_mask_shape)}"
+        )
+    if channel_slices is None:
+        return
+    if len(shape) < 2:
+        raise ShapeError(f"prediction: expected (batch, C_out, H, W) channels; got {shape}")
+    if channel_slices[-1] > shape[1]:
+        raise ShapeError(
+            f"channel_slices: expected a last boundary <= the {shape[1]} channels of the "
+            f"prediction; got {list(channel_slices)}"
+        )
