@@ -25,6 +25,7 @@ from sciml_seq.errors import OptionError  # noqa: E402
 from sciml_seq.jax.models import SSMSequenceModel as JaxModel  # noqa: E402
 from sciml_seq.models import POOLS  # noqa: E402
 from sciml_seq.torch.models import SSMSequenceModel as TorchModel  # noqa: E402
+from tests.jax.ssm.conftest import _quick_compiles  # noqa: E402, F401 (autouse fixture)
 from tests.jax.ssm.util import KEY, twin  # noqa: E402
 
 B, L, D_IN, D_OUT = 2, 12, 2, 3
@@ -33,15 +34,6 @@ LAYER_OPTIONS = {
     "s4": {"d_state": 4, "l_max": L},
     "lssl": {"d_state": 3},
 }
-
-
-@pytest.fixture(autouse=True)
-def _quick_compiles():
-    """Compile with most XLA optimisations off (compiles dominate these small tests)."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def options(layer: str, **extra) -> dict:

@@ -106,7 +106,9 @@ class SSMSequenceModel(eqx.Module):
         self.dropout = eqx.nn.Dropout(opts.dropout)
         self.decoder = eqx.nn.Linear(opts.d_model, self.d_output, dtype=dtype, key=k_dec)
 
-    def _layer_keys(self, key: Array | None, inference: bool | None) -> list:
+    def _layer_keys(
+        self, key: Array | None, inference: bool | None
+    ) -> list[tuple[Array | None, Array | None]]:
         """Two dropout keys per block (inside the layer, on its output), or ``None``s."""
         off = self.dropout.inference if inference is None else inference
         if self.dropout.p == 0 or off:
