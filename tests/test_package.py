@@ -26,7 +26,22 @@ HEAVY = ("torch", "jax", "jaxlib", "juliacall", "triton", "equinox", "diffrax")
 
 @pytest.mark.parametrize(
     "module",
-    ["sciml_seq", "sciml_seq.errors", "sciml_seq.methods", "sciml_seq.stats", "sciml_seq.data"],
+    [
+        "sciml_seq",
+        "sciml_seq.errors",
+        "sciml_seq.checks",
+        "sciml_seq.methods",
+        "sciml_seq.stats",
+        "sciml_seq.data",
+        # the framework-free halves of mirrored torch/JAX modules
+        "sciml_seq.fields",
+        "sciml_seq.ode",
+        "sciml_seq.models",
+        "sciml_seq.position",
+        "sciml_seq.ssm",
+        "sciml_seq.transformer",
+        "sciml_seq.operator",
+    ],
 )
 def test_import_loads_no_framework(module: str) -> None:
     code = (
@@ -52,6 +67,17 @@ def test_lazy_attributes() -> None:
     assert sciml_seq.methods.get_method("rk4").order == 4
     with pytest.raises(AttributeError, match="no_such_thing"):
         sciml_seq.no_such_thing  # noqa: B018
+
+
+def test_every_submodule_is_a_lazy_attribute() -> None:
+    package = ROOT / "sciml_seq"
+    public = {
+        path.stem
+        for path in package.iterdir()
+        if not path.name.startswith("_")
+        and (path.suffix == ".py" or (path / "__init__.py").exists())
+    }
+    assert public == set(sciml_seq._SUBMODULES)
 
 
 def test_solver_error_carries_time_and_steps() -> None:
