@@ -14,6 +14,7 @@ import pytest
 from sciml_seq.errors import OptionError, ShapeError
 from sciml_seq.fields import ACTIVATIONS, TIME_CONDITIONINGS
 from sciml_seq.host import (
+    HostOptions,
     MLPFieldSpec,
     flatten_params,
     mlp_field,
@@ -135,8 +136,22 @@ def test_depth_zero_and_layout_errors() -> None:
         flatten_params(spec, {"layers.0.weight": np.zeros((2, 2))})
     with pytest.raises(ShapeError, match=r"params\['layers.0.bias'\]"):
         flatten_params(spec, {"layers.0.weight": np.zeros((2, 2)), "layers.0.bias": np.zeros(3)})
-    with pytest.raises(OptionError, match="activation"):
+    with pytest.raises(OptionError, match=r"^activation: expected one of 'tanh', .*; got 'swish'$"):
         MLPFieldSpec(2, 3, 1, activation="swish")
+    with pytest.raises(OptionError, match=r"^depth: expected an integer >= 0; got 1.0$"):
+        MLPFieldSpec(2, 3, 1.0)
+
+
+def test_host_options_store_backend_options_sorted_and_hashable() -> None:
+    options = HostOptions("RK45", backend_options={"max_step": 0.1, "first_step": 1e-3})
+    assert options.backend_options == (("first_step", 1e-3), ("max_step", 0.1))
+    assert dict(options.backend_options) == {"max_step": 0.1, "first_step": 1e-3}
+    assert hash(options) == hash(HostOptions("RK45", backend_options=options.backend_options))
+    assert HostOptions("RK45", backend_options=None).backend_options == ()
+    assert HostOptions("RK45").backend_options == ()
+    for bad in ("max_step", ["max_step"], {1: 0.1}, [("a", 1, 2)]):
+        with pytest.raises(OptionError, match=r"^backend_options: expected a mapping .*; got "):
+            HostOptions("RK45", backend_options=bad)
 
 
 def test_spec_from_module_refuses_other_fields() -> None:

@@ -131,3 +131,52 @@ def test_main_thread_check_before_tracing(monkeypatch: pytest.MonkeyPatch) -> No
     thread.start()
     thread.join()
     assert len(errors) == 1 and "main thread" in str(errors[0])
+
+
+def test_backend_options_reach_scipy_through_the_block() -> None:
+    """``max_step`` changes the host solve exactly as it changes solve_ivp's (per example)."""
+    import scipy.integrate
+
+    from sciml_seq.host import mlp_field, params_from_module, spec_from_module
+
+    f = field()
+    spec, p = spec_from_module(f), params_from_module(f)
+    tol = dict(rtol=1e-6, atol=1e-8)
+    block = ODEBlock(f, backend="scipy", method="RK45", backend_options={"max_step": 0.02}, **tol)
+    assert block.backend_options == (("max_step", 0.02),)
+    out = eqx.filter_jit(lambda b, ys: jax.vmap(b.solve)(ys))(block, Y0S)  # options: static
+    for i, y0 in enumerate(np.asarray(Y0S)):
+        ref = scipy.integrate.solve_ivp(
+            lambda t, y: mlp_field(spec, p, t, y),
+            (0.0, 1.0),
+            y0,
+            method="RK45",
+            max_step=0.02,
+            **tol,
+        )
+        assert int(out.stats.n_accepted[i]) == len(ref.t) - 1 >= 50
+        assert int(out.stats.nfe_forward[i]) == ref.nfev
+        np.testing.assert_allclose(out.ys[i], ref.y[:, -1], rtol=0, atol=1e-12)
+    default = ODEBlock(f, backend="scipy", method="RK45", **tol).solve(Y0S[0])
+    assert int(default.stats.n_accepted) < 50
+    # Gradients go through the same options (the backward callback re-solves with them).
+    g = jax.grad(lambda y: block(y).sum())(Y0)
+    g_ref = jax.grad(lambda y: scipy_solve(f, y).ys[-1].sum())(Y0)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-7)
+
+
+def test_backend_option_errors() -> None:
+    f = field()
+    with pytest.raises(
+        OptionError, match=r"^backend_options: expected None with backend='diffrax'"
+    ):
+        ODEBlock(f, backend_options={"max_step": 0.1})
+    with pytest.raises(
+        OptionError, match=r"^backend_options: expected None with backend='diffrax'"
+    ):
+        solve(f, Y0, TS, backend_options={"max_step": 0.1})
+    with pytest.raises(OptionError, match=r"^backend_options: expected keys among 'first_step', "):
+        ODEBlock(f, backend="scipy", method="RK45", backend_options={"controller": "default"})
+    with pytest.raises(OptionError, match=r"^backend_options\['first_step'\]: expected a finite"):
+        solve(f, Y0, TS, backend="scipy", method="RK45", backend_options={"first_step": -1.0})
+    assert ODEBlock(f, backend_options={}).backend_options == ()

@@ -98,12 +98,98 @@ def test_method_and_option_checks_need_no_julia() -> None:
     )
     assert check_julia_options(HostOptions("Tsit5", adjoint="gauss")).adjoint == "gauss"
     assert "rk4" not in JULIA_METHODS
-    with pytest.raises(OptionError, match="3/8 rule.*method='RK4'"):
+    with pytest.raises(
+        OptionError, match=r"^method: expected .*3/8 rule.*method='RK4'.*got 'rk4'$"
+    ):
         check_julia_options(HostOptions("rk4", n_steps=4))
     with pytest.raises(OptionError, match="fixed-step"):
         check_julia_options(HostOptions("Euler"))
     with pytest.raises(OptionError, match="adaptive"):
         check_julia_options(HostOptions("Vern7", step_size=0.1))
+    with pytest.raises(OptionError, match=r"^n_steps: expected an integer >= 1; got 4.0$"):
+        check_julia_options(HostOptions("Euler", n_steps=4.0))
+    with pytest.raises(OptionError, match=r"^rtol: expected a finite real number > 0.0; got -1"):
+        check_julia_options(HostOptions("Tsit5", rtol=-1))
+    with pytest.raises(OptionError, match=r"^adjoint: expected one of 'interpolating', "):
+        check_julia_options(HostOptions("Tsit5", adjoint="seminorm"))
+
+
+def test_backend_options_are_checked_without_julia() -> None:
+    given = {"vjp": "reversediff", "controller": "default"}
+    checked = check_julia_options(HostOptions("tsit5", backend_options=given))
+    assert checked.backend_options == (("controller", "default"), ("vjp", "reversediff"))
+    with pytest.raises(
+        OptionError,
+        match=r"^backend_options: expected keys among 'vjp', 'controller' \(the options of "
+        r"backend='julia'\); got unknown 'max_step'$",
+    ):
+        check_julia_options(HostOptions("tsit5", backend_options={"max_step": 0.1}))
+    with pytest.raises(
+        OptionError,
+        match=r"^backend_options\['vjp'\]: expected one of 'zygote', 'reversediff', "
+        r"'reversediff_compiled'; got 'enzyme'$",
+    ):
+        check_julia_options(HostOptions("tsit5", backend_options={"vjp": "enzyme"}))
+    with pytest.raises(OptionError, match=r"^backend_options\['controller'\]: expected one of"):
+        check_julia_options(HostOptions("tsit5", backend_options={"controller": "pid"}))
+
+
+class _FakeJulia:
+    """Stands in for juliacall's ``Main``: records what ``py_forward`` receives."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+        self.SciMLSeqJL = self
+
+    def py_forward(self, features, hidden, depth, activation, time_conditioning, u0, p, ts, **kw):
+        from types import SimpleNamespace
+
+        self.calls.append(kw)
+        ys = np.zeros((u0.shape[0], ts.shape[0], features))
+        return SimpleNamespace(
+            ys=SimpleNamespace(to_numpy=lambda: ys),
+            back=None,
+            nf=7,
+            naccept=3,
+            nreject=0,
+            success=True,
+            retcode="Success",
+            t_reached=ts[-1],
+        )
+
+
+def test_backend_options_reach_py_forward(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """``backend_options`` of ODEBlock/solve arrive as keywords of SciMLSeqJL.py_forward."""
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    from sciml_seq.jax import ODEBlock as JaxODEBlock
+    from sciml_seq.jax import TimeMLP as JaxTimeMLP
+    from sciml_seq.jax.host import _host_function
+    from sciml_seq.torch import ODEBlock, TimeMLP
+
+    fake = _FakeJulia()
+    monkeypatch.setattr(backend_module, "_RUNTIME", fake)
+    _host_function.cache_clear()  # JAX's cached backends must not keep the fake (nor use Julia)
+    request.addfinalizer(_host_function.cache_clear)
+    given = {"vjp": "reversediff", "controller": "default"}
+    h0 = torch.zeros(2, 3, dtype=torch.float64)
+    block = ODEBlock(TimeMLP(3, 4, 1, dtype=torch.float64), backend="julia", backend_options=given)
+    with torch.no_grad():
+        block(h0)
+    ODEBlock(TimeMLP(3, 4, 1, dtype=torch.float64), backend="julia", method="tsit5")(h0)
+    jax_block = JaxODEBlock(
+        JaxTimeMLP(3, 4, 1, key=jax.random.key(0)),
+        backend="julia",
+        backend_options={"controller": "default"},
+    )
+    jax_block(jax.numpy.zeros(3))
+    assert len(fake.calls) == 3
+    assert {k: fake.calls[0][k] for k in given} == given
+    assert fake.calls[0]["solver"] == "DP5" and fake.calls[0]["sensealg"] == "interpolating"
+    assert "vjp" not in fake.calls[1] and "controller" not in fake.calls[1]  # Julia's defaults
+    assert fake.calls[2]["controller"] == "default" and "vjp" not in fake.calls[2]
 
 
 def _no_julia_env(tmp_path: Path) -> dict[str, str]:
@@ -183,6 +269,11 @@ def test_clear_error_when_julia_is_missing_torch(julia_missing) -> None:
     block = ODEBlock(TimeMLP(2, 3, 1, dtype=torch.float64), backend="julia", method="tsit5")
     with pytest.raises(UnavailableError, match=r"backend='julia' is unavailable.*install Julia"):
         block(torch.zeros(1, 2, dtype=torch.float64))
+    # Options are checked at construction, before Julia is needed.
+    with pytest.raises(OptionError, match=r"^backend_options\['vjp'\]: expected one of"):
+        ODEBlock(TimeMLP(2, 3, 1), backend="julia", method="tsit5", backend_options={"vjp": "x"})
+    with pytest.raises(OptionError, match=r"^method: expected .* with backend='julia'"):
+        ODEBlock(TimeMLP(2, 3, 1), backend="julia", method="rk45")
 
 
 def test_clear_error_when_julia_is_missing_jax(julia_missing) -> None:

@@ -1,14 +1,25 @@
 """The SciPy host backend and the PyTorch bridge: options, agreement with torchdiffeq,
-gradcheck through the autograd Function, a stiff problem, statistics, errors."""
+gradcheck through the autograd Function, a stiff problem, statistics, backend_options
+(against solve_ivp called with them), errors."""
 
 from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
+import scipy.integrate
 
 from sciml_seq.errors import OptionError, ShapeError, SolverError, UnavailableError
-from sciml_seq.host import HostOptions, MLPFieldSpec, get_backend, host_methods
+from sciml_seq.host import (
+    HostOptions,
+    MLPFieldSpec,
+    get_backend,
+    host_methods,
+    mlp_field,
+    params_from_module,
+    spec_from_module,
+)
 from sciml_seq.host.scipy_backend import ScipyBackend
 
 torch = pytest.importorskip("torch")
@@ -197,3 +208,101 @@ def _try_backward(ys: torch.Tensor):
     except UnavailableError as err:
         return err
     return None
+
+
+def _solve_ivp_reference(f: TimeMLP, h0: torch.Tensor, **options) -> scipy.integrate.OdeResult:
+    """scipy.integrate.solve_ivp on the same stacked system, called directly with ``options``."""
+    spec, p = spec_from_module(f), params_from_module(f)
+    batch, features = h0.shape
+
+    def fun(t: float, y: np.ndarray) -> np.ndarray:
+        return mlp_field(spec, p, t, y.reshape(batch, features)).reshape(-1)
+
+    ts = TS.numpy()
+    return scipy.integrate.solve_ivp(
+        fun, (ts[0], ts[-1]), h0.numpy().reshape(-1), dense_output=True, **options
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "backend_options"),
+    [("RK45", {"max_step": 0.01}), ("DOP853", {"first_step": 1e-4}), ("LSODA", {"max_step": 0.02})],
+)
+def test_backend_options_reach_scipy(method: str, backend_options: dict) -> None:
+    """The options change the solve exactly as they change solve_ivp's."""
+    f, h0 = field(), y0(3)
+    tol = dict(rtol=1e-6, atol=1e-8)
+    sol = solve(f, h0, TS, method=method, backend="scipy", backend_options=backend_options, **tol)
+    ref = _solve_ivp_reference(f, h0, method=method, **backend_options, **tol)
+    default = _solve_ivp_reference(f, h0, method=method, **tol)
+    assert (sol.stats.nfe_forward, sol.stats.n_accepted) == (ref.nfev, len(ref.t) - 1)
+    assert (ref.nfev, len(ref.t)) != (default.nfev, len(default.t))  # the option mattered
+    expected = ref.sol(TS.numpy()).T.reshape(len(TS), 3, 2).transpose(1, 0, 2)
+    expected[:, 0] = h0.numpy()
+    np.testing.assert_allclose(sol.ys.detach().numpy(), expected, rtol=0, atol=1e-12)
+    if "max_step" in backend_options:
+        assert sol.stats.n_accepted >= 1 / backend_options["max_step"]
+
+
+def test_backend_options_reach_the_adjoint_solves() -> None:
+    f = field()
+    nfe, grads = [], []
+    for backend_options in (None, {"max_step": 0.01}):
+        f.zero_grad()
+        h = y0().requires_grad_(True)
+        sol = solve(
+            f, h, TS, method="DOP853", backend="scipy", backend_options=backend_options, **TIGHT
+        )
+        sol.ys.sum().backward()
+        nfe.append(sol.stats.nfe_backward)
+        grads.append([h.grad.clone()] + [q.grad.clone() for q in f.parameters()])
+    # Every backward step is at most 0.01 long: >= 100 steps of DOP853 (12 evaluations each).
+    assert nfe[1] >= 12 * 100 > nfe[0]
+    for got, want in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
+
+
+def test_ode_block_backend_options() -> None:
+    f = field()
+    block = ODEBlock(f, backend="scipy", method="RK45", backend_options={"max_step": 1})
+    assert block.solve_options["backend_options"] == {"max_step": 1.0}  # checked, normalised
+    capped = ODEBlock(f, backend="scipy", method="RK45", backend_options={"max_step": 0.01})
+    capped(y0())
+    assert capped.last_stats.n_accepted >= 100
+    block(y0())
+    assert block.last_stats.n_accepted < 100
+    ODEBlock(f, backend_options={})  # nothing to pass: fine with any backend
+
+
+@pytest.mark.parametrize(
+    ("backend", "backend_options", "match"),
+    [
+        (
+            "scipy",
+            {"vjp": "zygote"},
+            r"^backend_options: expected keys among 'first_step', 'max_step' \(the options "
+            r"of backend='scipy'\); got unknown 'vjp'$",
+        ),
+        (
+            "scipy",
+            {"max_step": 0.0},
+            r"^backend_options\['max_step'\]: expected a finite real number > 0.0; got 0.0$",
+        ),
+        ("scipy", {"first_step": "1e-3"}, r"^backend_options\['first_step'\]: expected"),
+        ("scipy", ["max_step"], r"^backend_options: expected a mapping from option names"),
+        (
+            "torchdiffeq",
+            {"max_step": 0.1},
+            r"^backend_options: expected None with backend='torchdiffeq' \(only the host "
+            r"backends 'scipy', 'julia' take backend options\); got \{'max_step': 0.1\}$",
+        ),
+        ("torchode", {"max_step": 0.1}, r"^backend_options: expected None with backend='torchode'"),
+    ],
+)
+def test_backend_option_errors(backend: str, backend_options, match: str) -> None:
+    f = field()
+    method = "RK45" if backend == "scipy" else "dopri5"
+    with pytest.raises(OptionError, match=match):
+        ODEBlock(f, backend=backend, method=method, backend_options=backend_options)
+    with pytest.raises(OptionError, match=match):
+        solve(f, y0(), TS, backend=backend, method=method, backend_options=backend_options)

@@ -70,6 +70,69 @@ def test_residual_stack_is_euler():
         torch.testing.assert_close(stack(h), block(h), rtol=0, atol=1e-12)
 
 
+class Affine(nn.Module):
+    """f(t, h) = h A^T + t b: linear in h, explicit in t."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a))
+        self.b = nn.Parameter(torch.tensor(b))
+
+    def forward(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.a.T + t[:, None] * self.b
+
+
+def affine_layers(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    return [(rng.standard_normal((2, 2)), rng.standard_normal(2)) for _ in range(n)]
+
+
+def test_untied_residual_stack_equals_an_explicit_loop(h0):
+    layers = affine_layers(4)
+    stack = ResidualStack([Affine(a, b) for a, b in layers], t_end=T)
+    assert stack.n_layers == 4 and stack.field is None
+    # Parameters as an nn.ModuleList names them, one entry per layer.
+    assert [n for n, _ in stack.named_parameters()] == [
+        f"fields.{k}.{p}" for k in range(4) for p in ("a", "b")
+    ]
+    expected = h0.numpy()
+    dt = T / 4
+    for k, (a, b) in enumerate(layers):  # h <- h + dt f_k(k dt, h), in numpy
+        expected = expected + dt * (expected @ a.T + (k * dt) * b)
+    close(stack(h0), expected, rtol=0, atol=1e-13)
+    assert stack.last_stats.nfe_forward == 4 and stack.last_stats.n_steps == 4
+    # n_layers may be given when it agrees; one (tied) field keeps its names.
+    again = ResidualStack(nn.ModuleList(stack.fields), 4, t_end=T)
+    torch.testing.assert_close(again(h0), stack(h0), rtol=0, atol=0)
+    tied = ResidualStack(Affine(*layers[0]), 4, t_end=T)
+    assert tied.fields is None and [n for n, _ in tied.named_parameters()] == ["field.a", "field.b"]
+    untied_same = ResidualStack([tied.field] * 4, t_end=T)  # the same field 4 times
+    torch.testing.assert_close(untied_same(h0), tied(h0), rtol=0, atol=0)
+
+
+def test_untied_residual_stack_trains_each_layer(h0):
+    stack = ResidualStack([Affine(a, b) for a, b in affine_layers(3)])
+    stack(h0).pow(2).sum().backward()
+    grads = [field.a.grad for field in stack.fields]
+    assert all(g is not None and bool(g.abs().sum() > 0) for g in grads)
+    assert not torch.equal(grads[0], grads[1])
+
+
+def test_residual_stack_errors():
+    with pytest.raises(OptionError, match=r"^field: expected one field .* non-empty sequence"):
+        ResidualStack([])
+    with pytest.raises(
+        OptionError, match=r"^n_layers: expected None or len\(field\) = 2 .*; got 3"
+    ):
+        ResidualStack([Linear(), Linear()], 3)
+    with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1; got 2.0"):
+        ResidualStack([Linear(), Linear()], 2.0)
+    with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1 with one .*None"):
+        ResidualStack(Linear())
+    with pytest.raises(OptionError, match=r"^field\[1\]: expected an nn.Module .*; got function"):
+        ResidualStack([Linear(), lambda t, h: -h])
+
+
 def test_kinetic_regulariser_matches_quadrature(h0):
     block = ODEBlock(Linear(), t_end=T, regularizers=("kinetic",), **TIGHT)
     out = block.solve(h0)
