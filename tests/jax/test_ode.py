@@ -81,6 +81,49 @@ def test_residual_stack_is_euler(batch):
     np.testing.assert_allclose(jax.vmap(stack)(h), jax.vmap(block)(h), rtol=0, atol=1e-12)
 
 
+class Affine(eqx.Module):
+    """f(t, h) = A h + t b: linear in h, explicit in t."""
+
+    a: jax.Array
+    b: jax.Array
+
+    def __call__(self, t, h):
+        return self.a @ h + t * self.b
+
+
+def test_untied_residual_stack_equals_an_explicit_loop():
+    rng = np.random.default_rng(3)
+    layers = [(rng.standard_normal((2, 2)), rng.standard_normal(2)) for _ in range(4)]
+    stack = ResidualStack([Affine(jnp.asarray(a), jnp.asarray(b)) for a, b in layers], t_end=T)
+    assert stack.n_layers == 4 and stack.field is None and len(stack.fields) == 4
+    expected, dt = H0, T / 4
+    for k, (a, b) in enumerate(layers):  # h <- h + dt f_k(k dt, h), in numpy
+        expected = expected + dt * (a @ expected + (k * dt) * b)
+    np.testing.assert_allclose(stack(jnp.asarray(H0)), expected, rtol=0, atol=1e-13)
+    jitted = eqx.filter_jit(lambda m, h: m(h))(stack, jnp.asarray(H0))
+    np.testing.assert_allclose(jitted, expected, rtol=0, atol=1e-13)
+    # Each layer's field gets its own gradient.
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(jnp.asarray(H0)) ** 2))(stack)
+    assert not np.allclose(grads.fields[0].a, grads.fields[1].a)
+    # The same field in every layer is the tied stack; n_layers may repeat the length.
+    tied = ResidualStack(stack.fields[0], 4, t_end=T)
+    assert tied.fields is None
+    same = ResidualStack([stack.fields[0]] * 4, 4, t_end=T)
+    np.testing.assert_allclose(same(jnp.asarray(H0)), tied(jnp.asarray(H0)), rtol=1e-14)
+
+
+def test_residual_stack_errors():
+    lin = Linear(jnp.asarray(A))
+    with pytest.raises(OptionError, match=r"^field: expected one field .* non-empty sequence"):
+        ResidualStack([])
+    with pytest.raises(
+        OptionError, match=r"^n_layers: expected None or len\(field\) = 2 .*; got 1"
+    ):
+        ResidualStack([lin, lin], 1)
+    with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1 with one .*None"):
+        ResidualStack(lin)
+
+
 def test_kinetic_regulariser_and_steer_in_inference():
     block = ODEBlock(Linear(jnp.asarray(A)), t_end=T, steer=0.4, regularizers=("kinetic",), **TIGHT)
     assert not block.inference
@@ -260,3 +303,28 @@ def test_residual_stack_parity_with_torch(batch):
     jax_stack = torch_to_jax(torch_stack, ResidualStack(mlp(), 6, t_end=T))
     expected = torch_stack(torch.tensor(batch)).detach().numpy()
     np.testing.assert_allclose(jax.vmap(jax_stack)(jnp.asarray(batch)), expected, atol=1e-12)
+
+
+@needs_torch
+def test_untied_residual_stack_parity_with_torch(batch):
+    from sciml_seq.convert import torch_to_jax
+    from sciml_seq.torch import ResidualStack as TorchResidualStack
+    from sciml_seq.torch import TimeMLP as TorchTimeMLP
+
+    torch.manual_seed(0)
+    fields = [
+        TorchTimeMLP(3, 6, 2, time_conditioning="concat+film", dtype=torch.float64)
+        for _ in range(3)
+    ]
+    for field in fields:
+        for film in field.film:
+            torch.nn.init.normal_(film.weight, std=0.3)
+    torch_stack = TorchResidualStack(fields, t_end=T)
+    template = ResidualStack([mlp() for _ in range(3)], t_end=T)
+    jax_stack = torch_to_jax(torch_stack, template)
+    expected = torch_stack(torch.tensor(batch)).detach().numpy()
+    got = jax.vmap(jax_stack)(jnp.asarray(batch))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    # Untied is not tied: the first field alone gives other numbers.
+    tied = torch_to_jax(fields[0], mlp())
+    assert not np.allclose(jax.vmap(ResidualStack(tied, 3, t_end=T))(jnp.asarray(batch)), got)
