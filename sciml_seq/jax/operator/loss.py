@@ -23,13 +23,7 @@ def scot_loss(
 
     Shapes: ``(batch, C_out, H, W)`` (a batch: the loss pools all entries) → scalar.
     """
-    check_scot_loss(
-        prediction.shape,
-        labels.shape,
-        p=p,
-        channel_slices=channel_slices,
-        pixel_mask_shape=None if pixel_mask is None else pixel_mask.shape,
-    )
+    check_scot_loss(prediction, labels, pixel_mask, p=p, channel_slices=channel_slices)
     labels = labels.astype(prediction.dtype)
     if pixel_mask is not None:
         prediction = jnp.where(pixel_mask, labels, prediction)

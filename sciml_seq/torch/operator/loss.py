@@ -31,13 +31,7 @@ def scot_loss(
 
     Shapes: ``prediction``, ``labels`` ``(batch, C_out, H, W)`` → scalar.
     """
-    check_scot_loss(
-        prediction.shape,
-        labels.shape,
-        p=p,
-        channel_slices=channel_slices,
-        pixel_mask_shape=None if pixel_mask is None else pixel_mask.shape,
-    )
+    check_scot_loss(prediction, labels, pixel_mask, p=p, channel_slices=channel_slices)
     labels = labels.to(prediction.dtype)
     if pixel_mask is not None:
         prediction = torch.where(pixel_mask, labels, prediction)
