@@ -6,18 +6,25 @@ A checkpoint is a directory with two files:
   ``safetensors.torch.save_model``); metadata ``"model_spec"`` (JSON, how to
   rebuild the model, see :mod:`sciml_seq.train.operator_models`) and ``"step"``;
 * ``training.safetensors``: the optimizer's tensors (``optimizer.<param>.<key>``),
-  the torch CPU and CUDA random states (``rng.cpu``, ``rng.cuda.<device>``), and
-  as JSON metadata the optimizer's parameter groups and non-tensor state, the
-  learning-rate scheduler, the gradient scaler, the step and any ``extra``
-  entries.
+  the torch CPU and CUDA random states of every process (``rng.<rank>.cpu``,
+  ``rng.<rank>.cuda.<device>``), and as JSON metadata the optimizer's parameter
+  groups and non-tensor state, the learning-rate scheduler, the gradient scaler,
+  the step and any ``extra`` entries.
 
-Only the process that calls :func:`save_checkpoint` has its random state
-saved (in data-parallel training, rank 0).
+Random states: in data-parallel training each rank draws its own random numbers
+(dropout on its share of the batch), so an exact resume needs each rank's
+state.  :class:`~sciml_seq.train.trainer.Trainer` gathers every rank's
+:func:`rng_state` to rank 0, which writes them all into the one checkpoint, and
+:func:`load_checkpoint` gives each rank back its own (``rank=``).  Only torch's
+generators are saved: the training code draws nothing from numpy's or Python's
+global generators (the data order comes from a generator seeded by the step).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,7 @@ from safetensors.torch import load_model, save_file, save_model
 
 from ..errors import FormatError, OptionError
 
-__all__ = ["read_model_spec", "load_checkpoint", "save_checkpoint"]
+__all__ = ["load_checkpoint", "read_model_spec", "rng_state", "save_checkpoint", "set_rng_state"]
 
 MODEL_FILE = "model.safetensors"
 TRAINING_FILE = "training.safetensors"
@@ -46,6 +53,26 @@ def _optimizer_parts(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.
     return tensors, {"param_groups": state["param_groups"], "state": plain}
 
 
+def rng_state() -> dict[str, torch.Tensor]:
+    """This process's torch random states: ``{"cpu": ..., "cuda.<device>": ...}`` (uint8).
+
+    The CUDA entries are there once CUDA is initialised (one per visible device).
+    """
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"cuda.{device}"] = rng
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor]) -> None:
+    """Restore random states from :func:`rng_state` (CUDA ones only where CUDA is available)."""
+    torch.set_rng_state(state["cpu"])
+    cuda = [state[f"cuda.{device}"] for device in range(len(state) - 1)]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def save_checkpoint(
     path: str | Path,
     *,
@@ -56,8 +83,13 @@ def save_checkpoint(
     scaler: torch.amp.GradScaler | None = None,
     model_spec: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    rng_states: Sequence[dict[str, torch.Tensor]] | None = None,
 ) -> Path:
-    """Write ``model.safetensors`` and ``training.safetensors`` into directory ``path``."""
+    """Write ``model.safetensors`` and ``training.safetensors`` into directory ``path``.
+
+    ``rng_states``: :func:`rng_state` of every rank, in rank order (default: this
+    process's alone, as rank 0).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
@@ -65,10 +97,8 @@ def save_checkpoint(
     save_model(model, str(path / MODEL_FILE), metadata=meta)
 
     tensors, optim_json = _optimizer_parts(optimizer) if optimizer else ({}, None)
-    tensors["rng.cpu"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for device, rng in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"rng.cuda.{device}"] = rng
+    for rank, state in enumerate([rng_state()] if rng_states is None else rng_states):
+        tensors.update({f"rng.{rank}.{name}": value for name, value in state.items()})
     training_meta = {
         "step": str(int(step)),
         "optimizer": json.dumps(optim_json),
@@ -105,11 +135,14 @@ def load_checkpoint(
     scheduler: Any | None = None,
     scaler: torch.amp.GradScaler | None = None,
     restore_rng: bool = True,
+    rank: int = 0,
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` into existing objects.
 
-    The model is loaded strictly (missing or unexpected names raise).  Returns
-    ``{"step": int, "extra": dict}``.
+    The model is loaded strictly (missing or unexpected names raise).  With
+    ``restore_rng`` this process gets the random state saved for ``rank``; a
+    rank the checkpoint has none for (a run resumed on more processes) keeps its
+    own, with a warning.  Returns ``{"step": int, "extra": dict}``.
     """
     path = Path(path)
     model = getattr(model, "module", model)
@@ -139,9 +172,14 @@ def load_checkpoint(
     if scaler is not None:
         scaler.load_state_dict(json.loads(meta["scaler"]))
     if restore_rng:
-        torch.set_rng_state(tensors["rng.cpu"])
-        n_cuda = sum(k.startswith("rng.cuda.") for k in tensors)
-        cuda = [tensors[f"rng.cuda.{device}"] for device in range(n_cuda)]
-        if cuda and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(cuda)
+        prefix = f"rng.{rank}."
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if state:
+            set_rng_state(state)
+        else:
+            warnings.warn(
+                f"checkpoint {path}: no random state for rank {rank}; it keeps its own, so "
+                "the resumed run does not repeat an uninterrupted one exactly",
+                stacklevel=2,
+            )
     return {"step": int(meta["step"]), "extra": json.loads(meta["extra"])}

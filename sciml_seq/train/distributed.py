@@ -9,11 +9,12 @@ the device this process should use.  Without those variables it does nothing.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_from_env", "is_main", "rank", "shutdown", "world_size"]
+__all__ = ["gather_to_main", "init_from_env", "is_main", "rank", "shutdown", "world_size"]
 
 
 def rank() -> int:
@@ -29,6 +30,18 @@ def world_size() -> int:
 def is_main() -> bool:
     """Whether this is rank 0 (the process that logs and writes files)."""
     return rank() == 0
+
+
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` (picklable) on rank 0, in rank order; ``None`` on the others.
+
+    Without a process group: ``[obj]``.  Every rank must call it (a collective).
+    """
+    if world_size() == 1:
+        return [obj]
+    out = [None] * world_size() if rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out
 
 
 def init_from_env(device: str = "cpu") -> torch.device:

@@ -16,7 +16,8 @@ The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
 * data order from the step alone: the batch at step ``s`` is slice
   ``s mod steps_per_epoch`` of the permutation ``randperm(N)`` seeded with
   ``seed + epoch``, so a resumed run sees the same batches;
-* checkpoints (:mod:`sciml_seq.train.checkpoint`) with exact resume;
+* checkpoints (:mod:`sciml_seq.train.checkpoint`) with exact resume, also under
+  DDP (every rank's random state is saved);
 * data parallel (DDP) when a process group is initialised (e.g. under
   ``torchrun``, see :mod:`sciml_seq.train.distributed`): the global batch is
   split into equal contiguous parts, one per rank; with the default per-sample
@@ -37,7 +38,7 @@ import torch
 from ..checks import check_choice, check_int, check_real
 from ..errors import NonFiniteError, OptionError
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint
 from .losses import REDUCTIONS, relative_l1_loss
 from .pair_dataset import PairDataset
 from .param_groups import param_groups
@@ -274,9 +275,14 @@ class Trainer:
         return bool(stop.item())
 
     def save(self, path: str | Path | None) -> None:
-        """Write a checkpoint of the current state (rank 0 only; others wait)."""
+        """Write a checkpoint of the current state (every rank calls it; rank 0 writes).
+
+        Each rank's random state is gathered to rank 0 and saved (see
+        :mod:`sciml_seq.train.checkpoint`), so that every rank resumes its own stream.
+        """
         if path is None:
             raise OptionError("checkpoint_dir: expected a directory to save checkpoints into")
+        rng_states = distributed.gather_to_main(rng_state())
         if self.rank == 0:
             config = asdict(self.config)
             save_checkpoint(
@@ -288,17 +294,19 @@ class Trainer:
                 scaler=self.scaler,
                 model_spec=self.model_spec,
                 extra={**self.extra, "train_config": config},
+                rng_states=rng_states,
             )
         if self.world > 1:
             torch.distributed.barrier()
 
     def load(self, path: str | Path) -> None:
-        """Restore model, optimizer, scheduler, scaler, random state and step."""
+        """Restore model, optimizer, scheduler, scaler, this rank's random state and step."""
         state = load_checkpoint(
             path,
             model=self.module,
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             scaler=self.scaler,
+            rank=self.rank,
         )
         self.step = state["step"]

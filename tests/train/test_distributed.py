@@ -1,4 +1,5 @@
-"""DDP: 2 gloo processes on the CPU give the gradients of 1 process on the combined batch."""
+"""DDP: 2 gloo processes on the CPU give the gradients of 1 process on the combined batch,
+and a resumed 2-process run repeats an uninterrupted one bitwise."""
 
 from __future__ import annotations
 
@@ -6,19 +7,27 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from safetensors import safe_open
 
+from sciml_seq.torch.operator import ScOT
 from sciml_seq.train import distributed
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.trainer import TrainConfig, Trainer
 
+from ..operator.reference import micro_config
 from .conftest import TinyOperator, decay_trajectories, train_operator_args
 
 CONFIG = TrainConfig(steps=3, batch_size=8, lr=1e-2, warmup_steps=1, clip_norm=0.05)
 
+TINY_SCOT = micro_config(image_size=8, num_channels=2, channel_slice_list_normalized_loss=None)
+"""A two-stage scOT for the 2-channel 8 x 8 toy fields (token grids 4 x 4 and 2 x 2)."""
 
-def _run(steps: int) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], list[float]]:
+MODELS = {"stand-in": TinyOperator, "scot": lambda: ScOT(TINY_SCOT)}
+
+
+def _run(model: str, steps: int) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], list[float]]:
     torch.manual_seed(0)
-    trainer = Trainer(TinyOperator(), PairDataset(*decay_trajectories()), CONFIG)
+    trainer = Trainer(MODELS[model](), PairDataset(*decay_trajectories()), CONFIG)
     grads, losses = [], []
     for _ in range(steps):
         losses.append(trainer.train_step())
@@ -26,22 +35,35 @@ def _run(steps: int) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], list[
     return grads, trainer.module.state_dict(), losses
 
 
-def _worker(rank: int, world: int, init: str, out: str) -> None:
+def _spawn(worker, tmp_path, *args) -> None:
+    """Run ``worker(rank, 2, init, *args)`` on 2 gloo processes."""
+    init = f"file://{tmp_path / 'rendezvous'}"
+    mp.spawn(worker, args=(2, init, *args), nprocs=2, join=True)
+    (tmp_path / "rendezvous").unlink(missing_ok=True)  # the next group starts afresh
+
+
+def _join(rank: int, world: int, init: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+
+
+def _worker(rank: int, world: int, init: str, out: str, model: str) -> None:
+    _join(rank, world, init)
     try:
         assert (distributed.rank(), distributed.world_size()) == (rank, world)
-        grads, state, losses = _run(CONFIG.steps)
+        grads, state, losses = _run(model, CONFIG.steps)
         torch.save({"grads": grads, "state": state, "losses": losses}, f"{out}.{rank}")
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
-def test_two_processes_equal_one_on_the_combined_batch(tmp_path):
-    init, out = f"file://{tmp_path / 'rendezvous'}", str(tmp_path / "result")
-    mp.spawn(_worker, args=(2, init, out), nprocs=2, join=True)
-    grads, state, losses = _run(CONFIG.steps)
+@pytest.mark.parametrize(  # ~10 s each on 2 busy cores, mostly process start-up
+    "model", [pytest.param("stand-in", marks=pytest.mark.slow), "scot"]
+)
+def test_two_processes_equal_one_on_the_combined_batch(tmp_path, model):
+    out = str(tmp_path / "result")
+    _spawn(_worker, tmp_path, out, model)
+    grads, state, losses = _run(model, CONFIG.steps)
     for rank in (0, 1):
         got = torch.load(f"{out}.{rank}")
         for step, (g, ref) in enumerate(zip(got["grads"], grads, strict=True)):
@@ -52,6 +74,46 @@ def test_two_processes_equal_one_on_the_combined_batch(tmp_path):
     halves = [torch.load(f"{out}.{r}")["losses"] for r in (0, 1)]
     for step, combined in enumerate(losses):
         assert (halves[0][step] + halves[1][step]) / 2 == pytest.approx(combined, rel=1e-5)
+
+
+RESUME = TrainConfig(steps=6, batch_size=8, lr=1e-2, warmup_steps=1)
+
+
+def _resume_worker(rank: int, world: int, init: str, out: str, phase: str) -> None:
+    """``straight``: 6 steps; ``first``: 3 steps and a checkpoint; ``resumed``: load it, finish."""
+    _join(rank, world, init)
+    try:
+        torch.manual_seed(0)
+        model = TinyOperator(dropout=0.5)
+        trainer = Trainer(model, PairDataset(*decay_trajectories()), RESUME)
+        torch.manual_seed(100 + rank)  # each rank its own dropout masks
+        if phase == "first":
+            for _ in range(3):
+                trainer.train_step()
+            trainer.save(f"{out}.checkpoint")
+            return
+        if phase == "resumed":
+            torch.manual_seed(7)  # any other state: the checkpoint must restore this rank's
+            trainer.load(f"{out}.checkpoint")
+        trainer.fit()
+        torch.save(trainer.module.state_dict(), f"{out}.{phase}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_process_resume_repeats_the_uninterrupted_run_bitwise(tmp_path):
+    """Each rank draws its own dropout masks: the checkpoint must hold every rank's state."""
+    out = str(tmp_path / "run")
+    for phase in ("straight", "first", "resumed"):
+        _spawn(_resume_worker, tmp_path, out, phase)
+    with safe_open(f"{out}.checkpoint/training.safetensors", "pt") as f:
+        assert not torch.equal(f.get_tensor("rng.0.cpu"), f.get_tensor("rng.1.cpu"))
+    for rank in (0, 1):
+        straight = torch.load(f"{out}.straight.{rank}")
+        resumed = torch.load(f"{out}.resumed.{rank}")
+        for name, value in straight.items():
+            assert torch.equal(resumed[name], value), (rank, name)
 
 
 def test_single_process_defaults():

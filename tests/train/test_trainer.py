@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sciml_seq.errors import NonFiniteError, OptionError
+from sciml_seq.train.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.schedule import warmup_cosine
 from sciml_seq.train.trainer import TrainConfig, Trainer
@@ -44,6 +45,28 @@ def test_exact_resume(trajectories, tmp_path, precision):
     ):
         assert torch.equal(a, b), name
     assert resumed.scheduler.get_last_lr() == straight.scheduler.get_last_lr()
+
+
+def test_checkpoint_holds_each_rank_random_state(tmp_path):
+    """Rank r gets back rank r's state; a rank the checkpoint lacks keeps its own, warned."""
+    model = TinyOperator()
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        states.append(rng_state())
+    save_checkpoint(tmp_path, model=model, step=0, rng_states=states)
+    for rank, seed in ((0, 1), (1, 2)):
+        torch.manual_seed(seed)
+        expected = torch.rand(3)
+        torch.manual_seed(99)
+        load_checkpoint(tmp_path, model=model, rank=rank)
+        assert torch.equal(torch.rand(3), expected), rank
+    torch.manual_seed(99)
+    expected = torch.rand(3)
+    torch.manual_seed(99)
+    with pytest.warns(UserWarning, match="no random state for rank 2; it keeps its own"):
+        load_checkpoint(tmp_path, model=model, rank=2)
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_resume_checks_names(trajectories, tmp_path):
