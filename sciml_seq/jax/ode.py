@@ -167,25 +167,6 @@ class ODEBlock(eqx.Module):
     ) -> None:
         self.regularizers = check_block_options(t_end, steer, regularizers)
         check_choice("backend", backend, ("diffrax", *HOST_BACKENDS))
-        if backend in HOST_BACKENDS:
-            self.backend_options = check_host_block_options(
-                self.regularizers,
-                backend=backend,
-                backend_options=backend_options,
-                method=method,
-                rtol=rtol,
-                atol=atol,
-                step_size=step_size,
-                n_steps=n_steps,
-                max_steps=max_steps,
-                adjoint=adjoint,
-            )
-        else:
-            refuse_backend_options(backend, backend_options)
-            check_step_options(get_method(method), step_size, n_steps, max_steps)
-            check_choice("adjoint", adjoint, ADJOINTS)
-            self.backend_options = ()
-        self.backend = backend
         self.field = field
         self.t_end = float(t_end)
         self.method = method
@@ -195,8 +176,33 @@ class ODEBlock(eqx.Module):
         self.n_steps = n_steps
         self.max_steps = max_steps
         self.adjoint = adjoint
+        self.backend = backend
+        self.backend_options = ()
         self.steer = float(steer)
         self.inference = inference
+        if backend in HOST_BACKENDS:
+            self.backend_options = check_host_block_options(
+                self.regularizers, **{**self.solve_options, "backend_options": backend_options}
+            )
+        else:
+            refuse_backend_options(backend, backend_options)
+            check_step_options(get_method(method), step_size, n_steps, max_steps)
+            check_choice("adjoint", adjoint, ADJOINTS)
+
+    @property
+    def solve_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`sciml_seq.jax.solve` (as torch's ``solve_options``)."""
+        return dict(
+            method=self.method,
+            rtol=self.rtol,
+            atol=self.atol,
+            step_size=self.step_size,
+            n_steps=self.n_steps,
+            max_steps=self.max_steps,
+            adjoint=self.adjoint,
+            backend=self.backend,
+            backend_options=dict(self.backend_options),
+        )
 
     def solve(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> BlockOutput:
         """Solve and return the states with statistics and regularisation integrals.
@@ -232,20 +238,7 @@ class ODEBlock(eqx.Module):
             noise = jax.random.normal(noise_key, state_shape, h0.dtype) if use_noise else None
             field = _Regularized(self.field, noise, state_shape, self.regularizers)
             y0 = jnp.concatenate([h0.reshape(-1), jnp.zeros(len(self.regularizers), h0.dtype)])
-        solution = solve(
-            field,
-            y0,
-            times,
-            method=self.method,
-            rtol=self.rtol,
-            atol=self.atol,
-            step_size=self.step_size,
-            n_steps=self.n_steps,
-            max_steps=self.max_steps,
-            adjoint=self.adjoint,
-            backend=self.backend,
-            backend_options=dict(self.backend_options),
-        )
+        solution = solve(field, y0, times, **self.solve_options)
         ys = solution.ys
         regularization: dict[str, Array] = {}
         if self.regularizers:
@@ -264,21 +257,14 @@ class ODEBlock(eqx.Module):
 
 
 class ResidualStack(eqx.Module):
-    """A residual network ``h <- h + dt * f_k(t_k, h)``, ``k = 0..n_layers-1``: Euler's grid.
+    """A residual network ``h <- h + dt * f_k(t_k, h)`` on Euler's grid of ``[0, t_end]``.
 
-    With ``dt = t_end / n_layers`` and ``t_k = k * dt`` this is forward Euler
-    with ``n_layers`` steps on ``[0, t_end]``.
-
-    - **Weight-tied**, ``ResidualStack(field, n_layers)``: ``f_k = field`` for
-      every layer; equals ``ODEBlock(field, method="euler", n_steps=n_layers)``
-      (same grid, same operations).  Parameters: ``field.*``.
-    - **Untied**, ``ResidualStack([f_0, ..., f_{L-1}])``: layer ``k`` has its own
-      field ``f_k``, ``n_layers = L`` (``n_layers`` may be omitted; given, it
-      must equal ``L``).  Euler on the piecewise field that is ``f_k`` on
-      ``[t_k, t_{k+1})``.  Parameters: ``fields.{k}.*`` (a list).
-
-    The other attribute is ``None`` (``fields`` when tied, ``field`` when
-    untied).  Names and numbers match :class:`sciml_seq.torch.ResidualStack`
+    The JAX twin of :class:`sciml_seq.torch.ResidualStack` (read it for the
+    details): one field, weight-tied (``ResidualStack(field, n_layers)``,
+    parameters ``field.*``; equals ``ODEBlock(field, method="euler",
+    n_steps=n_layers)``), or a sequence of untied fields
+    (``ResidualStack([f_0, ..., f_{L-1}])``, parameters ``fields.{k}.*``, a
+    list); the other attribute is ``None``.  Same names and numbers as torch
     (:func:`sciml_seq.convert.torch_to_jax` moves the weights).
 
     Shapes: ``(*state) -> (*state)``; each field is called as ``f_k(t, h)`` with
