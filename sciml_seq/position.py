@@ -31,8 +31,6 @@ rows of the query/key projection weights).
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,20 +59,6 @@ FLOATER did not learn (test MSE = predicting zero) while the sinusoidal start di
 # --------------------------------------------------------------------------- options
 
 
-# deprecated: use sciml_seq.checks (removed once no module imports it)
-def check_int(name: str, value: object, low: int = 1) -> int:
-    """``value`` as an ``int`` if it is a whole number ``>= low``, else ``OptionError``."""
-    if not (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and int(value) == value
-        and value >= low
-    ):
-        raise OptionError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
 def check_even(name: str, value: object) -> int:
     """``value`` as an ``int`` if it is a positive even integer, else ``OptionError``.
 
@@ -86,19 +70,6 @@ def check_even(name: str, value: object) -> int:
             f"{name}: expected an even integer (features are rotated/encoded in pairs); got {value}"
         )
     return value
-
-
-# deprecated: use sciml_seq.checks (removed once no module imports it)
-def check_positive(name: str, value: object) -> float:
-    """``value`` as a ``float`` if it is finite and ``> 0``, else ``OptionError``."""
-    if not (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    ):
-        raise OptionError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def check_neural_ode_init(init: object, dim: int) -> str:
@@ -292,10 +263,8 @@ __all__ = [
     "check_even",
     "check_finite_values",
     "check_heads",
-    "check_int",
     "check_neural_ode_init",
     "check_nonnegative_values",
-    "check_positive",
     "check_shapes",
     "check_table_values",
     "complex_order_frequencies",

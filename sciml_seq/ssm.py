@@ -28,7 +28,6 @@ turns the hints of a whole model into PyTorch parameter groups, and
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -56,7 +55,6 @@ __all__ = [
     "KERNEL_BACKENDS",
     "check_backend",
     "check_common",
-    "check_int",
     "check_rate",
     "dense_init",
     "diag_init",
@@ -85,12 +83,6 @@ KERNEL_BACKENDS: tuple[str, ...] = ("auto", "naive", "lean", "triton")
 
 
 # ----------------------------------------------------------------------- checks
-# deprecated: use sciml_seq.checks.check_int (removed once no module imports it)
-def check_int(name: str, value: object, low: int) -> int:
-    """``value`` as an int ``>= low``; OptionError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < low:
-        raise OptionError(f"{name}: expected an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def check_common(
