@@ -28,15 +28,9 @@ from tests.jax.operator.helpers import batched, batched_hidden_states  # noqa: E
 from tests.operator.reference import fixture_dirs, load_io, micro_config  # noqa: E402
 from tests.torch.operator.conftest import micro_inputs, perturb_  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("quick_jax_compiles")
+
 TOL = 1e-11
-
-
-@pytest.fixture(autouse=True)
-def _quick_compiles():
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 @pytest.mark.slow  # both sides already match the official fixture to 1e-10 in fast tests

@@ -22,20 +22,13 @@ from sciml_seq.jax import ssm as jssm  # noqa: E402
 from sciml_seq.torch import ssm as tssm  # noqa: E402
 from tests.jax.ssm.util import run_steps, twin  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("quick_jax_compiles")
+
 B, L, H = 2, 10, 3
 #: Outputs whose loss is differentiated.  The others are compared by value only:
 #: differentiating through state forwarding and the step scan triples the compile
 #: time of these tests, and those PyTorch paths are gradchecked in tests/torch/ssm.
 DIFFERENTIATED = ("y",)
-
-
-@pytest.fixture(autouse=True)
-def _quick_compiles():
-    """Compile with most XLA optimisations off (compiles dominate these small tests)."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
 
 
 CASES = [

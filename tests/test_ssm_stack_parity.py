@@ -25,8 +25,9 @@ from sciml_seq.errors import OptionError  # noqa: E402
 from sciml_seq.jax.models import SSMSequenceModel as JaxModel  # noqa: E402
 from sciml_seq.models import POOLS  # noqa: E402
 from sciml_seq.torch.models import SSMSequenceModel as TorchModel  # noqa: E402
-from tests.jax.ssm.conftest import _quick_compiles  # noqa: E402, F401 (autouse fixture)
 from tests.jax.ssm.util import KEY, twin  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("quick_jax_compiles")
 
 B, L, D_IN, D_OUT = 2, 12, 2, 3
 LAYER_OPTIONS = {

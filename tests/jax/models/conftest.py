@@ -1,3 +1,8 @@
 """JAX model tests: compile with most XLA optimisations off, as the SSM tests do."""
 
-from tests.jax.ssm.conftest import _quick_compiles  # noqa: F401
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _quick_compiles(quick_jax_compiles):
+    """Every test here uses :func:`tests.conftest.quick_jax_compiles`."""

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import jax
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _quick_compiles():
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+def _quick_compiles(quick_jax_compiles):
+    """Every test here uses :func:`tests.conftest.quick_jax_compiles`."""
