@@ -14,12 +14,10 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
 from ..errors import ShapeError
-from ..methods import fixed_grid
 from ..transformer import check_transformer_options
 from .attention import MultiheadAttention
 from .fields import _ACTIVATIONS
@@ -265,13 +263,9 @@ class TransformerEncoder(eqx.Module):
         bound = [BoundField(f, positions, mask, bias, causal) for f in self.layers]
         if self.depth == "ode":
             h = ODEBlock(bound[0], **dict(self.block_options))(h)
-        elif self.depth == "tied":
-            h = ResidualStack(bound[0], self.n_layers, t_end=self.t_end)(h)
-        else:
-            grid = jnp.asarray(fixed_grid(np.array([0.0, self.t_end]), None, self.n_layers))
-            grid = grid.astype(h.dtype)
-            for k, field in enumerate(bound):
-                h = h + (grid[k + 1] - grid[k]) * field(grid[k], h)
+        else:  # "tied": one field in every layer; "untied": bound[k] in layer k
+            field = bound[0] if self.depth == "tied" else bound
+            h = ResidualStack(field, self.n_layers, t_end=self.t_end)(h)
         return jax.vmap(self.norm)(h)
 
 

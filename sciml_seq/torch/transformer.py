@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError, ShapeError
-from ..methods import check_step_options, fixed_grid, get_method
+from ..methods import check_step_options, get_method
 from ..stats import SolveStats
 from ..transformer import check_transformer_options
 from .attention import MultiheadAttention
@@ -278,7 +277,6 @@ class TransformerEncoder(nn.Module):
             adjoint=adjoint,
         )
         check_step_options(get_method(method), step_size, n_steps, max_steps)
-        self.grid = fixed_grid(np.array([0.0, t_end]), None, self.n_layers)
         self.last_stats: SolveStats | None = None
 
     def forward(
@@ -312,18 +310,12 @@ class TransformerEncoder(nn.Module):
             block = ODEBlock(bound[0], **self.block_options)
             h = block(h)
             self.last_stats = block.last_stats
-        elif self.depth == "tied":
-            stack = ResidualStack(bound[0], self.n_layers, t_end=self.t_end)
+        else:  # "tied": one field in every layer; "untied": bound[k] in layer k
+            stack = ResidualStack(
+                bound[0] if self.depth == "tied" else bound, self.n_layers, t_end=self.t_end
+            )
             h = stack(h)
             self.last_stats = stack.last_stats
-        else:
-            grid = torch.as_tensor(self.grid, dtype=h.dtype, device=h.device)
-            for k, field in enumerate(bound):
-                h = h + (grid[k + 1] - grid[k]) * field(grid[k].expand(h.shape[0]), h)
-            n = self.n_layers
-            self.last_stats = SolveStats(
-                nfe_forward=n, nfe_backward=n, n_steps=n, n_accepted=n, n_rejected=0
-            )
         return self.norm(h)
 
 
