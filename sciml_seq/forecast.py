@@ -12,7 +12,7 @@ then queries), which keeps the order and forgets the spacing."""
 
 def check_position_mode(position_mode: str) -> str:
     """``position_mode`` if it is one of :data:`POSITION_MODES`, else ``OptionError``."""
-    return str(check_choice("position_mode", position_mode, POSITION_MODES))
+    return check_choice("position_mode", position_mode, POSITION_MODES)
 
 
 __all__ = ["POSITION_MODES", "check_position_mode"]

@@ -146,7 +146,7 @@ def check_backend(backend: object, valid: tuple[str, ...] = KERNEL_BACKENDS) -> 
             f"backend: expected one of {format_choices(valid)} ('triton' is PyTorch only); "
             f"got {backend!r}"
         )
-    name = str(check_choice("backend", backend, valid))
+    name = check_choice("backend", backend, valid)
     return "lean" if name == "auto" else name
 
 

@@ -260,7 +260,7 @@ def discretize(
     -------
     ``(dA, dB)``; shapes as the dense or diagonal function.
     """
-    dense, diag = DISCRETIZATIONS[str(check_choice("method", method, DISCRETIZATIONS))]
+    dense, diag = DISCRETIZATIONS[check_choice("method", method, DISCRETIZATIONS)]
     return (diag if diagonal else dense)(A, B, dt)
 
 

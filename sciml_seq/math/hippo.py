@@ -73,7 +73,7 @@ _MIN_RANK = {"legs": 1, "legt": 2, "lagt": 1, "fout": 1}
 # --------------------------------------------------------------------------- checks
 def resolve_measure(measure: object, name: str = "measure") -> str:
     """Canonical HiPPO measure (``"fourier"`` -> ``"fout"``); OptionError naming ``name``."""
-    key = str(check_choice(name, measure, (*MEASURES, *_ALIASES)))
+    key = check_choice(name, measure, (*MEASURES, *_ALIASES))
     return _ALIASES.get(key, key)
 
 
@@ -447,5 +447,5 @@ def init_ssm(name: str, N: int) -> DiagonalInit:
 
 def resolve_init(init: object) -> str:
     """Canonical diagonal init name (``"diag-lin"`` -> ``"lin"``); OptionError naming ``init``."""
-    key = str(check_choice("init", init, (*INITS, *(f"diag-{k}" for k in INITS))))
+    key = check_choice("init", init, (*INITS, *(f"diag-{k}" for k in INITS)))
     return key.removeprefix("diag-")

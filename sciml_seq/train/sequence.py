@@ -41,7 +41,7 @@ KINDS: tuple[str, ...] = ("classify", "regress", "seq2seq")
 
 
 def _check_kind(kind: object) -> str:
-    return str(check_choice("kind", kind, KINDS))
+    return check_choice("kind", kind, KINDS)
 
 
 def _select(kind: str, out: Tensor, y: Tensor) -> Tensor:
