@@ -34,6 +34,7 @@ from .oscillator import (
     oscillator_flow_map,
 )
 from .signals import make_waveform_task
+from .timeseries import ETTData, WindowSource, ett_splits, fit_linear_forecaster, read_ett
 
 __all__ = [
     "FlowMapData",
@@ -47,4 +48,9 @@ __all__ = [
     "oscillator_flow_map",
     "make_task",
     "make_waveform_task",
+    "ETTData",
+    "WindowSource",
+    "ett_splits",
+    "fit_linear_forecaster",
+    "read_ett",
 ]
