@@ -16,7 +16,7 @@ def _inverse_den(w_re, w_im, o_re, o_im):
 
 @triton.jit
 def _fwd(v_ptr, w_ptr, o_ptr, out_ptr, MW, N, K, BN: tl.constexpr, BK: tl.constexpr):
-    m = tl.program_id(0)
+    m = tl.program_id(0).to(tl.int64)  # offsets m * K pass 2**31 on large inputs
     k = tl.program_id(1) * BK + tl.arange(0, BK)
     mask_k = k < K
     o_re = tl.load(o_ptr + 2 * k, mask=mask_k, other=0.0)
@@ -40,7 +40,7 @@ def _fwd(v_ptr, w_ptr, o_ptr, out_ptr, MW, N, K, BN: tl.constexpr, BK: tl.conste
 
 @triton.jit
 def _bwd(g_ptr, w_ptr, o_ptr, s0_ptr, s1_ptr, MW, N, K, BN: tl.constexpr, BK: tl.constexpr):
-    m = tl.program_id(0)
+    m = tl.program_id(0).to(tl.int64)  # offsets m * K pass 2**31 on large inputs
     n = tl.program_id(1) * BN + tl.arange(0, BN)
     mask_n = n < N
     mw = m % MW

@@ -17,7 +17,7 @@ def _power(x_re, x_im, lf):
 
 @triton.jit
 def _fwd(v_ptr, x_ptr, out_ptr, MX, N, L, BN: tl.constexpr, BL: tl.constexpr):
-    m = tl.program_id(0)
+    m = tl.program_id(0).to(tl.int64)  # offsets m * L pass 2**31 on large inputs
     ell = tl.program_id(1) * BL + tl.arange(0, BL)
     acc = tl.zeros([BL], dtype=out_ptr.dtype.element_ty)
     lf = ell.to(out_ptr.dtype.element_ty)
@@ -36,7 +36,7 @@ def _fwd(v_ptr, x_ptr, out_ptr, MX, N, L, BN: tl.constexpr, BL: tl.constexpr):
 
 @triton.jit
 def _bwd(g_ptr, x_ptr, s0_ptr, s1_ptr, MX, N, L, BN: tl.constexpr, BL: tl.constexpr):
-    m = tl.program_id(0)
+    m = tl.program_id(0).to(tl.int64)  # offsets m * L pass 2**31 on large inputs
     n = tl.program_id(1) * BN + tl.arange(0, BN)
     mask_n = n < N
     mx = m % MX

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import cdiv, real_view, require_triton, rows
+from .common import cdiv, on_device, real_view, require_triton, rows
 
 __all__ = ["bilinear_cauchy_ref", "bilinear_cauchy_triton"]
 
@@ -39,15 +39,16 @@ def bilinear_cauchy_ref(v: Tensor, w: Tensor, omega: Tensor) -> Tensor:
 class _BilinearCauchy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v: Tensor, w: Tensor, omega: Tensor) -> Tensor:
-        r = rows(v, w)
+        r = rows(v, w, ("v", "w"))
         K = omega.shape[-1]
         out = torch.empty(r.M, K, 2, dtype=v.real.dtype, device=v.device)
-        o = real_view(omega.to(v.dtype))
+        o = real_view(omega.to(device=v.device, dtype=v.dtype))
         from ._cauchy_tl import _fwd
 
-        _fwd[(r.M, cdiv(K, BLOCK_K))](
-            real_view(r.a), real_view(r.b), o, out, r.MB, r.N, K, BN=BLOCK_N, BK=BLOCK_K
-        )
+        with on_device(v):
+            _fwd[(r.M, cdiv(K, BLOCK_K))](
+                real_view(r.a), real_view(r.b), o, out, r.MB, r.N, K, BN=BLOCK_N, BK=BLOCK_K
+            )
         ctx.save_for_backward(v, w, omega)
         return torch.view_as_complex(out).reshape(*r.batch, K)
 
@@ -55,25 +56,18 @@ class _BilinearCauchy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         v, w, omega = ctx.saved_tensors
-        r = rows(v, w)
+        r = rows(v, w, ("v", "w"))
         K = omega.shape[-1]
         g = real_view(grad.reshape(r.M, K).to(v.dtype))
         s0 = torch.empty(r.M, r.N, 2, dtype=v.real.dtype, device=v.device)
         s1 = torch.empty_like(s0)
         from ._cauchy_tl import _bwd
 
-        _bwd[(r.M, cdiv(r.N, BLOCK_N))](
-            g,
-            real_view(r.b),
-            real_view(omega.to(v.dtype)),
-            s0,
-            s1,
-            r.MB,
-            r.N,
-            K,
-            BN=BLOCK_N,
-            BK=BLOCK_K,
-        )
+        o = real_view(omega.to(device=v.device, dtype=v.dtype))
+        with on_device(v):
+            _bwd[(r.M, cdiv(r.N, BLOCK_N))](
+                g, real_view(r.b), o, s0, s1, r.MB, r.N, K, BN=BLOCK_N, BK=BLOCK_K
+            )
         s0, s1 = torch.view_as_complex(s0), torch.view_as_complex(s1)
         grad_v = r.reduce(s0, v) if ctx.needs_input_grad[0] else None
         grad_w = r.reduce(r.a.conj() * s1, w) if ctx.needs_input_grad[1] else None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import torch
@@ -12,7 +12,19 @@ from torch import Tensor
 
 from sciml_seq.errors import DTypeError, OptionError, ShapeError
 
-__all__ = ["Rows", "real_view", "require_triton", "rows", "triton_available"]
+__all__ = [
+    "KERNEL_DTYPES",
+    "Rows",
+    "cdiv",
+    "on_device",
+    "real_view",
+    "require_triton",
+    "rows",
+    "triton_available",
+]
+
+#: The complex dtypes the kernels compute in (complex32 has no Triton math: exp, cos, sin).
+KERNEL_DTYPES = (torch.complex64, torch.complex128)
 
 
 def triton_available() -> bool:
@@ -51,10 +63,11 @@ class Rows:
     part of the broadcast one, the common case of per-channel parameters).
     """
 
-    def __init__(self, a: Tensor, b: Tensor) -> None:
+    def __init__(self, a: Tensor, b: Tensor, names: tuple[str, str] = ("a", "b")) -> None:
         if a.shape[-1] != b.shape[-1]:
             raise ShapeError(
-                f"b: expected the last dimension of a ({a.shape[-1]}); got shape {tuple(b.shape)}"
+                f"{names[1]}: expected the last dimension of {names[0]} ({a.shape[-1]}); "
+                f"got shape {tuple(b.shape)}"
             )
         self.N = a.shape[-1]
         self.batch = tuple(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]))
@@ -73,20 +86,45 @@ class Rows:
         return grad_rows.reshape(*self.batch, self.N).sum_to_size(like.shape)
 
 
-def rows(a: Tensor, b: Tensor) -> Rows:
-    """:class:`Rows` of ``a`` and ``b``, checking they are complex of one dtype."""
-    for name, t in (("a", a), ("b", b)):
-        if not t.is_complex():
-            raise DTypeError(f"{name}: expected a complex tensor; got {t.dtype}")
+def rows(a: Tensor, b: Tensor, names: tuple[str, str] = ("a", "b")) -> Rows:
+    """:class:`Rows` of ``a`` and ``b``, checking they are complex64/128 of one dtype and device.
+
+    ``names`` are the caller's argument names, used in the error messages.
+    """
+    for name, t in zip(names, (a, b), strict=True):
+        if t.dtype not in KERNEL_DTYPES:
+            raise DTypeError(
+                f"{name}: expected a complex tensor (complex64 or complex128); got {t.dtype}"
+            )
+    first, second = names
     if a.dtype != b.dtype:
-        raise DTypeError(f"b: expected the dtype of a ({a.dtype}); got {b.dtype}")
-    return Rows(a, b)
+        raise DTypeError(f"{second}: expected the dtype of {first} ({a.dtype}); got {b.dtype}")
+    if a.device != b.device:
+        raise OptionError(
+            f"{second}: expected a tensor on the device of {first} ({a.device}); got {b.device}"
+        )
+    return Rows(a, b, names)
 
 
 def real_view(z: Tensor) -> Tensor:
-    """Contiguous ``(..., 2)`` real view of a complex tensor (what the kernels read)."""
-    return torch.view_as_real(z.contiguous())
+    """Contiguous ``(..., 2)`` real view of a complex tensor (what the kernels read).
+
+    A lazily conjugated tensor (``z.conj()``) is materialised first: the kernels
+    read raw memory and would otherwise see the unconjugated values.
+    """
+    return torch.view_as_real(z.resolve_conj().contiguous())
 
 
 def cdiv(a: int, b: int) -> int:
-    return math.ceil(a / b)
+    """``ceil(a / b)`` in integers (the number of blocks of ``b`` covering ``a``)."""
+    return -(-a // b)
+
+
+def on_device(t: Tensor) -> AbstractContextManager:
+    """Make ``t``'s GPU the current one while a kernel launches.
+
+    Triton launches on the current CUDA device and stream, not on the tensors'
+    device: without this a tensor on ``cuda:1`` read from ``cuda:0`` faults.
+    A no-op for CPU tensors (the interpreter).
+    """
+    return torch.cuda.device(t.device) if t.device.type == "cuda" else nullcontext()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .common import cdiv, real_view, require_triton, rows
+from .common import cdiv, on_device, real_view, require_triton, rows
 
 __all__ = ["vandermonde_ref", "vandermonde_triton"]
 
@@ -36,13 +36,14 @@ def vandermonde_ref(v: Tensor, x: Tensor, L: int) -> Tensor:
 class _Vandermonde(torch.autograd.Function):
     @staticmethod
     def forward(ctx, v: Tensor, x: Tensor, L: int) -> Tensor:
-        r = rows(v, x)
+        r = rows(v, x, ("v", "x"))
         out = torch.empty(r.M, L, dtype=v.real.dtype, device=v.device)
         from ._vandermonde_tl import _fwd
 
-        _fwd[(r.M, cdiv(L, BLOCK_L))](
-            real_view(r.a), real_view(r.b), out, r.MB, r.N, L, BN=BLOCK_N, BL=BLOCK_L
-        )
+        with on_device(v):
+            _fwd[(r.M, cdiv(L, BLOCK_L))](
+                real_view(r.a), real_view(r.b), out, r.MB, r.N, L, BN=BLOCK_N, BL=BLOCK_L
+            )
         ctx.save_for_backward(v, x)
         ctx.L = L
         return out.reshape(*r.batch, L)
@@ -51,15 +52,16 @@ class _Vandermonde(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         v, x = ctx.saved_tensors
-        r = rows(v, x)
+        r = rows(v, x, ("v", "x"))
         g = grad.reshape(r.M, ctx.L).to(v.real.dtype).contiguous()
         s0 = torch.empty(r.M, r.N, 2, dtype=v.real.dtype, device=v.device)
         s1 = torch.empty_like(s0)
         from ._vandermonde_tl import _bwd
 
-        _bwd[(r.M, cdiv(r.N, BLOCK_N))](
-            g, real_view(r.b), s0, s1, r.MB, r.N, ctx.L, BN=BLOCK_N, BL=BLOCK_L
-        )
+        with on_device(v):
+            _bwd[(r.M, cdiv(r.N, BLOCK_N))](
+                g, real_view(r.b), s0, s1, r.MB, r.N, ctx.L, BN=BLOCK_N, BL=BLOCK_L
+            )
         s0, s1 = torch.view_as_complex(s0), torch.view_as_complex(s1)
         grad_v = r.reduce(2 * s0, v) if ctx.needs_input_grad[0] else None
         grad_x = r.reduce(2 * r.a.conj() * s1, x) if ctx.needs_input_grad[1] else None

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sciml_seq import kernels
-from sciml_seq.errors import DTypeError, OptionError
+from sciml_seq.errors import DTypeError, OptionError, ShapeError
 from sciml_seq.torch.ssm import S4, S4D
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -137,9 +137,51 @@ def test_error_on_cpu_tensors_without_the_interpreter(monkeypatch):
         kernels.bilinear_cauchy_triton(v, v, v[0])
 
 
-def test_error_on_real_or_mixed_inputs():
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+def test_error_on_real_mixed_or_half_inputs():
     v = _rand(3, 4, dtype=torch.complex64, seed=0)
-    with pytest.raises(DTypeError, match="expected a complex tensor"):
+    with pytest.raises(DTypeError, match=r"^v: expected a complex tensor \(complex64 or complex1"):
         kernels.vandermonde_triton(v.real, v, 8)
-    with pytest.raises(DTypeError, match="expected the dtype of a"):
+    with pytest.raises(DTypeError, match=r"^x: expected the dtype of v \(torch.complex64\)"):
         kernels.vandermonde_triton(v, v.to(torch.complex128), 8)
+    with pytest.raises(DTypeError, match=r"^w: expected a complex tensor .*got torch.complex32"):
+        kernels.bilinear_cauchy_triton(v, v.to(torch.complex32), v[0])
+    with pytest.raises(ShapeError, match=r"^w: expected the last dimension of v \(4\)"):
+        kernels.bilinear_cauchy_triton(v, v[:, :3], v[0])
+
+
+@pytest.mark.skipif(DEVICE == "cuda", reason="the interpreter accepts tensors on any device")
+def test_error_on_inputs_on_two_devices():
+    v = _rand(3, 4, dtype=torch.complex64, seed=0)
+    with pytest.raises(OptionError, match=r"^x: expected a tensor on the device of v \(cpu\)"):
+        kernels.vandermonde_triton(v, v.to("meta"), 8)
+
+
+def test_conjugate_views_are_read_conjugated():
+    """``x.conj()`` is a lazy view: the kernels must read the conjugated numbers."""
+    v = _rand(2, 5, dtype=torch.complex128, seed=8)
+    x = _log_x(2, 5, dtype=torch.complex128, seed=9).conj()
+    w = _rand(2, 5, dtype=torch.complex128, seed=10, scale=0.2, shift=-0.5)
+    angle = torch.linspace(0, 3, 7, dtype=torch.float64)
+    omega = torch.polar(torch.ones_like(angle), angle).to(DEVICE).conj()
+    assert x.is_conj() and omega.is_conj()
+    _close(
+        kernels.vandermonde_triton(v.conj(), x, 20),
+        kernels.vandermonde_ref(v.conj().resolve_conj(), x.resolve_conj(), 20),
+        torch.complex128,
+    )
+    _close(
+        kernels.bilinear_cauchy_triton(v, w.conj(), omega),
+        kernels.bilinear_cauchy_ref(v, w.conj().resolve_conj(), omega.resolve_conj()),
+        torch.complex128,
+    )
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_kernels_run_on_a_gpu_other_than_the_current_one():
+    v = _rand(2, 3, 5, dtype=torch.complex64, seed=0).to("cuda:1")
+    x = _log_x(3, 5, dtype=torch.complex64, seed=1).to("cuda:1")
+    assert torch.cuda.current_device() == 0
+    out = kernels.vandermonde_triton(v, x, 40)
+    assert out.device == v.device
+    _close(out, kernels.vandermonde_ref(v, x, 40), torch.complex64)
