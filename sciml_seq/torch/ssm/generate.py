@@ -3,10 +3,12 @@
 Autoregressive generation calls the layer's recurrent step once per token; at
 small batch sizes the time goes to launching a few dozen small GPU kernels
 from Python, not to the arithmetic.  On CUDA the generator captures one step
-(discretised parameters, recurrence, output head) in a CUDA graph for a fixed
-batch size and replays it per token; elsewhere it calls the same function
-eagerly.  Both run :meth:`~sciml_seq.torch.ssm.SSMLayer.step_unchecked`, so
-the numbers are those of :meth:`~sciml_seq.torch.ssm.SSMLayer.step`.
+(recurrence, skip term, output head; the discretised parameters are computed
+once, outside) in a CUDA graph for a fixed batch size and replays it per
+token; elsewhere it calls the same function eagerly.  Both run
+:meth:`~sciml_seq.torch.ssm.SSMLayer.step_unchecked` with autocast disabled,
+so the numbers are those of :meth:`~sciml_seq.torch.ssm.SSMLayer.step` outside
+autocast.
 
 Example::
 
@@ -17,9 +19,18 @@ Example::
 
 Gradients are not tracked (generation is inference); the layer's parameters
 are read once, at construction and :meth:`StepGenerator.refresh`.
+
+The graph follows the PyTorch recipe (``torch.cuda.graph``): a few eager
+warm-up steps on a side stream (cuBLAS handles and workspaces are created
+there, outside the capture), then the capture on that same stream; the input,
+the state and the output live in static buffers that every replay reads and
+writes in place (``gen(u_t)`` copies ``u_t`` in and returns a copy of the
+output), and nothing in the captured step synchronises with the host.
 """
 
 from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch import Tensor
@@ -34,6 +45,14 @@ __all__ = ["GRAPH_MODES", "StepGenerator"]
 #: ``"auto"``: a CUDA graph on CUDA, eager elsewhere; ``"graph"``: require it; ``"eager"``.
 GRAPH_MODES: tuple[str, ...] = ("auto", "graph", "eager")
 
+#: Eager steps run on the capture stream before the capture (the PyTorch examples use 3).
+WARMUP_STEPS = 3
+
+
+def _device_context(device: torch.device) -> AbstractContextManager:
+    """Make ``device`` the current CUDA device (streams and graphs are per device)."""
+    return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
+
 
 class StepGenerator:
     """Recurrent steps of one layer for a fixed batch, CUDA-graph captured where possible.
@@ -42,7 +61,9 @@ class StepGenerator:
     ----------
     layer:
         A causal :class:`~sciml_seq.torch.ssm.SSMLayer` (S4D, S4, LSSL), usually
-        in ``eval()`` mode (dropout would be frozen into a captured graph).
+        in ``eval()`` mode.  In training mode its dropout stays active: the
+        captured graph draws fresh random masks at every replay (PyTorch's
+        graph-safe RNG), as the eager steps do.
     batch:
         Batch size ``B`` of every call.
     rate:
@@ -50,12 +71,14 @@ class StepGenerator:
     mode:
         One of :data:`GRAPH_MODES`.
     dtype:
-        Dtype of the inputs ``u_t`` (default: the layer's parameter dtype).
+        Floating dtype of the inputs ``u_t`` (default: the layer's parameter dtype).
     state:
-        Initial state ``(B, H, state size)``; default zeros.
+        Initial state ``(B, H, state size)`` in the layer's state dtype (as
+        :meth:`SSMLayer.default_state`, which is the default: zeros), on any
+        device: it is copied to the layer's.
 
-    Calling ``gen(u_t)`` with ``u_t (B, H)`` returns ``y_t (B, H)`` (a fresh
-    tensor) and advances :attr:`state`.
+    Calling ``gen(u_t)`` with ``u_t (B, H)`` on the layer's device returns
+    ``y_t (B, H)`` (a fresh tensor) and advances :attr:`state`.
     """
 
     def __init__(
@@ -80,12 +103,16 @@ class StepGenerator:
                 f"mode: 'graph' captures a CUDA graph and needs the layer on a CUDA device; "
                 f"the layer is on {device}. Use mode='auto' or 'eager'"
             )
-        self.layer, self.batch, self.rate = layer, batch, check_rate(rate)
-        self.dtype = layer.D.dtype if dtype is None else dtype
+        dtype = layer.D.dtype if dtype is None else dtype
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise DTypeError(f"dtype: expected a floating-point torch.dtype; got {dtype!r}")
+        self.layer, self.batch, self.rate, self.dtype = layer, batch, check_rate(rate), dtype
+        self.device = device
         self.graphed = mode == "graph" or (mode == "auto" and device.type == "cuda")
         self._u = torch.zeros(self.batch, layer.d_model, dtype=self.dtype, device=device)
-        start = layer.default_state(self.batch) if state is None else state
-        self._state = layer._check_state(start, self.batch).detach().clone()
+        self._state = layer.default_state(self.batch)  # the static state buffer
+        if state is not None:
+            self._state.copy_(self._checked_state(state))
         self._graph: torch.cuda.CUDAGraph | None = None
         self.refresh()
 
@@ -96,9 +123,11 @@ class StepGenerator:
         return self._state.clone()
 
     def reset(self, state: Tensor | None = None) -> None:
-        """Set the state (default: zeros) without recapturing."""
-        new = self.layer.default_state(self.batch) if state is None else state
-        self._state.copy_(self.layer._check_state(new, self.batch))
+        """Set the state (default: zeros) in place, without recapturing."""
+        if state is None:
+            self._state.zero_()
+        else:
+            self._state.copy_(self._checked_state(state))
 
     def refresh(self) -> None:
         """Re-read the layer's parameters (after training steps) and recapture."""
@@ -110,6 +139,18 @@ class StepGenerator:
 
     def __call__(self, u_t: Tensor) -> Tensor:
         """One step: ``u_t (B, H) -> y_t (B, H)``; the state advances."""
+        self._check_input(u_t)
+        with torch.no_grad():
+            if self._graph is None:
+                y = self._step(u_t)
+            else:
+                self._u.copy_(u_t)
+                self._graph.replay()
+                y = self._y.clone()
+        return y
+
+    # ----------------------------------------------------------------- private
+    def _check_input(self, u_t: object) -> None:
         want = (self.batch, self.layer.d_model)
         if not isinstance(u_t, Tensor):
             raise DTypeError(f"u_t: expected a torch.Tensor; got {type(u_t).__name__}")
@@ -117,31 +158,40 @@ class StepGenerator:
             raise ShapeError(f"u_t: expected shape {want} (batch, d_model); got {tuple(u_t.shape)}")
         if u_t.dtype != self.dtype:
             raise DTypeError(f"u_t: expected dtype {self.dtype} (see dtype=); got {u_t.dtype}")
-        if self._graph is None:
-            with torch.no_grad():
-                y, new = self.layer.step_unchecked(u_t, self._state, self._params)
-            self._state = new
-            return y
-        self._u.copy_(u_t)
-        self._graph.replay()
-        return self._y.clone()
+        if u_t.device != self.device:
+            raise OptionError(
+                f"u_t: expected a tensor on the layer's device ({self.device}); got {u_t.device}"
+            )
 
-    # ----------------------------------------------------------------- private
-    def _graph_step(self) -> None:
-        y, new = self.layer.step_unchecked(self._u, self._state, self._params)
+    def _checked_state(self, state: object) -> Tensor:
+        """``state`` checked as the layer checks it, of the static buffer's dtype; detached."""
+        state = self.layer._check_state(state, self.batch)
+        if state.dtype != self._state.dtype:
+            raise DTypeError(
+                f"state: expected dtype {self._state.dtype} (as default_state returns); "
+                f"got {state.dtype}"
+            )
+        return state.detach()
+
+    def _step(self, u_t: Tensor) -> Tensor:
+        """One eager step from ``self._state`` into it (in place); returns ``y_t``."""
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            y, new = self.layer.step_unchecked(u_t, self._state, self._params)
         self._state.copy_(new)
-        self._y = y
+        return y
 
     def _capture(self) -> None:
         saved = self._state.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.no_grad(), torch.cuda.stream(stream):
-            for _ in range(3):  # warm-up on a side stream, as CUDA graphs require
-                self._graph_step()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(graph):
-            self._graph_step()
-        self._state.copy_(saved)
+        with torch.no_grad(), _device_context(self.device):
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(WARMUP_STEPS):
+                    self._y = self._step(self._u)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            self._graph = None  # free the previous graph's memory pool before the new capture
+            with torch.cuda.graph(graph, stream=stream):
+                self._y = self._step(self._u)
+            self._state.copy_(saved)  # the warm-up steps advanced it; the capture did not run
         self._graph = graph
