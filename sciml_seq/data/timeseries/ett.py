@@ -47,8 +47,8 @@ __all__ = [
 ETT_COLUMNS = ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT")
 """The value columns of every ETT file, in file order (after ``date``)."""
 FEATURES = ("M", "S", "MS")
-FREQUENCIES = {3600: "h", 900: "15min"}
-"""Seconds between rows -> frequency name (ETTh files are hourly, ETTm every 15 minutes)."""
+FREQUENCIES = {"h": 3600, "15min": 900}
+"""Frequency name -> seconds between rows (ETTh files are hourly, ETTm every 15 minutes)."""
 SPLIT_MONTHS = (12, 4, 4)
 DAYS_PER_MONTH = 30
 
@@ -75,7 +75,7 @@ class ETTData:
     @property
     def rows_per_hour(self) -> int:
         """1 for ``freq="h"``, 4 for ``freq="15min"``."""
-        return 3600 // next(step for step, name in FREQUENCIES.items() if name == self.freq)
+        return 3600 // FREQUENCIES[self.freq]
 
     @property
     def hours(self) -> np.ndarray:
@@ -115,7 +115,7 @@ def read_ett(path: str | os.PathLike[str]) -> ETTData:
     timestamps that do not increase with a constant step of one hour or 15 minutes.
     """
     path = os.fspath(path)
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # tolerate a byte-order mark
         rows = list(csv.reader(f))
     expected = ("date", *ETT_COLUMNS)
     header = tuple(cell.strip() for cell in rows[0]) if rows else ()
@@ -163,18 +163,21 @@ def parse_row(where: str, row: list[str]) -> tuple[np.datetime64, list[float]]:
 def infer_freq(path: str, dates: np.ndarray) -> str:
     """``"h"`` or ``"15min"`` from strictly increasing, evenly spaced ``dates``."""
     steps = np.diff(dates).astype(np.int64)
-    for bad, what in ((steps <= 0, "increase"), (steps != steps[0], "keep the same step")):
+    for bad, what in (
+        (steps <= 0, "increase"),
+        (steps != steps[0], f"keep the step of the first two rows, {steps[0]} s"),
+    ):
         if bad.any():
             k = int(np.argmax(bad))
             raise FormatError(
-                f"{path}, line {k + 3}: timestamps must {what} (expected {steps[0]} s after the "
-                f"previous row, as between the first two); got {dates[k + 1]} after {dates[k]}"
+                f"{path}, line {k + 3}: timestamps must {what}; got {dates[k + 1]} after {dates[k]}"
             )
-    if int(steps[0]) not in FREQUENCIES:
+    names = {seconds: name for name, seconds in FREQUENCIES.items()}
+    if int(steps[0]) not in names:
         raise FormatError(
             f"{path}: expected rows 3600 s (ETTh) or 900 s (ETTm) apart; got {steps[0]} s"
         )
-    return FREQUENCIES[int(steps[0])]
+    return names[int(steps[0])]
 
 
 def split_borders(rows_per_hour: int, seq_len: int) -> tuple[tuple[int, int], ...]:
