@@ -8,7 +8,10 @@ for each kernel backend: ``naive`` (the reference that materialises the
 median time, peak memory (CUDA: ``torch.cuda.max_memory_allocated`` over the
 run, everything included: parameters, input, activations, gradients), and the
 largest single tensor any op produced (measured in a separate untimed pass, on
-every device: it shows whether the ``(H, N, L)`` tensor was formed).
+every device: it shows whether the ``(H, N, L)`` tensor was formed).  The
+layers are built with ``check_finite=False``: the NaN check of the input costs
+one host synchronisation per call (per token in the ``layer.step`` loop), which
+the official code does not pay.
 
 Part 2: generation, in µs per token for the whole batch: the plain
 ``layer.step`` loop (parameters discretised once), :class:`StepGenerator`
@@ -85,7 +88,7 @@ def make_layer(name: str, args, L: int, backend: str):
     from sciml_seq.torch.ssm import S4, S4D
 
     cls = {"S4D": S4D, "S4": S4}[name]
-    layer = cls(args.d_model, args.d_state, l_max=L, backend=backend)
+    layer = cls(args.d_model, args.d_state, l_max=L, backend=backend, check_finite=False)
     return layer.to(args.device)
 
 
@@ -119,7 +122,7 @@ def bench_layers(args) -> list[Row]:
                     rows.append(Row(name, L, backend, 1e3 * seconds, peak, largest))
                 except torch.cuda.OutOfMemoryError:
                     rows.append(Row(name, L, backend, None, None, None, "out of memory"))
-                del layer
+                del layer, run  # before the next backend's peak is measured
                 print(f"  {name} L={L} {backend}: {rows[-1]}", file=sys.stderr)
     return rows
 
