@@ -10,7 +10,10 @@ untied width (a quarter of the parameters for four layers: the same cost per
 evaluation as an untied block).  Input ``(batch, length, dim)`` with real
 positions and RoPE, no padding mask, so on CUDA ``scaled_dot_product_attention``
 may take a fused kernel (``--sdpa flash`` forces FlashAttention, which needs
-``--amp``; ``--sdpa efficient`` the memory-efficient kernel).  The loss is the
+``--amp`` on CUDA; ``--sdpa efficient`` the memory-efficient kernel, CUDA
+only).  A forced kernel is tried first at every row's head size and dtype, and
+the script stops with the reason when PyTorch cannot run it (PyTorch raises
+rather than fall back inside ``sdpa_kernel``).  The loss is the
 mean square of the output.  Median of ``--repeats`` timed runs after warm-up;
 ratio to the untied stack in the same process.  Writes the table with the
 command to ``benchmarks/results/encoder_throughput_<device>.md``.
@@ -31,6 +34,7 @@ import report
 
 
 def sdpa_context(name: str):
+    """``sdpa_kernel`` restricted to the backend ``name``; ``"auto"``: PyTorch's choice."""
     if name == "auto":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -41,6 +45,35 @@ def sdpa_context(name: str):
         "math": SDPBackend.MATH,
     }[name]
     return sdpa_kernel(backend)
+
+
+def check_sdpa(name: str, device, amp: bool, heads: int, head_dims: list[int]) -> str | None:
+    """Why the forced backend ``name`` cannot run the encoders' attention, or ``None``.
+
+    Runs one small ``scaled_dot_product_attention`` (no mask, as the encoders
+    call it) per head size under the run's autocast and ``sdpa_kernel``
+    context, forward and backward.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if name == "auto":
+        return None
+    if name == "flash" and device.type == "cuda" and not amp:
+        return "FlashAttention on CUDA needs float16/bfloat16 inputs: add --amp"
+    for head_dim in sorted(set(head_dims)):
+        q, k, v = (
+            torch.randn(2, heads, 16, head_dim, device=device, requires_grad=True) for _ in range(3)
+        )
+        try:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp), sdpa_context(name):
+                out = F.scaled_dot_product_attention(q, k, v)
+            out.float().sum().backward()
+        except RuntimeError as error:
+            reason = str(error).strip().splitlines()[0]
+            dtype = "bfloat16 autocast" if amp else "float32"
+            return f"no {name} kernel for head size {head_dim}, {dtype}, on {device} ({reason})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -87,6 +120,11 @@ def main(argv: list[str] | None = None) -> str:
         f"ODE, dopri5 tol {args.tol:g}": (
             wide, dict(depth="ode", method="dopri5", rtol=args.tol, atol=args.tol)),
     }  # fmt: skip
+    problem = check_sdpa(
+        args.sdpa, device, args.amp, args.heads, [dim // args.heads for dim, _ in rows.values()]
+    )
+    if problem:
+        parser.error(f"--sdpa {args.sdpa}: {problem}")
     torch.manual_seed(0)
     tokens = args.batch * args.length
     results = []
@@ -110,6 +148,7 @@ def main(argv: list[str] | None = None) -> str:
         stats = model.last_stats
         results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak))
         print(f"{name}: {ms:.2f} ms", file=sys.stderr, flush=True)
+        del model, run  # before the next row's peak memory is measured
 
     base = results[0][3]
     lines = [
