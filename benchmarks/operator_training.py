@@ -4,7 +4,8 @@ Generates ``navier_stokes_2d`` vorticity trajectories (train and test sets with
 different seeds, :func:`sciml_seq.data.pde.generate`), then for each model:
 
 1. times a few training steps (after one warm-up step) to size the run so that
-   its warm-up + cosine schedule ends at the budget;
+   its warm-up + cosine schedule ends at the budget (every model is timed before
+   the first one trains, so a model that fails on the device fails early);
 2. trains a fresh model on all-to-all pairs for at most ``--seconds`` of
    wall-clock time (:class:`sciml_seq.train.trainer.Trainer`, same data, batch,
    learning-rate recipe and seed for every model);
@@ -124,9 +125,15 @@ def main(argv: list[str] | None = None) -> str:
     T = test.u.shape[1]
     leads = sorted({1, max(1, (T - 1) // 4), (T - 1) // 2, T - 1})
 
+    # every model's steps are timed before any model trains, so that a model that cannot
+    # train on this device or precision fails in seconds, not after the others' budgets
+    names = args.models.split(",")
+    budgets = {
+        name: _steps_in_budget(name, args, workdir / "train.h5", args.device) for name in names
+    }
     rows = []
-    for name in args.models.split(","):
-        steps, per_step = _steps_in_budget(name, args, workdir / "train.h5", args.device)
+    for name in names:
+        steps, per_step = budgets[name]
         config = TrainConfig(
             steps=steps,
             batch_size=args.batch_size,
