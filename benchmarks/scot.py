@@ -91,6 +91,16 @@ def _timed(model, call, args, x, t, y, mode: str, precision: str, sync, device) 
     return ms, peak
 
 
+def _fp32_math() -> str:
+    """How float32 matrix products and convolutions run (TF32 or not) on CUDA."""
+    import torch
+
+    return (
+        f"matmul precision {torch.get_float32_matmul_precision()!r}, "
+        f"cuDNN TF32 {'on' if torch.backends.cudnn.allow_tf32 else 'off'}"
+    )
+
+
 def run(args) -> list[Row]:
     import torch
 
@@ -175,8 +185,9 @@ def main(argv: list[str] | None = None) -> str:
         f"# scOT-{args.preset} throughput: {args.size}x{args.size}, batch {args.batch}",
         "",
         *report.header(__file__, argv, args.device, packages),
-        f"median of {args.repeats} runs after {args.warmup} warm-up runs; "
-        f"ratio = baseline time / this time, baseline: {baseline}",
+        f"median of {args.repeats} runs after {args.warmup} warm-up runs (torch.compile's "
+        f"compilation falls in the warm-up); ratio = baseline time / this time, baseline: "
+        f"{baseline}; fp32 rows: {_fp32_math()}",
         "",
         "| model | mode | precision | ms / step | samples / s | speed-up | peak GPU MiB |",
         "|---|---|---|---:|---:|---:|---:|",
