@@ -35,17 +35,22 @@ def test_torch_cuda_tensors_round_trip_through_the_scipy_backend(dtype) -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def _jax_gpu():
+@pytest.fixture
+def jax_gpu_x64():
+    """``(jax, the first GPU)`` with float64 enabled for the test only (the setting is global)."""
     jax = pytest.importorskip("jax")
     try:
-        return jax, jax.devices("gpu")[0]
+        gpu = jax.devices("gpu")[0]
     except RuntimeError:
         pytest.skip("needs a JAX GPU device")
-
-
-def test_jax_gpu_arrays_through_the_scipy_backend() -> None:
-    jax, gpu = _jax_gpu()
+    previous = jax.config.read("jax_enable_x64")
     jax.config.update("jax_enable_x64", True)
+    yield jax, gpu
+    jax.config.update("jax_enable_x64", previous)
+
+
+def test_jax_gpu_arrays_through_the_scipy_backend(jax_gpu_x64) -> None:
+    jax, gpu = jax_gpu_x64
     from sciml_seq.jax import TimeMLP, solve
 
     field = TimeMLP(3, 8, key=jax.random.key(0))

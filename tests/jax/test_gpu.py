@@ -14,8 +14,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("options", [dict(method="rk4", n_steps=6), dict(method="tsit5")])
-def test_gpu_matches_cpu(options):
+@pytest.mark.parametrize(
+    ("options", "rtol"),
+    [
+        # fixed steps: the same operations, rounding apart
+        (dict(method="rk4", n_steps=6), 1e-12),
+        # adaptive: a rounding difference can flip one step decision, which moves the
+        # result by up to about the solver tolerance (as the torch GPU test allows)
+        (dict(method="tsit5"), 1e-7),
+    ],
+)
+def test_gpu_matches_cpu(options, rtol):
     field = TimeMLP(
         8, 32, time_conditioning="concat+film", dtype=jnp.float64, key=jax.random.PRNGKey(0)
     )
@@ -34,5 +43,5 @@ def test_gpu_matches_cpu(options):
         b, x = jax.device_put((block, h0), device)
         value, grad = jax.value_and_grad(loss, argnums=1)(b, x)
         outs.append((np.asarray(value), np.asarray(grad)))
-    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-9)
-    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=rtol)
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=10 * rtol, atol=1e-9)
