@@ -11,6 +11,17 @@ before the first import of Triton (the CPU interpreter, used by the tests).
 
 The layers reach these through one dispatch point,
 :mod:`sciml_seq.torch.ssm.kernels` (``backend="triton"``).
+
+What the CPU interpreter does not check and compiled CUDA code needs (kept
+in the sources, reviewed without a GPU): block sizes are powers of two; no
+``tl.dot`` (whose 16-element minimum and dtype rules would bind; the sums are
+``tl.sum`` of elementwise complex products written as real pairs); every
+ragged load and store is masked; row offsets are int64 (``m * L`` passes
+2**31 at large batch x length); accumulators have the data's dtype and
+float64 is supported (``tl.exp``/``tl.cos``/``tl.sin`` on float64 call
+libdevice); inputs are made contiguous, conjugate views resolved, and the
+launch happens under the tensors' CUDA device (Triton launches on the
+current one).  No autotuning: one compile per kernel and dtype.
 """
 
 from __future__ import annotations
