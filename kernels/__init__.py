@@ -21,7 +21,8 @@ ragged load and store is masked; row offsets are int64 (``m * L`` passes
 float64 is supported (``tl.exp``/``tl.cos``/``tl.sin`` on float64 call
 libdevice); inputs are made contiguous, conjugate views resolved, and the
 launch happens under the tensors' CUDA device (Triton launches on the
-current one).  No autotuning: one compile per kernel and dtype.
+current one).  No autotuning: a kernel compiles once per dtype and per
+Triton specialisation of its integer arguments (equal to 1, divisible by 16).
 """
 
 from __future__ import annotations
