@@ -132,7 +132,7 @@ def test_steps_on_cuda_never_synchronise(mode):
     """Replays (and eager steps) queue work only: set_sync_debug_mode("error") raises on
     any synchronising call (.item(), a blocking copy, ...)."""
     torch.manual_seed(0)
-    layer = S4(4, 8, init="legs").cuda().eval()
+    layer = S4(4, 8, 16, init="legs").cuda().eval()
     u = torch.randn(6, 3, 4, device="cuda")
     gen = StepGenerator(layer, 3, mode=mode)
     assert gen.graphed == (mode == "graph")
