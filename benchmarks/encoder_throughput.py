@@ -15,8 +15,10 @@ only).  A forced kernel is tried first at every row's head size and dtype, and
 the script stops with the reason when PyTorch cannot run it (PyTorch raises
 rather than fall back inside ``sdpa_kernel``).  The loss is the
 mean square of the output.  Median of ``--repeats`` timed runs after warm-up;
-ratio to the untied stack in the same process.  Writes the table with the
-command to ``benchmarks/results/encoder_throughput_<device>.md``.
+ratio to the untied stack in the same process.  An encoder that fails gets
+a row with the error (traceback on stderr) and the others still run.  Writes
+the table with the command to
+``benchmarks/results/encoder_throughput_<device>.md``.
 
     python benchmarks/encoder_throughput.py --device cpu
     python benchmarks/encoder_throughput.py --device cuda --amp --sdpa flash \
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import traceback
 from pathlib import Path
 
 import report
@@ -143,12 +146,20 @@ def main(argv: list[str] | None = None) -> str:
 
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        ms = 1e3 * report.median_seconds(run, sync, args.repeats)
+        try:
+            ms = 1e3 * report.median_seconds(run, sync, args.repeats)
+        except Exception as error:  # one failing encoder must not cost the other rows
+            traceback.print_exc()
+            reason = f"failed: {type(error).__name__}: {str(error).splitlines()[0]}"
+            results.append((name, dim, params, None, None, None, None, reason))
+            continue
+        finally:
+            del run  # it holds the model: freed before the next row's peak is measured
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
         stats = model.last_stats
-        results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak))
+        results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak, ""))
         print(f"{name}: {ms:.2f} ms", file=sys.stderr, flush=True)
-        del model, run  # before the next row's peak memory is measured
+        del model
 
     base = results[0][3]
     lines = [
@@ -160,13 +171,17 @@ def main(argv: list[str] | None = None) -> str:
         f"median of {args.repeats} runs after 2 warm-up runs",
         "",
         "| encoder | width | block params | time fwd+bwd (ms) | tokens/s | ratio to untied "
-        "| NFE fwd | NFE bwd | peak GPU MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| NFE fwd | NFE bwd | peak GPU MiB | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for name, dim, params, ms, nfe_f, nfe_b, peak in results:
+    for name, dim, params, ms, nfe_f, nfe_b, peak, note in results:
+        if ms is None:
+            lines.append(f"| {name} | {dim} | {params} | — | — | — | — | — | | {note} |")
+            continue
+        ratio = f"{ms / base:.2f}" if base else "—"
         lines.append(
             f"| {name} | {dim} | {params} | {ms:.2f} | {tokens / (ms / 1e3):,.0f} | "
-            f"{ms / base:.2f} | {nfe_f} | {nfe_b} | {'' if peak is None else f'{peak:.0f}'} |"
+            f"{ratio} | {nfe_f} | {nfe_b} | {'' if peak is None else f'{peak:.0f}'} | |"
         )
     lines += [
         "",

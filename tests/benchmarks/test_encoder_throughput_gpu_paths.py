@@ -1,6 +1,7 @@
-"""benchmarks/encoder_throughput.py --sdpa: a forced attention kernel that PyTorch cannot
-run stops the script before any timing, with the reason (CPU: no memory-efficient kernel;
-CUDA: FlashAttention without --amp)."""
+"""benchmarks/encoder_throughput.py, what protects a GPU run: a forced attention kernel
+(--sdpa) that PyTorch cannot run stops the script before any timing, with the reason
+(CPU: no memory-efficient kernel; CUDA: FlashAttention without --amp); an encoder that
+fails gets a row with its error while the other rows are still measured."""
 
 from __future__ import annotations
 
@@ -43,3 +44,22 @@ def test_forced_kernel_that_cannot_run_stops_the_script(bench, capsys, tmp_path)
 def test_forced_flash_runs_on_the_cpu(run_script):
     text = run_script("encoder_throughput", [*ARGV, "--sdpa", "flash", "--repeats", "1"])
     assert "SDPA backend flash" in text
+
+
+def test_a_failing_encoder_gets_a_row_and_the_others_run(bench, run_script, monkeypatch):
+    calls = []
+    timed = bench.report.median_seconds
+
+    def median_seconds(run, sync, repeats, warmup=2):
+        calls.append(run)
+        if len(calls) == 2:
+            raise RuntimeError("boom\nsecond line")
+        return timed(run, sync, repeats, warmup)
+
+    monkeypatch.setattr(bench.report, "median_seconds", median_seconds)
+    text = run_script("encoder_throughput", [*ARGV, "--repeats", "1"])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 5 and len(calls) == 5
+    assert rows[2].startswith("| tied, 2 steps | ")
+    assert rows[2].endswith("| — | — | — | — | — | | failed: RuntimeError: boom |")
+    assert "| 1.00 |" in rows[1] and rows[3].endswith("| |")
