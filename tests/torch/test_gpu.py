@@ -78,11 +78,11 @@ def _close_in_bf16(got, want):
     assert float((got - want).abs().max()) <= 3e-2 * float(want.abs().max())
 
 
-def _attend(attn, x, positions, mask, backend, *, causal=False):
+def _attend(attn, x, positions, mask, backend, *, causal=False, rope_angles=None):
     """Output and input gradient under bf16 autocast with ``sdpa_kernel(backend)``."""
     x = x.detach().requires_grad_()
     with torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel([backend]):
-        y = attn(x, positions, causal=causal, padding_mask=mask)
+        y = attn(x, positions, causal=causal, padding_mask=mask, rope_angles=rope_angles)
     (grad,) = torch.autograd.grad(y.float().square().sum(), x)
     return y.float(), grad
 
@@ -115,13 +115,17 @@ def test_padding_mask_takes_the_efficient_kernel_not_flash():
 
 @pytest.mark.parametrize("padded", [False, True])
 def test_attention_never_synchronises(padded):
+    """With the RoPE angles computed beforehand, as the ODE encoder does once per solve
+    (RotaryEncoding.angles itself checks the positions for NaN on the host and copies
+    its frequencies from numpy: two synchronisations per call)."""
     attn, x, positions, mask = _attention_inputs(padded)
+    angles = attn.rope.angles(positions, x.dtype)
     backend = SDPBackend.EFFICIENT_ATTENTION if padded else SDPBackend.FLASH_ATTENTION
-    _attend(attn, x, positions, mask, backend)  # warm-up: cuBLAS handles, kernel caches
+    _attend(attn, x, None, mask, backend, rope_angles=angles)  # warm-up: cuBLAS handles
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        y, grad = _attend(attn, x, positions, mask, backend)
+        y, grad = _attend(attn, x, None, mask, backend, rope_angles=angles)
     finally:
         torch.cuda.set_sync_debug_mode(0)
     assert y.shape == x.shape and grad.shape == x.shape
