@@ -123,7 +123,8 @@ class TransformerField(nn.Module):
         )
         m = self.norm2(h) * (1 + g2) + b2
         m = self.mlp_out(_ACTIVATIONS[self.activation](self.mlp_in(m)))
-        return a + m
+        # under autocast the branches come out in half precision: dh/dt has h's dtype
+        return (a + m).to(h.dtype)
 
 
 class BoundField(nn.Module):

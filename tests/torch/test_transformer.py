@@ -246,6 +246,22 @@ def test_gradcheck(depth, encoding, per_layer):
     )
 
 
+@pytest.mark.parametrize("depth", ["ode", "tied"])
+def test_autocast_keeps_the_state_dtype(depth):
+    """Under bf16 autocast the field computes in bf16 but returns dh/dt in the state's
+    float32, so the solver (which refuses mixed dtypes) runs; close to the fp32 output."""
+    torch.manual_seed(0)
+    enc = TransformerEncoder(DIM, HEADS, depth=depth, n_layers=2, method="rk4", n_steps=2)
+    randomize(enc)
+    x, positions = torch.randn(2, 5, DIM), torch.arange(5.0).expand(2, 5)
+    field = TransformerField(DIM, HEADS, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dh = field(torch.zeros(2), x)
+        out = enc(x, positions)
+    assert dh.dtype == torch.float32 and out.dtype == torch.float32
+    torch.testing.assert_close(out, enc(x, positions), atol=0.1, rtol=0.1)
+
+
 def test_parameter_count_and_equal_parameter_width():
     torch.manual_seed(0)
     f = TransformerField(24, 4, 48)

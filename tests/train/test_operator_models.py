@@ -57,6 +57,20 @@ def test_time_fno_errors():
         TimeFNO(2, 2, n_modes=[4, 4], n_mode=3)
 
 
+def test_time_fno_spectral_convolutions_take_half_precision_input():
+    """CUDA autocast hands the spectral convolutions bf16 input (no float32 rule for
+    torch.fft there); they compute in float32, as the float32 model does."""
+    torch.manual_seed(0)
+    model = TimeFNO(1, 1, n_modes=[4, 4], hidden_channels=8, n_layers=2)
+    convs = [m for m in model.modules() if type(m).__name__ == "SpectralConv"]
+    assert len(convs) == 2
+    x = torch.randn(2, 8, 16, 16)
+    for dtype in (torch.bfloat16, torch.float16):
+        out = convs[0](x.to(dtype))
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, convs[0](x.to(dtype).float()))
+
+
 @pytest.mark.parametrize("name", ["fno", "scot-t"])
 def test_build_save_rebuild_same_outputs(name, tmp_path):
     torch.manual_seed(0)

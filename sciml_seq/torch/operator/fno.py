@@ -23,6 +23,14 @@ from ...errors import DTypeError, OptionError, ShapeError, UnavailableError
 __all__ = ["TimeFNO"]
 
 
+def _float32_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Forward pre-hook: half-precision tensor arguments as float32 (FFTs need it)."""
+    return tuple(
+        a.float() if isinstance(a, Tensor) and a.dtype in (torch.float16, torch.bfloat16) else a
+        for a in args
+    )
+
+
 class TimeFNO(nn.Module):
     """``neuralop`` FNO taking ``(x, time)``; the lead time enters as a constant channel.
 
@@ -75,6 +83,12 @@ class TimeFNO(nn.Module):
             n_layers=n_layers,
             **fno_kwargs,
         )
+        # CUDA autocast has no float32 rule for torch.fft (the CPU one has): under
+        # bf16/fp16 the spectral convolutions would get half-precision input, which
+        # cuFFT refuses (bf16) or restricts (fp16); they compute in float32 instead.
+        for module in self.fno.modules():
+            if type(module).__name__ == "SpectralConv":
+                module.register_forward_pre_hook(_float32_input)
 
     def forward(self, x: Tensor, time: Tensor) -> Tensor:
         """``x`` ``(batch, C_in, *grid)``, ``time`` ``(batch,)`` or scalar
