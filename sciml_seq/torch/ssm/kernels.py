@@ -184,9 +184,12 @@ def bilinear_cauchy(v: Tensor, w: Tensor, omega: Tensor, backend: str = "lean") 
 
 
 def roots_of_unity(n: int, dtype: torch.dtype, device: torch.device | None = None) -> Tensor:
-    """``ω_k = exp(-2πi k / n)``, ``k = 0 .. n//2`` (complex ``dtype``)."""
-    angle = -2 * math.pi * torch.arange(n // 2 + 1, dtype=torch.float64) / n
-    return torch.polar(torch.ones_like(angle), angle).to(device=device, dtype=dtype)
+    """``ω_k = exp(-2πi k / n)``, ``k = 0 .. n//2`` (complex ``dtype``).
+
+    Built on ``device`` (angles in float64 there): no host-to-device copy, which
+    would synchronise the GPU on every S4 forward."""
+    angle = -2 * math.pi * torch.arange(n // 2 + 1, dtype=torch.float64, device=device) / n
+    return torch.polar(torch.ones_like(angle), angle).to(dtype=dtype)
 
 
 def dplr_kernel(
