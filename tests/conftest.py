@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# On a GPU machine JAX would otherwise reserve 75 % of the GPU memory at its first
+# use, leaving the torch tests of the same run short of memory.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
 @pytest.fixture
