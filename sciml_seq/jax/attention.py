@@ -79,6 +79,22 @@ def attention_reference(
     return jnp.einsum("hts,shd->thd", weights, v)
 
 
+def check_padding_mask(padding_mask: ArrayLike, x: Array) -> Array:
+    """``padding_mask`` as a bool array ``(length,)`` matching ``x (length, ...)``."""
+    padding_mask = jnp.asarray(padding_mask)
+    if padding_mask.dtype != jnp.bool_:
+        raise DTypeError(
+            "padding_mask must be a bool array (True = valid token), "
+            f"got dtype {padding_mask.dtype}"
+        )
+    if padding_mask.shape != x.shape[:1]:
+        raise ShapeError(
+            f"padding_mask must have shape (length,) = {x.shape[:1]} to match x of shape "
+            f"{x.shape}, got {padding_mask.shape}"
+        )
+    return padding_mask
+
+
 class MultiheadAttention(eqx.Module):
     """Multi-head self-attention ``out(softmax(Q K^T / sqrt(head_dim) + mask) V)``.
 
@@ -162,17 +178,7 @@ class MultiheadAttention(eqx.Module):
                 f"of shape (length,) = ({length},)"
             )
         if padding_mask is not None:
-            padding_mask = jnp.asarray(padding_mask)
-            if padding_mask.dtype != jnp.bool_:
-                raise DTypeError(
-                    "padding_mask must be a bool array (True = valid token), "
-                    f"got dtype {padding_mask.dtype}"
-                )
-            if padding_mask.shape != (length,):
-                raise ShapeError(
-                    f"padding_mask must have shape (length,) = ({length},) to match x of shape "
-                    f"{x.shape}, got {padding_mask.shape}"
-                )
+            padding_mask = check_padding_mask(padding_mask, x)
         use_dropout = self.dropout > 0 and not self.inference
         if use_dropout and key is None:
             raise OptionError(
@@ -204,4 +210,10 @@ class MultiheadAttention(eqx.Module):
         return jax.vmap(self.out)(o.reshape(length, self.dim))
 
 
-__all__ = ["IMPLEMENTATIONS", "MultiheadAttention", "attention_mask", "attention_reference"]
+__all__ = [
+    "IMPLEMENTATIONS",
+    "MultiheadAttention",
+    "attention_mask",
+    "attention_reference",
+    "check_padding_mask",
+]

@@ -19,7 +19,7 @@ from jax.typing import ArrayLike
 
 from ..errors import ShapeError
 from ..transformer import check_transformer_options
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, check_padding_mask
 from .fields import _ACTIVATIONS
 from .ode import ODEBlock, ResidualStack
 from .position import (
@@ -259,7 +259,12 @@ class TransformerEncoder(eqx.Module):
             h = x
         else:
             h = self.encoding(x, positions)
-        mask = None if padding_mask is None else jnp.asarray(padding_mask)
+        mask = None
+        if padding_mask is not None:
+            # padded tokens start at zero (and stay there): their contents, NaN for a
+            # missing value included, reach no valid output and no adaptive step size
+            mask = check_padding_mask(padding_mask, x)
+            h = jnp.where(mask[:, None], h, jnp.zeros((), h.dtype))
         bound = [BoundField(f, positions, mask, bias, causal) for f in self.layers]
         if self.depth == "ode":
             h = ODEBlock(bound[0], **dict(self.block_options))(h)

@@ -40,6 +40,18 @@ def attention_mask(
     return keys | ~rows, rows
 
 
+def check_padding_mask(padding_mask: object, x: Tensor) -> None:
+    """``padding_mask``: a bool tensor ``(batch, length)`` matching ``x (batch, length, ...)``."""
+    if not isinstance(padding_mask, Tensor) or padding_mask.dtype != torch.bool:
+        got = getattr(padding_mask, "dtype", type(padding_mask).__name__)
+        raise DTypeError(f"padding_mask must be a bool tensor (True = valid token), got {got}")
+    if padding_mask.shape != x.shape[:2]:
+        raise ShapeError(
+            f"padding_mask must have shape (batch, length) = {tuple(x.shape[:2])} to match "
+            f"x of shape {tuple(x.shape)}, got {tuple(padding_mask.shape)}"
+        )
+
+
 class MultiheadAttention(nn.Module):
     """Multi-head self-attention ``out(softmax(Q K^T / sqrt(head_dim) + mask) V)``.
 
@@ -134,16 +146,7 @@ class MultiheadAttention(nn.Module):
                 f"of shape (batch, length) = {(batch, length)}"
             )
         if padding_mask is not None:
-            if not isinstance(padding_mask, Tensor) or padding_mask.dtype != torch.bool:
-                got = getattr(padding_mask, "dtype", type(padding_mask).__name__)
-                raise DTypeError(
-                    f"padding_mask must be a bool tensor (True = valid token), got {got}"
-                )
-            if padding_mask.shape != (batch, length):
-                raise ShapeError(
-                    f"padding_mask must have shape (batch, length) = {(batch, length)} to match "
-                    f"x of shape {tuple(x.shape)}, got {tuple(padding_mask.shape)}"
-                )
+            check_padding_mask(padding_mask, x)
 
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, length, head_dim)
@@ -163,4 +166,4 @@ class MultiheadAttention(nn.Module):
         return f"dim={self.dim}, heads={self.heads}, dropout={self.dropout}"
 
 
-__all__ = ["MultiheadAttention", "attention_mask"]
+__all__ = ["MultiheadAttention", "attention_mask", "check_padding_mask"]

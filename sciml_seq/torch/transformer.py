@@ -15,7 +15,7 @@ from ..errors import OptionError, ShapeError
 from ..methods import check_step_options, get_method
 from ..stats import SolveStats
 from ..transformer import check_transformer_options
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, check_padding_mask
 from .fields import _ACTIVATIONS
 from .ode import ODEBlock, ResidualStack
 from .position import (
@@ -306,6 +306,11 @@ class TransformerEncoder(nn.Module):
             h = x
         else:
             h = self.encoding(x, positions)
+        if padding_mask is not None:
+            # padded tokens start at zero (and stay there): their contents, NaN for a
+            # missing value included, reach no valid output and no adaptive step size
+            check_padding_mask(padding_mask, x)
+            h = torch.where(padding_mask[..., None], h, torch.zeros((), dtype=h.dtype))
         bound = [BoundField(f, positions, padding_mask, causal, bias) for f in self.layers]
         if self.depth == "ode":
             block = ODEBlock(bound[0], **self.block_options)

@@ -75,6 +75,18 @@ def test_jit_vmap_and_padding_mask():
     np.testing.assert_allclose(y[0, :2], y[1, :2], rtol=0, atol=1e-12)
 
 
+def test_padded_contents_reach_no_valid_output_of_an_adaptive_solve():
+    """Padded tokens start at zero: not even NaN there reaches a valid output or a step size."""
+    enc = perturbed(TransformerEncoder(DIM, HEADS, depth="ode", key=KEY))
+    mask = jnp.array([True, True, False])
+    y = enc(X, POS, padding_mask=mask)
+    for fill in (100.0, jnp.nan):  # NaN: a missing value in a padded slot
+        y2 = enc(X.at[2].set(fill), POS, padding_mask=mask)
+        np.testing.assert_allclose(y2[:2], y[:2], rtol=0, atol=1e-12)
+    with pytest.raises(ShapeError, match=r"padding_mask must have shape \(length,\) = \(3,\)"):
+        enc(X, POS, padding_mask=mask[:2])
+
+
 def test_index_positions():
     valid = jnp.array([True, False, True, True, False, True])
     np.testing.assert_array_equal(index_positions(valid), [0, 0, 1, 2, 0, 3])
