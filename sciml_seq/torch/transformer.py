@@ -131,9 +131,8 @@ class BoundField(nn.Module):
     """``field(t, h)`` with the positions, masks and bias of one sequence batch fixed.
 
     What an :class:`ODEBlock` or :class:`ResidualStack` integrates; built per call.
-    Padded tokens are frozen (``dh/dt = 0`` there), so their contents change
-    no valid output of a fixed-step solve (an adaptive solver's initial step
-    guess still sees them: valid outputs then agree to the tolerance).
+    Padded tokens are frozen (``dh/dt = 0`` there); the encoder starts them at
+    zero, so their contents change no valid output, fixed or adaptive steps.
     """
 
     def __init__(
