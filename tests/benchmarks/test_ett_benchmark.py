@@ -64,18 +64,20 @@ def test_tiny_run_has_every_row_and_the_library_linear_scores(run_script, ett):
     linear = rows["linear"]
     assert linear["test MSE"] == f"{expected.mse:.4f}"
     assert linear["test MAE"] == f"{expected.mae:.4f}"
-    assert linear["MSE / linear"] == "1.00" and linear["params"] == str(96 * 96)
+    assert linear["MSE / linear"] == "1.000" and linear["params"] == str(96 * 96)
     for name in MODELS[1:]:
         row = rows[name]
         assert int(row["steps"]) >= 1 and np.isfinite(float(row["test MSE"]))
         ratio = float(row["test MSE"]) / float(linear["test MSE"])
-        assert float(row["MSE / linear"]) == pytest.approx(ratio, abs=0.006)
+        assert float(row["MSE / linear"]) == pytest.approx(ratio, abs=6e-4)
     ode, tied = rows["transformer-ode"], rows["transformer-tied"]
     assert ode["params"] == tied["params"]  # one block each, same width
     evaluations = "block evaluations per forward (train / test)"
     assert tied[evaluations] == "4.0 / 4.0"  # --tied-layers 4
     assert float(ode[evaluations].split(" / ")[0]) >= 6  # dopri5: at least one step
     assert rows["s4d"][evaluations] == "—"
+    lowest = min(MODELS, key=lambda name: float(rows[name]["test MSE"]))
+    assert f"Lowest test MSE: `{lowest}`" in text
 
 
 def test_missing_data_file_is_refused_naming_the_option(ett, tmp_path, capsys):
