@@ -79,11 +79,16 @@ def test_solvers_smoke(run_script):
 
 
 @pytest.mark.slow
-def test_pde_data_smoke(run_script):
+@pytest.mark.parametrize("x64", [False, True])  # True: as after a float64 JAX test
+def test_pde_data_smoke(run_script, x64):
     pytest.importorskip("exponax")
-    text = run_script("pde_data", ["--names", "kdv_1d", "--n", "1", "--repeats", "1"])
+    import jax
+
+    with jax.enable_x64(x64):
+        text = run_script("pde_data", ["--names", "kdv_1d", "--n", "1", "--repeats", "1"])
     assert "| kdv_1d | cpu (numpy, float64) | 256 |" in text
-    assert text.count("| exponax KortewegDeVries ETDRK4 (float32) |") == 3
+    dtype = "float64" if x64 else "float32"
+    assert text.count(f"| exponax KortewegDeVries ETDRK4 ({dtype}) |") == 3
 
 
 @pytest.mark.slow
