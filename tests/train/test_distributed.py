@@ -3,6 +3,8 @@ and a resumed 2-process run repeats an uninterrupted one bitwise."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.distributed as dist
@@ -36,25 +38,40 @@ def _run(model: str, steps: int) -> tuple[list[torch.Tensor], dict[str, torch.Te
 
 
 def _spawn(worker, tmp_path, *args) -> None:
-    """Run ``worker(rank, 2, init, *args)`` on 2 gloo processes."""
-    init = f"file://{tmp_path / 'rendezvous'}"
+    """Run ``worker(rank, 2, init, *args)`` on 2 gloo processes.
+
+    Each group gets a rendezvous file of its own (a FileStore file must not be reused)."""
+    init = f"file://{tmp_path / f'rendezvous-{next(_GROUPS)}'}"
     mp.spawn(worker, args=(2, init, *args), nprocs=2, join=True)
-    (tmp_path / "rendezvous").unlink(missing_ok=True)  # the next group starts afresh
 
 
-def _join(rank: int, world: int, init: str) -> None:
+_GROUPS = itertools.count()
+
+
+def _in_group(rank: int, world: int, init: str, work) -> None:
+    """Run ``work()`` in a gloo group of ``world`` processes, then leave it together.
+
+    The barrier keeps a rank from tearing down while its peer still talks to it (gloo
+    then aborts the process: "terminate called without an active exception"); after
+    an error the rank leaves at once, so that its peer fails instead of waiting."""
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        work()
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _worker(rank: int, world: int, init: str, out: str, model: str) -> None:
-    _join(rank, world, init)
-    try:
+    def work() -> None:
         assert (distributed.rank(), distributed.world_size()) == (rank, world)
         grads, state, losses = _run(model, CONFIG.steps)
         torch.save({"grads": grads, "state": state, "losses": losses}, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
+
+    _in_group(rank, world, init, work)
 
 
 @pytest.mark.parametrize(  # ~10 s each on 2 busy cores, mostly process start-up
@@ -81,8 +98,8 @@ RESUME = TrainConfig(steps=6, batch_size=8, lr=1e-2, warmup_steps=1)
 
 def _resume_worker(rank: int, world: int, init: str, out: str, phase: str) -> None:
     """``straight``: 6 steps; ``first``: 3 steps and a checkpoint; ``resumed``: load it, finish."""
-    _join(rank, world, init)
-    try:
+
+    def work() -> None:
         torch.manual_seed(0)
         model = TinyOperator(dropout=0.5)
         trainer = Trainer(model, PairDataset(*decay_trajectories()), RESUME)
@@ -97,8 +114,8 @@ def _resume_worker(rank: int, world: int, init: str, out: str, phase: str) -> No
             trainer.load(f"{out}.checkpoint")
         trainer.fit()
         torch.save(trainer.module.state_dict(), f"{out}.{phase}.{rank}")
-    finally:
-        dist.destroy_process_group()
+
+    _in_group(rank, world, init, work)
 
 
 @pytest.mark.slow
