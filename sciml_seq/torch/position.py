@@ -27,6 +27,7 @@ positions a table cannot serve.  Checking positions reads them on the host
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -90,7 +91,17 @@ def _compute_dtype(positions: Tensor, dtype: torch.dtype) -> torch.dtype:
 
 
 def _frequencies(values: np.ndarray, like: Tensor, dtype: torch.dtype) -> Tensor:
-    return torch.as_tensor(values, dtype=dtype, device=like.device)
+    """``values`` on ``like``'s device: copied there once per (values, device, dtype)."""
+    return _device_frequencies(tuple(values.tolist()), like.device, dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _device_frequencies(values: tuple[float, ...], device: torch.device, dtype: torch.dtype):
+    # a host-to-device copy synchronises the GPU: not once per call (the result is
+    # only read, never modified in place; not an inference tensor, so that a first
+    # call under torch.inference_mode does not poison later training calls)
+    with torch.inference_mode(False):
+        return torch.tensor(values, dtype=dtype, device=device)
 
 
 def rotate_half(x: Tensor) -> Tensor:

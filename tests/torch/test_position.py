@@ -478,3 +478,21 @@ def test_gradcheck(name):
             return functional_call(enc, dict(zip(names, ps, strict=True)), (x, pos))
 
         assert torch.autograd.gradcheck(g, (x, p, *params))
+
+
+def test_frequencies_are_copied_to_the_device_once_and_survive_inference_mode():
+    """The frequency table is cached per device and dtype (a host-to-device copy would
+    synchronise the GPU on every call); a first call under inference_mode must not
+    leave an inference tensor behind that breaks a later backward pass."""
+    from sciml_seq.torch.position import RotaryEncoding, _frequencies
+
+    values = np.array([1.0, 0.5, 0.25])
+    like = torch.zeros(1)
+    assert _frequencies(values, like, torch.float64) is _frequencies(values, like, torch.float64)
+    rope = RotaryEncoding(6, base=123.0)  # a base no other test uses: a fresh cache entry
+    x, positions = torch.randn(2, 1, 5, 6), torch.rand(2, 5)
+    with torch.inference_mode():
+        rope(x, positions)
+    positions = positions.clone().requires_grad_()
+    rope(x, positions).sum().backward()
+    assert positions.grad is not None and torch.isfinite(positions.grad).all()
