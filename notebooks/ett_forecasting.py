@@ -226,9 +226,11 @@ fig.savefig(OUT / "forecasts.png", dpi=100)
 # %% [markdown]
 # The linear map is a strong baseline on ETTh1: the series is dominated by a
 # daily cycle and a slowly drifting level, which a linear function of the last
-# four days captures well.  At the default sizes (1500 steps, about 20k
-# parameters, a few minutes on one CPU thread) the S4D model lands close to it
-# rather than clearly below it — a short run at a constant learning rate, one
-# seed, no checkpoint chosen on validation.  `benchmarks/ett_forecasting.py`
-# trains longer, keeps the best validation checkpoint, adds the transformers
-# and records its numbers in `benchmarks/results/ett_forecasting.md`.
+# four days captures well.  At the default sizes (1500 steps of 16 windows x 7
+# channels, 19590 parameters, about 3 minutes on one CPU thread) one run gave,
+# over all 2785 test windows: S4D MSE 0.3807 / MAE 0.4092 against the linear
+# map's 0.3813 / 0.3932 — a tie on MSE and a worse MAE.  That is a short run at
+# a constant learning rate, one seed, no checkpoint chosen on validation;
+# `benchmarks/ett_forecasting.py` keeps the best validation checkpoint, adds
+# transformers of adaptive (ODE) and fixed depth and records its numbers in
+# `benchmarks/results/ett_forecasting.md`.
