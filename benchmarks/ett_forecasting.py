@@ -81,6 +81,7 @@ from sciml_seq.data.timeseries import (
 from sciml_seq.errors import OptionError
 from sciml_seq.torch.models import Forecaster
 from sciml_seq.torch.models.sizing import build_sized, count_parameters, fit_width
+from sciml_seq.torch.timeseries import ChannelIndependent
 from sciml_seq.train.param_groups import param_groups
 
 #: The rows, in table order.
@@ -136,21 +137,6 @@ def relative_hours(source: WindowSource) -> tuple[np.ndarray, np.ndarray]:
     return t_x - t_x[-1], t_y - t_x[-1]
 
 
-class S4DSeries(nn.Module):
-    """An ``SSMSequenceModel(1, pred_len, pool="last")`` on series ``(n, seq_len)``.
-
-    The series enter as one input channel, ``(n, seq_len, 1)``; out come
-    ``(n, pred_len)`` forecasts.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, z: Tensor) -> Tensor:
-        return self.model(z[..., None])
-
-
 class ForecasterSeries(nn.Module):
     """A ``Forecaster`` over patches of a series: ``(n, seq_len)`` -> ``(n, pred_len)``.
 
@@ -179,32 +165,6 @@ class ForecasterSeries(nn.Module):
         return out.reshape(n, -1)
 
 
-class ChannelIndependent(nn.Module):
-    """``(batch, seq_len, C)`` -> ``(batch, pred_len, C)``: one univariate ``core`` per channel.
-
-    With ``instance_norm`` each series is standardised by its own mean and
-    standard deviation (``sqrt(var + 1e-5)``) before ``core`` and the forecast
-    mapped back (RevIN without affine parameters).  :meth:`series` maps
-    ``(n, seq_len)`` -> ``(n, pred_len)`` (the training entry).
-    """
-
-    def __init__(self, core: nn.Module, instance_norm: bool) -> None:
-        super().__init__()
-        self.core, self.instance_norm = core, instance_norm
-
-    def series(self, z: Tensor) -> Tensor:
-        if not self.instance_norm:
-            return self.core(z)
-        mean = z.mean(dim=1, keepdim=True)
-        std = torch.sqrt(z.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
-        return self.core((z - mean) / std) * std + mean
-
-    def forward(self, x: Tensor) -> Tensor:
-        batch, seq_len, channels = x.shape
-        z = x.transpose(1, 2).reshape(batch * channels, seq_len)
-        return self.series(z).reshape(batch, channels, -1).transpose(1, 2)
-
-
 def build_model(
     name: str, args: argparse.Namespace, t_x: np.ndarray, t_y: np.ndarray
 ) -> tuple[ChannelIndependent, str]:
@@ -216,7 +176,8 @@ def build_model(
     if name == "s4d":
         options = dict(seq_common.ARCH["s4d"], pool="last")
         ssm = build_sized("s4d", 1, args.pred_len, args.params, **options)
-        core, arch = S4DSeries(ssm), seq_common.describe("s4d", ssm) + ", pool last"
+        core = nn.Sequential(nn.Unflatten(1, (args.seq_len, 1)), ssm)  # one input channel
+        arch = seq_common.describe("s4d", ssm) + ", pool last"
     else:
         depth = name.removeprefix("transformer-")
         if depth == "ode":

@@ -57,7 +57,7 @@ from sciml_seq.data.timeseries import (
     read_ett,
 )
 from sciml_seq.torch.models.sizing import build_sized, count_parameters
-from sciml_seq.torch.timeseries import WindowDataset
+from sciml_seq.torch.timeseries import ChannelIndependent, WindowDataset
 from sciml_seq.train.param_groups import param_groups
 
 # The csv file; a relative path is read from this notebook's folder.
@@ -146,31 +146,24 @@ print(f"linear on {len(eval_idx)} test windows: MSE {scores['linear'][0]:.4f}")
 # whose decoder emits the 96 forecast values at once.  Each series is
 # normalised by its own mean and standard deviation and the forecast mapped
 # back (instance normalisation, RevIN without affine parameters): the model
-# only learns the shape of what comes next.  Adam at a constant learning rate
+# only learns the shape of what comes next (`ChannelIndependent` from
+# `sciml_seq.torch.timeseries` does both).  Adam at a constant learning rate
 # (S4D's Δ, A, B at their own hinted rate via `param_groups`), MSE on the
 # scaled data, batches of random training windows from `WindowDataset`.
 
 
 # %%
-def s4d_forecast(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Windows ``x`` ``(batch, 96, 7)`` -> forecasts ``(batch, 96, 7)``, one series per channel."""
-    batch, seq_len, channels = x.shape
-    series = x.transpose(1, 2).reshape(batch * channels, seq_len, 1)
-    mean = series.mean(dim=1, keepdim=True)
-    std = torch.sqrt(series.var(dim=1, keepdim=True, unbiased=False) + 1e-5)
-    pred = model((series - mean) / std) * std[..., 0] + mean[..., 0]  # (batch * channels, 96)
-    return pred.reshape(batch, channels, -1).transpose(1, 2)
-
-
 torch.manual_seed(0)
 s4d = build_sized("s4d", 1, PRED_LEN, PARAMS, n_layers=4, d_state=32, pool="last")
 print(f"S4D: 4 layers, H={s4d.layers[0].d_model}, N=32, {count_parameters(s4d)} parameters")
+# windows (batch, 96, 7) -> forecasts (batch, 96, 7): each channel a series (n, 96, 1) for S4D
+model = ChannelIndependent(torch.nn.Sequential(torch.nn.Unflatten(1, (SEQ_LEN, 1)), s4d))
 optimizer = torch.optim.Adam(param_groups(s4d, 4e-3))
 loader = DataLoader(WindowDataset(splits.train), batch_size=BATCH, shuffle=True, drop_last=True)
 losses = []
 while len(losses) < STEPS:
     for xb, yb in loader:
-        loss = torch.nn.functional.mse_loss(s4d_forecast(s4d, xb), yb)
+        loss = torch.nn.functional.mse_loss(model(xb), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -193,11 +186,11 @@ fig.savefig(OUT / "loss.png", dpi=100)
 # ## S4D against the linear map on the same test windows
 
 # %%
-s4d.eval()
+model.eval()
 with torch.no_grad():
     pred_s4d = np.concatenate(
         [
-            s4d_forecast(s4d, torch.tensor(x_eval[i : i + 256], dtype=torch.float32)).numpy()
+            model(torch.tensor(x_eval[i : i + 256], dtype=torch.float32)).numpy()
             for i in range(0, len(x_eval), 256)
         ]
     ).astype(np.float64)

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from sciml_seq.data.timeseries import WindowSource
-from sciml_seq.errors import DTypeError
-from sciml_seq.torch.timeseries import WindowDataset
+from sciml_seq.errors import DTypeError, ShapeError
+from sciml_seq.torch.timeseries import ChannelIndependent, WindowDataset
 
 
 def make_source() -> WindowSource:
@@ -56,3 +56,43 @@ def test_same_inputs_and_targets_share_one_tensor_and_errors():
         WindowDataset(make_source(), dtype=torch.int64)
     with pytest.raises(TypeError, match="source: expected a WindowSource; got ndarray"):
         WindowDataset(series)
+
+
+def test_channel_independent_applies_one_core_per_channel_and_revin():
+    torch.manual_seed(0)
+    core = torch.nn.Linear(12, 4, dtype=torch.float64)
+    x = torch.randn(3, 12, 5, dtype=torch.float64)
+    plain = ChannelIndependent(core, instance_norm=False)
+    revin = ChannelIndependent(core, instance_norm=True)
+    assert plain(x).shape == (3, 4, 5)
+    for c in range(5):  # channel c of the output is the core on channel c of the input
+        torch.testing.assert_close(plain(x)[:, :, c], core(x[:, :, c]))
+        torch.testing.assert_close(revin(x)[:, :, c], revin.series(x[:, :, c]))
+    # instance normalisation: forecasts follow any shift and positive rescaling of the input
+    z = x[:, :, 0]
+    # (up to the 1e-5 added to the variance: relative error ~1e-5 at unit variance)
+    shifted = revin.series(3.0 * z - 2.0)
+    torch.testing.assert_close(shifted, 3.0 * revin.series(z) - 2.0, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(plain.series(3.0 * z - 2.0), 3.0 * plain.series(z) - 2.0)
+    mean = z.mean(1, keepdim=True)
+    std = (z.var(1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+    torch.testing.assert_close(revin.series(z), core((z - mean) / std) * std + mean)
+    with pytest.raises(ShapeError, match=r"x: expected windows of shape \(batch, seq_len, C\)"):
+        revin(z)
+    with pytest.raises(ShapeError, match=r"z: expected series of shape \(n, seq_len\)"):
+        revin.series(x)
+
+
+def test_channel_independent_sequence_model_core():
+    """A sequence model (n, length, 1) behind nn.Unflatten: the documented recipe."""
+    from sciml_seq.torch.models.sizing import build_sized
+
+    torch.manual_seed(0)
+    s4d = build_sized("s4d", 1, 4, 2000, n_layers=1, d_state=8, pool="last")
+    model = ChannelIndependent(torch.nn.Sequential(torch.nn.Unflatten(1, (12, 1)), s4d))
+    x = torch.randn(2, 12, 3)
+    out = model(x)
+    assert out.shape == (2, 4, 3)
+    z = x[:, :, 1]
+    mean, std = z.mean(1, keepdim=True), (z.var(1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+    torch.testing.assert_close(out[:, :, 1], s4d(((z - mean) / std)[..., None]) * std + mean)
