@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import runpy
+from pathlib import Path
 
 import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 # On a GPU machine JAX would otherwise reserve 75 % of the GPU memory at its first
 # use, leaving the torch tests of the same run short of memory.
@@ -24,3 +28,34 @@ def quick_jax_compiles():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", previous)
+
+
+@pytest.fixture
+def run_notebook(tmp_path, monkeypatch):
+    """``run_notebook(name)``: run ``notebooks/<name>.py`` at its quick sizes
+    (``SCIML_SEQ_NOTEBOOK_QUICK=1``), figures written into ``tmp_path`` with the Agg
+    backend; returns the notebook's namespace.  torch's thread count is restored."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_QUICK", "1")
+    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_OUT", str(tmp_path))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+    def run(name: str) -> dict:
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        threads = torch.get_num_threads() if torch else None
+        try:
+            return runpy.run_path(str(NOTEBOOKS / f"{name}.py"), run_name="__main__")
+        finally:
+            if torch:
+                torch.set_num_threads(threads)
+
+    return run
+
+
+def notebook_cell_kinds(name: str) -> list[str]:
+    """The cell types (``"markdown"`` / ``"code"``) of ``notebooks/<name>.py`` read by jupytext."""
+    jupytext = pytest.importorskip("jupytext")
+    return [cell.cell_type for cell in jupytext.read(NOTEBOOKS / f"{name}.py").cells]

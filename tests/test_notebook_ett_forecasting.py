@@ -8,15 +8,14 @@ training windows, not the normal equations of ``fit_linear_forecaster``).
 from __future__ import annotations
 
 import math
-import runpy
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "ett_forecasting.py"
+from tests.conftest import NOTEBOOKS, notebook_cell_kinds
+
 # the notebook's default DATA, "../../shared/data/ETT/ETTh1.csv" from notebooks/
-DATA = NOTEBOOK.parents[2] / "shared" / "data" / "ETT" / "ETTh1.csv"
+DATA = NOTEBOOKS.parents[1] / "shared" / "data" / "ETT" / "ETTh1.csv"
 
 
 def windows(
@@ -29,17 +28,9 @@ def windows(
 
 
 @pytest.mark.skipif(not DATA.is_file(), reason=f"ETTh1.csv is not at {DATA} (not shipped)")
-def test_ett_forecasting_notebook_runs(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    try:
-        ns = runpy.run_path(str(NOTEBOOK), run_name="__main__")
-    finally:
-        torch.set_num_threads(threads)
+def test_ett_forecasting_notebook_runs(tmp_path, run_notebook):
+    pytest.importorskip("torch")
+    ns = run_notebook("ett_forecasting")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.png", "forecasts.png", "loss.png"]
     assert ns["n_windows"] == (8449, 2785, 2785)
 
@@ -70,7 +61,5 @@ def test_ett_forecasting_notebook_runs(tmp_path, monkeypatch):
 
 
 def test_ett_forecasting_notebook_is_jupytext():
-    jupytext = pytest.importorskip("jupytext")
-    notebook = jupytext.read(NOTEBOOK)
-    kinds = [cell.cell_type for cell in notebook.cells]
+    kinds = notebook_cell_kinds("ett_forecasting")
     assert kinds.count("markdown") >= 6 and kinds.count("code") >= 6

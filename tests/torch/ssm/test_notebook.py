@@ -5,20 +5,9 @@ The notebook asserts its own claims (lean == naive kernels, conv == step to
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
 
-import pytest
-
-NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "state_space_layers.py"
-
-
-def test_state_space_notebook_runs(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_QUICK", "1")
-    monkeypatch.setenv("SCIML_SEQ_NOTEBOOK_OUT", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    runpy.run_path(str(NOTEBOOK), run_name="__main__")
+def test_state_space_notebook_runs(tmp_path, run_notebook):
+    run_notebook("state_space_layers")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "conv_vs_step.png",
         "kernels.png",
