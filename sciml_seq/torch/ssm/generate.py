@@ -30,13 +30,12 @@ output), and nothing in the captured step synchronises with the host.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-
 import torch
 from torch import Tensor
 
 from ...checks import check_choice, check_int
 from ...errors import DTypeError, OptionError, ShapeError
+from ...kernels.common import on_device
 from ...ssm import check_rate
 from .s4d import SSMLayer
 
@@ -47,11 +46,6 @@ GRAPH_MODES: tuple[str, ...] = ("auto", "graph", "eager")
 
 #: Eager steps run on the capture stream before the capture (the PyTorch examples use 3).
 WARMUP_STEPS = 3
-
-
-def _device_context(device: torch.device) -> AbstractContextManager:
-    """Make ``device`` the current CUDA device (streams and graphs are per device)."""
-    return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
 
 
 class StepGenerator:
@@ -182,7 +176,7 @@ class StepGenerator:
 
     def _capture(self) -> None:
         saved = self._state.clone()
-        with torch.no_grad(), _device_context(self.device):
+        with torch.no_grad(), on_device(self._state):  # streams and graphs are per device
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
