@@ -1,8 +1,9 @@
 """Framework-free parts of the ready sequence models in ``sciml_seq.{torch,jax}.models``.
 
-The pooling names, the SSM stack's layer names and option checks, and the
-input shape check, written once so that a PyTorch model and its JAX twin
-accept the same options and raise the same errors.  Imports no framework.
+The pooling names, the SSM stack's layer names and option checks, the
+forecasters' position modes, and the input shape check, written once so that a
+PyTorch model and its JAX twin accept the same options and raise the same errors.
+Imports no framework.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from .errors import ShapeError
 
 __all__ = [
     "POOLS",
+    "POSITION_MODES",
     "SSM_LAYER_NAMES",
     "SSMStackOptions",
     "check_sequence_shape",
+    "check_position_mode",
     "check_ssm_stack_options",
 ]
 
@@ -26,6 +29,11 @@ POOLS: tuple[str, ...] = ("mean", "last", "none")
 
 #: The SSM layers of ``SSMSequenceModel`` (``sciml_seq.{torch,jax}.ssm`` S4D, S4, LSSL).
 SSM_LAYER_NAMES: tuple[str, ...] = ("s4d", "s4", "lssl")
+
+#: How a ``Forecaster`` places its tokens: at their (scaled) real times, or at
+#: their integer rank among the valid tokens of the sequence (context first, then
+#: queries), which keeps the order and forgets the spacing.
+POSITION_MODES: tuple[str, ...] = ("time", "index")
 
 
 class SSMStackOptions(NamedTuple):
@@ -75,3 +83,8 @@ def check_sequence_shape(shape: tuple[int, ...], d_input: int, *, batched: bool)
             f"x: expected shape {dims} with {d_input} channels (d_input) and length >= 1; "
             f"got {tuple(shape)}"
         )
+
+
+def check_position_mode(position_mode: object) -> str:
+    """``position_mode`` if it is one of :data:`POSITION_MODES`, else ``OptionError``."""
+    return check_choice("position_mode", position_mode, POSITION_MODES)

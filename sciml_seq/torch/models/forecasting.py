@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ...checks import check_int, check_real
 from ...errors import DTypeError, ShapeError
-from ...forecast import check_position_mode
+from ...models import check_position_mode
 from ..transformer import TransformerEncoder
 
 
