@@ -1,4 +1,4 @@
-"""iterate_batches: order, shuffling, drop_last, files and errors."""
+"""iterate_batches (and its batch_indices): order, shuffling, drop_last, files and errors."""
 
 from __future__ import annotations
 
@@ -55,3 +55,15 @@ def test_batch_size_must_be_positive(traj):
 def test_source_must_be_trajectories_or_a_path():
     with pytest.raises(TypeError, match="source must be a Trajectories or a path, got list"):
         next(iterate_batches([1, 2], 1))
+
+
+def test_batch_indices_visit_every_index_once_in_the_permuted_order():
+    from sciml_seq.data.batching import batch_indices
+
+    batches = list(batch_indices(7, 3, shuffle=True, seed=5))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    expected = np.random.default_rng(5).permutation(7)
+    np.testing.assert_array_equal(np.concatenate(batches), expected)
+    assert [b.tolist() for b in batch_indices(7, 3, drop_last=True)] == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(OptionError, match="batch_size: expected an integer >= 1; got 0"):
+        next(batch_indices(7, 0))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from ...checks import check_int
+from ..batching import batch_indices
 from .io import open_trajectories
 from .trajectories import Trajectories
 
@@ -40,26 +40,16 @@ def iterate_batches(
     The times are common to all trajectories: ``source.t`` (or
     ``open_trajectories(path).t``).
     """
-    batch_size = check_int("batch_size", batch_size)
     if isinstance(source, Trajectories):
-        yield from _batches(source.u, len(source), batch_size, shuffle, seed, drop_last)
+        for index in batch_indices(
+            len(source), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
+        ):
+            yield source.u[index]
     elif isinstance(source, (str, os.PathLike)):
         with open_trajectories(source) as f:
-            yield from _batches(f, len(f), batch_size, shuffle, seed, drop_last)
+            for index in batch_indices(
+                len(f), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
+            ):
+                yield f[index.tolist()]
     else:
         raise TypeError(f"source must be a Trajectories or a path, got {type(source).__name__}")
-
-
-def _batches(
-    data: NDArray[np.float32] | object,
-    n: int,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    drop_last: bool,
-) -> Iterator[NDArray[np.float32]]:
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
-        index = order[start : start + batch_size]
-        yield data[index] if isinstance(data, np.ndarray) else data[index.tolist()]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...checks import check_int
 from ...errors import OptionError, ShapeError
+from ..batching import batch_indices
 
 __all__ = ["StandardScaler", "WindowSource"]
 
@@ -188,13 +189,10 @@ class WindowSource:
         (pass a new seed, or one generator, per epoch); ``drop_last`` skips a last
         batch smaller than ``batch_size``.
         """
-        batch_size = check_int("batch_size", batch_size)
-        order = np.arange(len(self))
-        if shuffle:
-            order = np.random.default_rng(seed).permutation(order)
-        stop = len(order) - len(order) % batch_size if drop_last else len(order)
-        for start in range(0, stop, batch_size):
-            yield self.take(order[start : start + batch_size], with_times=with_times)
+        for indices in batch_indices(
+            len(self), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
+        ):
+            yield self.take(indices, with_times=with_times)
 
     def window_start(self, index: int) -> int:
         """The first row of window ``index`` (a negative index counts from the end)."""
