@@ -31,6 +31,21 @@ def quick_jax_compiles():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Run the test with torch on one intra-op thread, then restore the previous count.
+
+    Tiny models gain nothing from intra-op threads and, on a busy shared CPU, lose a
+    lot.  Test modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``,
+    folders with an autouse fixture in their ``conftest.py`` that requests it.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def run_notebook(tmp_path, monkeypatch):
     """``run_notebook(name)``: run ``notebooks/<name>.py`` at its quick sizes
     (``SCIML_SEQ_NOTEBOOK_QUICK=1``), figures written into ``tmp_path`` with the Agg

@@ -23,6 +23,8 @@ from sciml_seq.torch.models import (  # noqa: E402
 
 F64 = torch.float64
 ENC = dict(depth="tied", n_layers=2, encoding="rotary", encoding_options=dict(base=20.0))
+# Tiny models: one thread is faster, and does not fight for a shared CPU.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def inputs():
@@ -97,15 +99,6 @@ def test_masked_mean_and_mse_against_numpy():
     assert masked_mean(h, torch.zeros(1, 4, dtype=torch.bool)).abs().sum() == 0
     pred, target = torch.zeros(1, 2, 2), torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
     assert float(masked_mse(pred, target, torch.tensor([[True, False]]))) == 2.5
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread (and do not fight for a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_fit_reduces_the_error_of_a_tiny_task():

@@ -17,15 +17,8 @@ from sciml_seq.transformer import block_parameters, width_for_parameters  # noqa
 
 F64 = torch.float64
 DIM, HEADS = 8, 2
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and does not fight for a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny models: one thread is faster, and does not fight for a shared CPU.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def randomize(module: torch.nn.Module, scale: float = 0.2) -> None:

@@ -51,9 +51,5 @@ def trajectories():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run ~30x faster on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every test of this folder runs torch on one thread (``one_torch_thread``)."""

@@ -28,12 +28,8 @@ def micro_model(dtype=torch.float64, seed: int = 0, **overrides) -> ScOT:
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every test of this folder runs torch on one thread (``one_torch_thread``)."""
 
 
 @pytest.fixture
