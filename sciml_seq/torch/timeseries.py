@@ -59,13 +59,11 @@ class WindowDataset(Dataset[tuple[torch.Tensor, ...]]):
         return len(self.source)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        start = self.source.window_start(index)
-        end = start + self.source.seq_len
-        pred_len = self.source.pred_len
-        x, y = self.inputs[start:end].clone(), self.targets[end : end + pred_len].clone()
+        rows_x, rows_y = self.source.window_rows(index)
+        x, y = self.inputs[rows_x].clone(), self.targets[rows_y].clone()
         if not self.with_times:
             return x, y
-        return x, y, self.t[start:end].clone(), self.t[end : end + pred_len].clone()
+        return x, y, self.t[rows_x].clone(), self.t[rows_y].clone()
 
 
 class ChannelIndependent(nn.Module):

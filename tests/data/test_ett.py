@@ -239,6 +239,8 @@ def test_window_source_items_take_and_batches():
     np.testing.assert_array_equal(x, series[2:6])
     np.testing.assert_array_equal(y[:, 0], series[6:9, 0] * 10)
     np.testing.assert_array_equal(source[-1][0], series[-7:-3])
+    assert source.window_rows(2) == (slice(2, 6), slice(6, 9))
+    assert source.window_rows(-1) == (slice(13, 17), slice(17, 20))
     assert not x.flags.writeable
     series[0, 0] = -1.0  # the source keeps its own copy
     assert source.inputs[0, 0] == 0.0

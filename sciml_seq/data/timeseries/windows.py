@@ -149,15 +149,13 @@ class WindowSource:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Window ``index``: ``x (seq_len, C_in)``, ``y (pred_len, C_out)`` (read-only views)."""
-        start = self.window_start(index)
-        end = start + self.seq_len
-        return self.inputs[start:end], self.targets[end : end + self.pred_len]
+        rows_x, rows_y = self.window_rows(index)
+        return self.inputs[rows_x], self.targets[rows_y]
 
     def window_times(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The times of window ``index``: ``t_x`` ``(seq_len,)``, ``t_y`` ``(pred_len,)``."""
-        start = self.window_start(index)
-        end = start + self.seq_len
-        return self.t[start:end], self.t[end : end + self.pred_len]
+        rows_x, rows_y = self.window_rows(index)
+        return self.t[rows_x], self.t[rows_y]
 
     def take(self, indices: np.ndarray, *, with_times: bool = False) -> tuple[np.ndarray, ...]:
         """Windows ``indices (n,)``: ``x (n, seq_len, C_in)``, ``y (n, pred_len, C_out)``.
@@ -194,11 +192,13 @@ class WindowSource:
         ):
             yield self.take(indices, with_times=with_times)
 
-    def window_start(self, index: int) -> int:
-        """The first row of window ``index`` (a negative index counts from the end)."""
+    def window_rows(self, index: int) -> tuple[slice, slice]:
+        """The input rows and the target rows of window ``index`` (negative counts from the end)."""
         n = len(self)
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
             raise TypeError(f"index: expected an integer; got {type(index).__name__}")
         if not -n <= index < n:
             raise IndexError(f"index: expected an integer in [{-n}, {n}); got {index}")
-        return int(index) % n
+        start = int(index) % n
+        end = start + self.seq_len
+        return slice(start, end), slice(end, end + self.pred_len)
