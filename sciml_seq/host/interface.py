@@ -559,15 +559,6 @@ def host_methods(backend: str) -> tuple[str, ...]:
     return _backend_class(backend).methods
 
 
-def check_host_options(backend: str, options: HostOptions) -> HostOptions:
-    """``options`` checked and normalised by host backend ``backend``, without starting it.
-
-    The backend's :meth:`HostBackend.check_options`: what an ``ODEBlock`` checks
-    at construction (no Julia needed).
-    """
-    return _backend_class(backend).check_options(options)
-
-
 def check_host_block_options(
     regularizers: tuple[str, ...],
     *,
@@ -578,10 +569,12 @@ def check_host_block_options(
     """What an ``ODEBlock`` can check at construction for a host backend (no Julia needed).
 
     ``options`` are the other :class:`HostOptions` fields (``method``, ``rtol``,
-    ...), checked by :func:`check_host_options`.  Returns the normalised backend
+    ...), checked by the backend's :meth:`HostBackend.check_options` (a
+    classmethod: the backend is not started).  Returns the normalised backend
     options, as :attr:`HostOptions.backend_options` stores them.
     """
-    checked = check_host_options(backend, HostOptions(backend_options=backend_options, **options))
+    given = HostOptions(backend_options=backend_options, **options)
+    checked = _backend_class(backend).check_options(given)
     if regularizers:
         raise OptionError(
             f"regularizers={list(regularizers)} are not supported with backend={backend!r}: "
