@@ -76,9 +76,7 @@ def fit_linear_forecaster(
     """
     ridge = check_real("ridge", ridge, ge=0.0)
     block = check_int("block", block)
-    if source.targets.shape != source.inputs.shape or not np.array_equal(
-        source.targets, source.inputs
-    ):
+    if source.targets is not source.inputs and not np.array_equal(source.targets, source.inputs):
         raise OptionError(
             "source: expected targets equal to the inputs (features 'M' or 'S'), since each "
             f"channel is forecast from its own past; got inputs {source.inputs.shape} and "
