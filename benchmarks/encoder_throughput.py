@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> str:
         "operations (adjoint='direct'), not through a backward solve; the NFE of the",
         "dopri5 row depends on the (random, untrained) weights.",
     ]
-    table = "\n".join(lines)
-    print(table)
-    report.write(args.out or report.RESULTS / f"encoder_throughput_{device.type}.md", table)
-    return table
+    return report.publish("\n".join(lines), args.out, f"encoder_throughput_{device.type}.md")
 
 
 if __name__ == "__main__":

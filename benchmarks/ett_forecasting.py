@@ -471,9 +471,7 @@ def main(argv: list[str] | None = None) -> str:
     minutes = (time.perf_counter() - start) / 60
     header = report.header(__file__, argv, args.device, PACKAGES)
     text = table(rows, args, header, splits, minutes)
-    print("\n" + text)
-    report.write(args.out or report.RESULTS / "ett_forecasting.md", text)
-    return text
+    return report.publish(text, args.out, "ett_forecasting.md")
 
 
 if __name__ == "__main__":

@@ -154,9 +154,7 @@ def main(argv: list[str] | None = None) -> str:
     cpu_minutes = (time.process_time() - cpu) / 60
     header = report.header(__file__, argv, args.device, PACKAGES)
     text = table(rows, args, header, minutes, cpu_minutes)
-    print("\n" + text)
-    report.write(args.out or report.RESULTS / "long_range.md", text)
-    return text
+    return report.publish(text, args.out, "long_range.md")
 
 
 if __name__ == "__main__":

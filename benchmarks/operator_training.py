@@ -185,12 +185,9 @@ def main(argv: list[str] | None = None) -> str:
             "rollout": still.summary()[-1]["median_rel_l1"],
         }
     )
-    table = _table(rows, leads, test.t)
-    print(table)
-    text = _text(args, argv, table, generation_s)
+    text = _text(args, argv, _table(rows, leads, test.t), generation_s)
     device = "cuda" if args.device.startswith("cuda") else "cpu"
-    report.write(args.out or report.RESULTS / f"operator_training_{device}.md", text)
-    return text
+    return report.publish(text, args.out, f"operator_training_{device}.md")
 
 
 def _table(rows, leads, t) -> str:

@@ -84,9 +84,7 @@ def main(argv: list[str] | None = None) -> str:
             *kdv_rows,
         ]
     )
-    print(text)
-    report.write(args.out or report.RESULTS / f"pde_data_{args.device}.md", text)
-    return text
+    return report.publish(text, args.out, f"pde_data_{args.device}.md")
 
 
 def kdv_comparison() -> list[str]:

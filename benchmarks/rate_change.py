@@ -106,9 +106,7 @@ def main(argv: list[str] | None = None) -> str:
     cpu_minutes = (time.process_time() - cpu) / 60
     header = report.header(__file__, argv, args.device, ("torch", "numpy"))
     text = table(rows, args, full, half, header, minutes, cpu_minutes)
-    print("\n" + text)
-    report.write(args.out or report.RESULTS / "rate_change.md", text)
-    return text
+    return report.publish(text, args.out, "rate_change.md")
 
 
 def table(rows, args, full, half, header: list[str], minutes: float, cpu_minutes: float) -> str:

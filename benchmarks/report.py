@@ -137,3 +137,14 @@ def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n")
     print(f"wrote {path}")
+
+
+def publish(text: str, out: Path | None, name: str) -> str:
+    """Print ``text``, :func:`write` it to ``out`` or ``results/<name>``, and return it.
+
+    The end of every script's ``main``: ``out`` is its ``--out`` (``None``: the
+    committed table ``RESULTS / name``).
+    """
+    print("\n" + text)
+    write(out or RESULTS / name, text)
+    return text

@@ -199,10 +199,7 @@ def main(argv: list[str] | None = None) -> str:
             f"| {r.model} | {r.mode} | {r.precision} | {r.ms:.1f} | {r.samples_per_s:.1f} "
             f"| {ratio} | {peak} |"
         )
-    table = "\n".join(lines)
-    print(table)
-    report.write(args.out or report.RESULTS / f"scot_{args.device.split(':')[0]}.md", table)
-    return table
+    return report.publish("\n".join(lines), args.out, f"scot_{args.device.split(':')[0]}.md")
 
 
 if __name__ == "__main__":

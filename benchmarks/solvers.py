@@ -338,10 +338,7 @@ def main(argv: list[str] | None = None) -> str:
             f"median of {args.repeats} runs after 2 warm-up runs",
         ]
     )
-    table = format_table(rows, header)
-    print(table)
-    report.write(args.out or report.RESULTS / f"solvers_{args.device}.md", table)
-    return table
+    return report.publish(format_table(rows, header), args.out, f"solvers_{args.device}.md")
 
 
 if __name__ == "__main__":

@@ -297,10 +297,7 @@ def main(argv: list[str] | None = None) -> str:
             f"{args.gen_tokens} tokens, median of 3)",
         ]
     )
-    table = format_tables(rows, gen, args, header)
-    print(table)
-    report.write(args.out or report.RESULTS / f"ssm_{args.device}.md", table)
-    return table
+    return report.publish(format_tables(rows, gen, args, header), args.out, f"ssm_{args.device}.md")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ def test_threads_line_reports_torch_threads(report):
     assert report.threads().startswith("torch 1; ")
 
 
+def test_publish_prints_writes_and_returns(report, monkeypatch, tmp_path, capsys):
+    """``--out`` given: that file; ``None``: ``RESULTS / name`` (here a temporary folder)."""
+    out = tmp_path / "given" / "table.md"
+    assert report.publish("| a |", out, "unused.md") == "| a |"
+    assert out.read_text() == "| a |\n"
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "results")
+    assert report.publish("| b |", None, "bench_cpu.md") == "| b |"
+    assert (tmp_path / "results" / "bench_cpu.md").read_text() == "| b |\n"
+    assert not (tmp_path / "results" / "unused.md").exists()
+    printed = capsys.readouterr().out
+    assert "| a |" in printed and "| b |" in printed and f"wrote {out}" in printed
+
+
 def test_scot_smoke(run_script):
     argv = ["--size", "64", "--batch", "1", "--embed-dim", "12", "--repeats", "1"]
     argv += ["--warmup", "1", "--modes", "infer", "--precisions", "fp32", "--threads", "1"]
