@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ...checks import check_choice, check_int, check_real
-from .common import POOLS, check_sequence, pool
+from ...checks import check_choice
+from ...models import check_backbone_options
+from .common import check_sequence, pool
 
 __all__ = ["RNN_CELLS", "RNNSequenceModel"]
 
@@ -42,21 +43,18 @@ class RNNSequenceModel(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.d_input = check_int("d_input", d_input)
-        self.d_output = check_int("d_output", d_output)
+        opts = check_backbone_options(d_input, d_output, d_model, n_layers, pool, dropout)
+        self.d_input, self.d_output, self.pool = opts.d_input, opts.d_output, opts.pool
         self.cell = check_choice("cell", cell, tuple(RNN_CELLS))
-        self.pool = check_choice("pool", pool, POOLS)
-        d_model = check_int("d_model", d_model)
-        n_layers = check_int("n_layers", n_layers)
-        dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         self.rnn = RNN_CELLS[self.cell](
             self.d_input,
-            d_model,
-            num_layers=n_layers,
+            opts.d_model,
+            num_layers=opts.n_layers,
             batch_first=True,
-            dropout=dropout if n_layers > 1 else 0.0,  # acts between stacked layers only
+            # acts between stacked layers only
+            dropout=opts.dropout if opts.n_layers > 1 else 0.0,
         )
-        self.decoder = nn.Linear(d_model, self.d_output)
+        self.decoder = nn.Linear(opts.d_model, self.d_output)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x (batch, length, d_input)`` -> outputs (see the class docstring)."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ...checks import check_choice, check_int, check_real
+from ...checks import check_int
 from ...errors import OptionError
+from ...models import check_backbone_options
 from ..attention import MultiheadAttention
 from ..position import RotaryEncoding
-from .common import POOLS, check_sequence, pool, positions_like
+from .common import check_sequence, pool, positions_like
 
 __all__ = ["TransformerBlock", "TransformerSequenceModel"]
 
@@ -83,10 +84,9 @@ class TransformerSequenceModel(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.d_input = check_int("d_input", d_input)
-        self.d_output = check_int("d_output", d_output)
-        d_model = check_int("d_model", d_model)
-        n_layers = check_int("n_layers", n_layers)
+        opts = check_backbone_options(d_input, d_output, d_model, n_layers, pool, dropout)
+        self.d_input, self.d_output, self.pool = opts.d_input, opts.d_output, opts.pool
+        d_model, dropout = opts.d_model, opts.dropout
         heads = check_int("heads", heads)
         if d_model % heads or (d_model // heads) % 2:
             raise OptionError(
@@ -95,12 +95,10 @@ class TransformerSequenceModel(nn.Module):
             )
         d_ff = check_int("ff_mult", ff_mult) * d_model if d_ff is None else d_ff
         d_ff = check_int("d_ff", d_ff)
-        self.pool = check_choice("pool", pool, POOLS)
         self.causal = bool(causal)
-        dropout = check_real("dropout", dropout, ge=0.0, lt=1.0)
         self.encoder = nn.Linear(self.d_input, d_model)
         self.blocks = nn.ModuleList(
-            TransformerBlock(d_model, heads, d_ff, dropout) for _ in range(n_layers)
+            TransformerBlock(d_model, heads, d_ff, dropout) for _ in range(opts.n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.decoder = nn.Linear(d_model, self.d_output)
