@@ -83,15 +83,13 @@ def _call(predict: Predict, x: np.ndarray, lead: float, batch_size: int) -> np.n
 
 def _evaluation(steps, times, preds, truths, channel_slice_list) -> Evaluation:
     preds = np.stack(preds)
-    l1 = [
-        relative_errors(p.astype(np.float64), y, channel_slice_list, p=1)
-        for p, y in zip(preds, truths, strict=True)
-    ]
-    l2 = [
-        relative_errors(p.astype(np.float64), y, channel_slice_list, p=2)
-        for p, y in zip(preds, truths, strict=True)
-    ]
-    return Evaluation(np.asarray(steps), np.asarray(times), np.stack(l1), np.stack(l2), preds)
+    errors: dict[int, list[np.ndarray]] = {1: [], 2: []}
+    for pred, truth in zip(preds, truths, strict=True):
+        pred = pred.astype(np.float64)
+        for p, per_lead in errors.items():
+            per_lead.append(relative_errors(pred, truth, channel_slice_list, p=p))
+    l1, l2 = np.stack(errors[1]), np.stack(errors[2])
+    return Evaluation(np.asarray(steps), np.asarray(times), l1, l2, preds)
 
 
 def one_shot(
@@ -116,11 +114,10 @@ def one_shot(
             f"lead_steps: expected start + k < n_times = {u.shape[1]} for every lead k "
             f"(start={start}); got {lead_steps}"
         )
-    x = u[:, start]
-    preds = [_call(predict, x, t[start + k] - t[start], batch_size) for k in lead_steps]
-    truths = [u[:, start + k].astype(np.float64) for k in lead_steps]
     times = [t[start + k] - t[start] for k in lead_steps]
-    return _evaluation(list(lead_steps), times, preds, truths, channel_slice_list)
+    preds = [_call(predict, u[:, start], dt, batch_size) for dt in times]
+    truths = [u[:, start + k].astype(np.float64) for k in lead_steps]
+    return _evaluation(lead_steps, times, preds, truths, channel_slice_list)
 
 
 def rollout(

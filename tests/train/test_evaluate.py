@@ -41,6 +41,7 @@ def test_rollout_compounds_the_error():
     np.testing.assert_array_equal(result.lead_steps, [2, 4, 6])
     expected = 1.05 ** np.arange(1, 4) - 1
     np.testing.assert_allclose(result.rel_l1, np.repeat(expected[:, None], 3, 1), rtol=1e-4)
+    np.testing.assert_allclose(result.rel_l2, np.repeat(expected[:, None], 3, 1), rtol=1e-4)
     assert len(rollout(_biased(0.0), u, t, n_steps=2).lead_steps) == 2
 
 
