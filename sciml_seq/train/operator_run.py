@@ -165,19 +165,16 @@ def evaluate_operator(
     roll = rollout(predict, traj.u, t, step=rollout_step, **common)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    summaries = {"one-shot": shot.summary(), "rollout": roll.summary()}
     figures = _sample_figures(traj.u, shot, out, n_plots)
-    figures.append(
-        plot_error_vs_lead(
-            {"one-shot": shot.summary(), "rollout": roll.summary()}, out / "error_vs_lead.png"
-        )
-    )
+    figures.append(plot_error_vs_lead(summaries, out / "error_vs_lead.png"))
     metrics = {
         "checkpoint": str(checkpoint),
         "data": str(data),
         "n_trajectories": int(traj.u.shape[0]),
         "time_scale": scale,
-        "one_shot": shot.summary(),
-        "rollout": roll.summary(),
+        "one_shot": summaries["one-shot"],
+        "rollout": summaries["rollout"],
         "figures": [str(f.name) for f in figures],
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
