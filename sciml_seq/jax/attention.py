@@ -79,17 +79,22 @@ def attention_reference(
     return jnp.einsum("hts,shd->thd", weights, v)
 
 
-def check_padding_mask(padding_mask: ArrayLike, x: Array) -> Array:
-    """``padding_mask`` as a bool array ``(length,)`` matching ``x (length, ...)``."""
+def check_padding_mask(
+    padding_mask: ArrayLike, x: Array, *, name: str = "padding_mask", like: str = "x"
+) -> Array:
+    """``padding_mask`` as a bool array ``(length,)`` matching ``x (length, ...)``.
+
+    ``name`` and ``like`` name the mask and ``x`` in the messages (a forecaster's
+    ``query_mask`` matches its ``query_times``).
+    """
     padding_mask = jnp.asarray(padding_mask)
     if padding_mask.dtype != jnp.bool_:
         raise DTypeError(
-            "padding_mask must be a bool array (True = valid token), "
-            f"got dtype {padding_mask.dtype}"
+            f"{name} must be a bool array (True = valid token), got dtype {padding_mask.dtype}"
         )
     if padding_mask.shape != x.shape[:1]:
         raise ShapeError(
-            f"padding_mask must have shape (length,) = {x.shape[:1]} to match x of shape "
+            f"{name} must have shape (length,) = {x.shape[:1]} to match {like} of shape "
             f"{x.shape}, got {padding_mask.shape}"
         )
     return padding_mask

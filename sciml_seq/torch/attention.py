@@ -40,15 +40,21 @@ def attention_mask(
     return keys | ~rows, rows
 
 
-def check_padding_mask(padding_mask: object, x: Tensor) -> None:
-    """``padding_mask``: a bool tensor ``(batch, length)`` matching ``x (batch, length, ...)``."""
+def check_padding_mask(
+    padding_mask: object, x: Tensor, *, name: str = "padding_mask", like: str = "x"
+) -> None:
+    """``padding_mask``: a bool tensor ``(batch, length)`` matching ``x (batch, length, ...)``.
+
+    ``name`` and ``like`` name the mask and ``x`` in the messages (a forecaster's
+    ``query_mask`` matches its ``query_times``).
+    """
     if not isinstance(padding_mask, Tensor) or padding_mask.dtype != torch.bool:
         got = getattr(padding_mask, "dtype", type(padding_mask).__name__)
-        raise DTypeError(f"padding_mask must be a bool tensor (True = valid token), got {got}")
+        raise DTypeError(f"{name} must be a bool tensor (True = valid token), got {got}")
     if padding_mask.shape != x.shape[:2]:
         raise ShapeError(
-            f"padding_mask must have shape (batch, length) = {tuple(x.shape[:2])} to match "
-            f"x of shape {tuple(x.shape)}, got {tuple(padding_mask.shape)}"
+            f"{name} must have shape (batch, length) = {tuple(x.shape[:2])} to match "
+            f"{like} of shape {tuple(x.shape)}, got {tuple(padding_mask.shape)}"
         )
 
 

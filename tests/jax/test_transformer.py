@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from sciml_seq.errors import NonFiniteError, OptionError, ShapeError
+from sciml_seq.errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from sciml_seq.jax.models import Forecaster, SequenceClassifier, index_positions
 from sciml_seq.jax.transformer import TransformerEncoder, TransformerField
 
@@ -122,6 +122,12 @@ def test_errors():
     fc = Forecaster(1, DIM, HEADS, depth="tied", key=KEY)
     with pytest.raises(ShapeError, match=r"times must have shape \(n,\) = \(3,\)"):
         fc(jnp.zeros((3, 1)), jnp.zeros(2), jnp.zeros(2))
+    with pytest.raises(DTypeError, match="padding_mask must be a bool array"):
+        fc(jnp.zeros((3, 1)), jnp.zeros(3), jnp.zeros(2), padding_mask=jnp.ones(3))
+    with pytest.raises(
+        ShapeError, match=r"query_mask must have shape \(length,\) = \(2,\) to match query_times"
+    ):
+        fc(jnp.zeros((3, 1)), jnp.zeros(3), jnp.zeros(2), query_mask=jnp.ones(3, dtype=bool))
     with pytest.raises(OptionError, match=r"position_mode.*'rank'"):
         Forecaster(1, DIM, HEADS, position_mode="rank", key=KEY)
     with pytest.raises(OptionError, match="channels: expected an integer >= 1; got 1.0"):

@@ -14,8 +14,9 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from ...checks import check_int, check_real
-from ...errors import DTypeError, ShapeError
+from ...errors import ShapeError
 from ...models import check_position_mode
+from ..attention import check_padding_mask
 from ..transformer import TransformerEncoder
 
 
@@ -89,17 +90,15 @@ class Forecaster(eqx.Module):
         if query_times.ndim != 1:
             raise ShapeError(f"query_times must have shape (m,), got {query_times.shape}")
         m = query_times.shape[0]
-        masks = []
-        for name, mask, size in (("padding_mask", padding_mask, n), ("query_mask", query_mask, m)):
-            if mask is None:
-                masks.append(jnp.ones(size, dtype=bool))
-                continue
-            mask = jnp.asarray(mask)
-            if mask.dtype != jnp.bool_:
-                raise DTypeError(f"{name} must be a bool array (True = valid), got {mask.dtype}")
-            if mask.shape != (size,):
-                raise ShapeError(f"{name} must have shape ({size},), got {mask.shape}")
-            masks.append(mask)
+        masks = [
+            jnp.ones(like.shape, dtype=bool)
+            if mask is None
+            else check_padding_mask(mask, like, name=name, like=like_name)
+            for name, mask, like_name, like in (
+                ("padding_mask", padding_mask, "times", times),
+                ("query_mask", query_mask, "query_times", query_times),
+            )
+        ]
         tokens = jnp.concatenate(
             [jax.vmap(self.embed)(values), jnp.broadcast_to(self.query, (m, self.query.shape[0]))]
         )

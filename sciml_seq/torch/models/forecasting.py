@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ...checks import check_int, check_real
 from ...errors import DTypeError, ShapeError
 from ...models import check_position_mode
+from ..attention import check_padding_mask
 from ..transformer import TransformerEncoder
 
 
@@ -101,17 +102,10 @@ class Forecaster(nn.Module):
                 f"query_times must have shape (batch={batch}, m), got {tuple(query_times.shape)}"
             )
         m = query_times.shape[1]
-        for name, mask, shape in (
-            ("padding_mask", padding_mask, (batch, n)),
-            ("query_mask", query_mask, (batch, m)),
-        ):
-            if mask is None:
-                continue
-            if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-                got = getattr(mask, "dtype", type(mask).__name__)
-                raise DTypeError(f"{name} must be a bool tensor (True = valid), got {got}")
-            if mask.shape != shape:
-                raise ShapeError(f"{name} must have shape {shape}, got {tuple(mask.shape)}")
+        if padding_mask is not None:
+            check_padding_mask(padding_mask, times, like="times")
+        if query_mask is not None:
+            check_padding_mask(query_mask, query_times, name="query_mask", like="query_times")
         tokens = torch.cat(
             [self.embed(values), self.query.to(values.dtype).expand(batch, m, -1)], dim=1
         )
