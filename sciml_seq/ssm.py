@@ -200,7 +200,7 @@ def diag_init(init: str, d_state: int, d_model: int) -> dict[str, np.ndarray]:
     As the official ``SSMKernelDiag``: ``A_real = log(max(-Re λ, 1e-4))`` and
     ``A_imag = max(-Im λ, 1e-4)`` (so S4D-Lin's first mode has ``A_imag = 1e-4``).
     """
-    lam, B = init_ssm(resolve_diag_init(init), d_state)
+    lam, B = init_ssm(init, d_state)  # resolves "diag-<name>" aliases
     H = int(d_model)
     return {
         "A_real": np.repeat(_clamp_log(-lam.real)[None], H, axis=0),

@@ -15,7 +15,6 @@ from ...ssm import (
     DISCRETIZATIONS,
     check_common,
     dense_init,
-    resolve_dplr_init,
 )
 from .kernels import krylov, power
 from .s4d import SSMLayer, default_float, init_log_dt, real_dtype
@@ -142,8 +141,6 @@ class LSSL(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, even_state=False
         )
-        resolve_dplr_init(init)
-        check_choice("disc", disc, DISCRETIZATIONS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = LSSLKernel(
             d_model,

@@ -216,7 +216,6 @@ class S4(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, need_l_max=True
         )
-        check_backend(backend, JAX_BACKENDS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = S4Kernel(
             d_model,

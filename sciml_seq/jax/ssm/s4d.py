@@ -34,7 +34,6 @@ from ...ssm import (
     kernel_length,
     official_to_sciml,
     read_official,
-    resolve_diag_init,
 )
 from .kernels import causal_conv, two_sided_kernel, vandermonde, vandermonde_transpose
 
@@ -110,7 +109,7 @@ class S4DKernel(eqx.Module):
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         self.backend = check_backend(backend, JAX_BACKENDS)
-        det = diag_init(resolve_diag_init(init), d_state, d_model)
+        det = diag_init(init, d_state, d_model)
         k_dt, k_c = jax.random.split(key)
         self.inv_dt = init_log_dt(self.H, dt_min, dt_max, dtype, k_dt)
         self.A_real = jnp.asarray(det["A_real"], dtype=dtype)
@@ -400,9 +399,6 @@ class S4D(SSMLayer):
         key: Array,
     ) -> None:
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
-        resolve_diag_init(init)
-        check_choice("disc", disc, DISCRETIZATIONS)
-        check_backend(backend, JAX_BACKENDS)
         k_kernel, k_rest = jax.random.split(key)
         self.kernel = S4DKernel(
             d_model,

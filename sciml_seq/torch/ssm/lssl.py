@@ -23,7 +23,6 @@ from ...ssm import (
     DISCRETIZATIONS,
     check_common,
     dense_init,
-    resolve_dplr_init,
 )
 from .kernels import krylov, power
 from .s4d import SSMLayer, init_log_dt, real_dtype
@@ -162,8 +161,6 @@ class LSSL(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, even_state=False
         )
-        resolve_dplr_init(init)
-        check_choice("disc", disc, DISCRETIZATIONS)
         self.kernel = LSSLKernel(
             d_model,
             d_state,

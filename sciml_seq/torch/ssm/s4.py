@@ -247,7 +247,6 @@ class S4(SSMLayer):
         check_common(
             d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd, need_l_max=True
         )
-        check_backend(backend)
         self.kernel = S4Kernel(
             d_model,
             d_state,

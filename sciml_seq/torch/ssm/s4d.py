@@ -38,7 +38,6 @@ from ...ssm import (
     kernel_length,
     official_to_sciml,
     read_official,
-    resolve_diag_init,
 )
 from .kernels import causal_conv, two_sided_kernel, vandermonde, vandermonde_transpose
 
@@ -98,7 +97,7 @@ class S4DKernel(nn.Module):
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         self.backend = check_backend(backend)
-        det = diag_init(resolve_diag_init(init), d_state, d_model)
+        det = diag_init(init, d_state, d_model)
         self.inv_dt = nn.Parameter(init_log_dt(self.H, dt_min, dt_max, dtype))
         self.A_real = nn.Parameter(torch.as_tensor(det["A_real"], dtype=dtype))
         self.A_imag = nn.Parameter(torch.as_tensor(det["A_imag"], dtype=dtype))
@@ -426,9 +425,6 @@ class S4D(SSMLayer):
     ) -> None:
         super().__init__()
         check_common(d_model, d_state, l_max, channels, dt_min, dt_max, dropout, lr, wd)
-        resolve_diag_init(init)
-        check_choice("disc", disc, DISCRETIZATIONS)
-        check_backend(backend)
         self.kernel = S4DKernel(
             d_model,
             d_state,
