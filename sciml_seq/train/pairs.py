@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..checks import check_int
+from ..data.batching import batch_indices
 from ..errors import OptionError, ShapeError
 
 __all__ = ["PairIndex", "check_trajectories", "pair_batches"]
@@ -145,12 +146,9 @@ def pair_batches(
             f"u: expected leading shape ({index.n_trajectories}, {index.n_times}) "
             f"from index; got {u.shape[:2]}"
         )
-    batch_size = check_int("batch_size", batch_size)
-    order = np.arange(len(index))
-    if seed is not None:
-        order = np.random.default_rng(seed).permutation(order)
-    stop = len(order) - len(order) % batch_size if drop_last else len(order)
-    for start in range(0, stop, batch_size):
-        flat = order[start : start + batch_size]
+    batches = batch_indices(
+        len(index), batch_size, shuffle=seed is not None, seed=seed, drop_last=drop_last
+    )
+    for flat in batches:
         trajectory, i, j = index.locate(flat)
         yield u[trajectory, i], (t[j] - t[i]).astype(u.dtype), u[trajectory, j]
