@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import checks
-from .checks import check_choice, check_real, format_choices
+from .checks import check_choice, check_int, check_real, format_choices
 from .errors import OptionError, ShapeError
 from .math.hippo import (
     MEASURES,
@@ -107,7 +106,7 @@ def check_common(
     ``0 < dt_min <= dt_max`` finite; ``0 <= dropout < 1``; ``lr`` ``None`` or
     ``> 0``; ``wd >= 0``.
     """
-    checks.check_int("d_model", d_model)
+    check_int("d_model", d_model)
     check_state_size("d_state", d_state, even=even_state)
     if l_max is None:
         if need_l_max:
@@ -116,8 +115,8 @@ def check_common(
                 "tuned to); got None"
             )
     else:
-        checks.check_int("l_max", l_max)
-    checks.check_int("channels", channels)
+        check_int("l_max", l_max)
+    check_int("channels", channels)
     lo = check_real("dt_min", dt_min, gt=0.0)
     if check_real("dt_max", dt_max) < lo:
         raise OptionError(
@@ -359,7 +358,5 @@ def official_to_sciml(
         if l_max is None:
             raise OptionError("l_max: expected the S4 layer's l_max (an integer); got None")
         l_kernel = int(raw.get("layer.kernel.l_kernel", 0))
-        out["kernel.C"] = retune_ctilde(
-            out, out["kernel.C"], l_kernel, checks.check_int("l_max", l_max)
-        )
+        out["kernel.C"] = retune_ctilde(out, out["kernel.C"], l_kernel, check_int("l_max", l_max))
     return out
