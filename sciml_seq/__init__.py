@@ -27,7 +27,6 @@ _SUBMODULES = (
     "errors",
     "fields",
     "ode",
-    "forecast",
     "data",
     "compare",
     "cli",
