@@ -7,14 +7,17 @@ fields at ``--size`` x ``--size`` with batch ``--batch``:
 - ``train``: forward, a relative L1 loss over all channels, backward and an AdamW step.
 
 Precisions: ``fp32`` and ``bf16`` (``torch.autocast``).  ``--compile`` adds
-``torch.compile`` rows.  When the official Poseidon package (``scOT.model``,
-with ``transformers==4.29.2``) is importable, its model gets the same weights
-(the parameter names are identical) and is timed too: it is then the ratio
+``torch.compile`` rows; ``--cuda-graph`` adds rows that capture the whole step
+(forward, and for ``train`` backward and a capturable AdamW step) in one CUDA
+graph and replay it, which removes the host's per-kernel launch cost.  When the
+official Poseidon package (``scOT.model``, with ``transformers==4.29.2``) is
+importable, its model gets the same weights (the parameter names are identical)
+and is timed too: it is then the ratio
 baseline of each (mode, precision); otherwise our eager fp32 row is.  Prints a
 table (median of ``--repeats`` timed runs after warm-up) and writes it with the
 command to ``benchmarks/results/scot_<device>.md``.
 
-    python benchmarks/scot.py --device cuda --size 128 --batch 32 --compile   # the target run
+    python benchmarks/scot.py --device cuda --cuda-graph                      # the target run
     python benchmarks/scot.py --device cpu --size 64 --batch 2 --repeats 3    # a CPU smoke run
 """
 
@@ -57,33 +60,53 @@ def _official_model(config, state_dict, device):
     return model.to(device)
 
 
-def _timed(model, call, args, x, t, y, mode: str, precision: str, sync, device) -> tuple:
+def _graph_replay(step, device):
+    """Capture ``step`` in a CUDA graph after warm-up on a side stream; returns the replay."""
     import torch
 
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-        if precision == "bf16"
-        else contextlib.nullcontext()
-    )
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+def _timed(
+    model, call, args, x, t, y, mode: str, precision: str, sync, device, graphed: bool = False
+) -> tuple:
+    import torch
+
+    def autocast():
+        # a captured graph must not reuse autocast's cast cache across replays
+        if precision == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not graphed)
+        return contextlib.nullcontext()
+
     if mode == "infer":
         model.eval()
 
-        def run() -> None:
-            with torch.no_grad(), autocast:
+        def step() -> None:
+            with torch.no_grad(), autocast():
                 call(x, t)
 
     else:
         model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, capturable=graphed)
 
-        def run() -> None:
+        def step() -> None:
             opt.zero_grad(set_to_none=True)
-            with autocast:
+            with autocast():
                 pred = call(x, t)
             loss = (pred.float() - y).abs().mean() / y.abs().mean()
             loss.backward()
             opt.step()
 
+    run = _graph_replay(step, device) if graphed else step
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     ms = 1e3 * report.median_seconds(run, sync, args.repeats, args.warmup)
@@ -126,16 +149,25 @@ def run(args) -> list[Row]:
     rows: list[Row] = []
     for mode in args.modes.split(","):
         for precision in args.precisions.split(","):
-            variants = [("sciml_seq eager", ours, ours)]
+            variants = [("sciml_seq eager", ours, ours, False)]
+            if args.cuda_graph:
+                variants.append(("sciml_seq CUDA graph", ours, ours, True))
             if args.compile:
-                variants.append(("sciml_seq compiled", ours, torch.compile(ours)))
+                variants.append(("sciml_seq compiled", ours, torch.compile(ours), False))
             if official is not None:
                 variants.insert(
                     0,
-                    ("official", official, lambda a, b: official(pixel_values=a, time=b).output),
+                    (
+                        "official",
+                        official,
+                        lambda a, b: official(pixel_values=a, time=b).output,
+                        False,
+                    ),
                 )
-            for name, module, call in variants:
-                ms, peak = _timed(module, call, args, x, t, y, mode, precision, sync, device)
+            for name, module, call, graphed in variants:
+                ms, peak = _timed(
+                    module, call, args, x, t, y, mode, precision, sync, device, graphed
+                )
                 rows.append(Row(name, mode, precision, ms, peak, args.batch))
     # ratios: against the official row of the same mode/precision, else our eager fp32
     for row in rows:
@@ -166,11 +198,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--modes", default="infer,train")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--compile", action="store_true", help="add torch.compile rows")
+    parser.add_argument(
+        "--cuda-graph", action="store_true", help="add rows replaying the step as a CUDA graph"
+    )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.cuda_graph and not args.device.startswith("cuda"):
+        parser.error("--cuda-graph: needs a CUDA --device")
 
     report.set_threads(args.threads)
     rows = run(args)

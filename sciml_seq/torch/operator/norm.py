@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -11,9 +12,11 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 class ConditionalLayerNorm(nn.Module):
     """Layer norm over the last axis whose gain and shift are affine in the time.
 
-    ``x̂ = (x - mean) / sqrt(var + eps)`` with the biased ``var = E[x²] - E[x]²``
-    (as the official model), then ``weight(t) * x̂ + bias(t)`` where ``weight``
-    and ``bias`` are ``nn.Linear(1, dim)``: parameters ``weight.weight (dim, 1)``,
+    ``x̂ = (x - mean) / sqrt(var + eps)`` with the biased variance (the official
+    model writes it ``E[x²] - E[x]²``; :func:`torch.nn.functional.layer_norm`
+    computes the same quantity in one fused kernel), then
+    ``weight(t) * x̂ + bias(t)`` where ``weight`` and ``bias`` are
+    ``nn.Linear(1, dim)``: parameters ``weight.weight (dim, 1)``,
     ``weight.bias (dim,)``, ``bias.weight``, ``bias.bias``.  Statistics are taken
     in float32 for float16/bfloat16 inputs.
 
@@ -29,12 +32,10 @@ class ConditionalLayerNorm(nn.Module):
     def forward(self, x: Tensor, time: Tensor) -> Tensor:
         if x.dtype in _LOW_PRECISION:
             x = x.float()
-        mean = x.mean(dim=-1, keepdim=True)
-        var = (x * x).mean(dim=-1, keepdim=True) - mean * mean
-        x = (x - mean) / torch.sqrt(var + self.eps)
+        x = F.layer_norm(x, x.shape[-1:], eps=self.eps)
         t = time.reshape(-1, 1).to(x.dtype)
         shape = (t.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
-        return self.weight(t).view(shape) * x + self.bias(t).view(shape)
+        return torch.addcmul(self.bias(t).view(shape), self.weight(t).view(shape), x)
 
 
 class TimeFreeLayerNorm(nn.LayerNorm):

@@ -66,7 +66,8 @@ class WindowSelfAttention(nn.Module):
         table = self.continuous_position_bias_mlp(coords_table.to(self.query.weight.dtype))
         n = index.shape[0]
         bias = table[index.reshape(-1)].view(n, n, self.num_heads).permute(2, 0, 1)
-        return 16.0 * torch.sigmoid(bias)
+        # contiguous: the fused attention kernels need attn_mask's last axis at stride 1
+        return 16.0 * torch.sigmoid(bias.contiguous())
 
     def forward(
         self, windows: Tensor, coords_table: Tensor, index: Tensor, mask: Tensor | None

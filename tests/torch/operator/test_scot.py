@@ -110,6 +110,25 @@ def test_window_tables_are_buffers_for_the_configured_grid_and_cached_for_others
     assert list(block._cache) == [(8, 16, "cpu")]
 
 
+@pytest.mark.parametrize("autocast", [False, True], ids=["float32", "bf16-autocast"])
+def test_attention_bias_has_a_unit_stride_last_axis_for_the_fused_kernels(monkeypatch, autocast):
+    """CUDA's fused attention kernels refuse an ``attn_mask`` whose last axis is strided (and
+    PyTorch then falls back to the unfused path); the bias is built from a permuted table."""
+    strides = []
+    sdpa = F.scaled_dot_product_attention
+
+    def recording(q, k, v, attn_mask=None, **kwargs):
+        strides.append(attn_mask.stride(-1))
+        return sdpa(q, k, v, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recording)
+    model = micro_model(torch.float32)
+    x, t = micro_inputs(height=16, width=16)  # stage 1: one window of two heads
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        model(x.float(), t.float())
+    assert strides and set(strides) == {1}
+
+
 def test_errors_name_the_argument(micro):
     x, t = micro_inputs()
     with pytest.raises(ShapeError, match="pixel_values: height 12"):
