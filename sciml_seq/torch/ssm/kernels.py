@@ -121,26 +121,33 @@ def cauchy(v: Tensor, z: Tensor, w: Tensor) -> Tensor:
 CAUCHY_CHUNK_ELEMENTS = 1 << 24
 
 
-def _two_over_den(w: Tensor, omega: Tensor) -> Tensor:
-    """``2 / (2(1-ω) - (1+ω) w)``: ``(..., N, K)`` for ``w (..., N)``, ``omega (K,)``."""
-    return 2 / (2 * (1 - omega) - (1 + omega) * w.unsqueeze(-1))
+def _inverse_den(w: Tensor, omega: Tensor) -> Tensor:
+    """``1 / (2(1-ω) - (1+ω) w)``: ``(..., N, K)`` for ``w (..., N)``, ``omega (K,)``.
+
+    Two passes over the block (``addcmul``, then an in-place ``reciprocal_``): the
+    lean path is bound by memory traffic on these blocks, not by arithmetic.
+    """
+    return torch.addcmul(2 * (1 - omega), 1 + omega, w.unsqueeze(-1), value=-1).reciprocal_()
 
 
 class _ChunkedCauchy(torch.autograd.Function):
-    """``Σ_n v_n q_nk``, ``q = 2/d``, ``d = 2(1-ω) - (1+ω) w``, over chunks of nodes.
+    """``Σ_n v_n q_nk``, ``q = 2p``, ``p = 1/d``, ``d = 2(1-ω) - (1+ω) w``, over chunks of nodes.
 
-    Each chunk forms ``q`` of ``w``'s shape times the chunk (never ``v``'s
-    broadcast batch) and contracts it with ``v`` by a matrix product.
+    Each chunk forms ``p`` of ``w``'s shape times the chunk (never ``v``'s
+    broadcast batch) and contracts it with ``2v`` by a matrix product.
     Backward (holomorphic in ``v`` and ``w``, PyTorch's conjugate convention):
-    ``∂/∂v = Σ_k g conj(q)``, ``∂/∂w = conj(v) Σ_k g conj(q² (1+ω)/2)``.
+    ``∂/∂v = Σ_k g conj(q) = 2 conj(Σ_k conj(g) p)`` and
+    ``∂/∂w = conj(v) Σ_k g conj(q² (1+ω)/2) = 2 conj(v) conj(Σ_k conj(g) (1+ω) p²)``;
+    the conjugates fall on the small ``g`` side, and ``p²`` is squared in place.
     """
 
     @staticmethod
     def forward(ctx, v: Tensor, w: Tensor, omega: Tensor, chunk: int) -> Tensor:
         ctx.save_for_backward(v, w, omega)
         ctx.chunk = chunk
+        v2 = 2 * v
         parts = [
-            torch.einsum("...n,...nk->...k", v, _two_over_den(w, omega[k : k + chunk]))
+            torch.einsum("...n,...nk->...k", v2, _inverse_den(w, omega[k : k + chunk]))
             for k in range(0, omega.shape[-1], chunk)
         ]
         return torch.cat(parts, dim=-1)
@@ -149,14 +156,17 @@ class _ChunkedCauchy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor):
         v, w, omega = ctx.saved_tensors
+        grad_conj = grad.conj().resolve_conj()
         s0 = s1 = 0
         for k in range(0, omega.shape[-1], ctx.chunk):
-            o, g = omega[k : k + ctx.chunk], grad[..., k : k + ctx.chunk]
-            q = _two_over_den(w, o)  # (..., N, chunk)
-            s0 = s0 + torch.einsum("...k,...nk->...n", g, q.conj())
-            s1 = s1 + torch.einsum("...k,...nk->...n", g, (q * q * (1 + o) / 2).conj())
-        grad_v = s0.sum_to_size(v.shape) if ctx.needs_input_grad[0] else None
-        grad_w = (v.conj() * s1).sum_to_size(w.shape) if ctx.needs_input_grad[1] else None
+            o, g = omega[k : k + ctx.chunk], grad_conj[..., k : k + ctx.chunk]
+            p = _inverse_den(w, o)  # (..., N, chunk)
+            s0 = s0 + torch.einsum("...k,...nk->...n", g, p)
+            s1 = s1 + torch.einsum("...k,...nk->...n", g * (1 + o), p.mul_(p))
+        grad_v = (2 * s0.conj()).sum_to_size(v.shape) if ctx.needs_input_grad[0] else None
+        grad_w = (
+            (2 * v.conj() * s1.conj()).sum_to_size(w.shape) if ctx.needs_input_grad[1] else None
+        )
         return grad_v, grad_w, None, None
 
 
