@@ -83,6 +83,19 @@ def test_scot_smoke(run_script):
     assert "| sciml_seq eager | infer | fp32 |" in text
 
 
+def test_scot_compares_with_the_official_h100_numbers_only_at_their_sizes_on_cuda(run_script):
+    import argparse
+
+    scot = importlib.import_module("scot")
+    at = argparse.Namespace(device="cuda", preset="T", size=128, batch=32)
+    train = scot.Row("sciml_seq CUDA graph", "train", "bf16", ms=32e3 / 710.0, peak_mib=0, batch=32)
+    infer = scot.Row("sciml_seq eager", "infer", "fp32", ms=32e3 / 1114.0, peak_mib=0, batch=32)
+    assert scot._vs_official_h100(at, train) == "5.00-5.59x"  # 710 / 142, 710 / 127
+    assert scot._vs_official_h100(at, infer) == "2.00x"  # 1114 / 557
+    for other in ({"device": "cpu"}, {"size": 64}, {"batch": 16}, {"preset": "B"}):
+        assert scot._vs_official_h100(argparse.Namespace(**{**vars(at), **other}), train) == ""
+
+
 def test_solvers_smoke(run_script):
     argv = ["--batch", "4", "--features", "4", "--hidden", "8", "--repeats", "1"]
     argv += ["--host-repeats", "1", "--skip-jax", "--threads", "1"]
