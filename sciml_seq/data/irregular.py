@@ -111,8 +111,8 @@ def make_irregular_task(
     """``n_series`` irregularly observed series of ``system`` (see the module docstring).
 
     Raises ``OptionError`` naming the argument for an unknown ``system``,
-    ``n_context < 2``, ``n_forecast < 1``, ``dt <= 0`` or ``drop`` outside
-    ``0 <= low <= high < 1``.
+    ``n_context < 2``, ``n_forecast < 1``, ``dt <= 0``, a negative ``seed`` or
+    ``drop`` outside ``0 <= low <= high < 1``.
     """
     check_choice("system", system, SYSTEMS)
     n_series = check_int("n_series", n_series)
@@ -122,7 +122,7 @@ def make_irregular_task(
     low, high = drop
     if not (0.0 <= low <= high < 1.0):
         raise OptionError(f"drop: expected (low, high) with 0 <= low <= high < 1; got {drop!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
     cells = n_context + n_forecast
     channels = 1 if system == "oscillator" else 3
     out = {

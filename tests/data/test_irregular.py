@@ -85,6 +85,7 @@ def test_baseline_mse_loops_over_the_valid_points():
         (dict(n_forecast=0), "n_forecast: expected an integer >= 1; got 0"),
         (dict(dt=0.0), r"dt: expected a finite real number > 0\.0; got 0\.0"),
         (dict(drop=(0.7, 0.3)), r"drop: expected \(low, high\) with 0 <= low <= high < 1"),
+        (dict(seed=-1), "seed: expected an integer >= 0; got -1"),
     ],
 )
 def test_errors(kwargs, match):
