@@ -3,9 +3,10 @@
 Generates ``navier_stokes_2d`` vorticity trajectories (train and test sets with
 different seeds, :func:`sciml_seq.data.pde.generate`), then for each model:
 
-1. times a few training steps (after one warm-up step) to size the run so that
-   its warm-up + cosine schedule ends at the budget (every model is timed before
-   the first one trains, so a model that fails on the device fails early);
+1. times a few training steps (after one warm-up step, three with ``--compile``)
+   to size the run so that its warm-up + cosine schedule ends at the budget
+   (every model is timed before the first one trains, so a model that fails on
+   the device fails early);
 2. trains a fresh model on all-to-all pairs for at most ``--seconds`` of
    wall-clock time (:class:`sciml_seq.train.trainer.Trainer`, same data, batch,
    learning-rate recipe and seed for every model);
@@ -18,6 +19,7 @@ Prints the table and writes it with the command to
 ``benchmarks/results/operator_training_<device>.md``.
 
     python benchmarks/operator_training.py --device cuda          # the intended run
+    python benchmarks/operator_training.py --device cuda --compile reduce-overhead
     python benchmarks/operator_training.py --device cpu --tiny    # a smoke-sized CPU run
 """
 
@@ -49,6 +51,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--precision", default="bf16", help="fp32, bf16 or fp16")
+    p.add_argument(
+        "--compile", default=None, help="torch.compile mode of both models (default: eager)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=None, help="results file")
     p.add_argument(
@@ -88,9 +93,12 @@ def _steps_in_budget(name, args, train_path, device) -> tuple[int, float]:
     model, _ = build_operator(
         name, in_channels=1, out_channels=1, grid=traj.u.shape[3:], **_model_options(name, args)
     )
-    config = TrainConfig(steps=10, batch_size=args.batch_size, precision=args.precision)
+    config = TrainConfig(
+        steps=10, batch_size=args.batch_size, precision=args.precision, compile=args.compile
+    )
     trainer = Trainer(model, PairDataset(traj.u, traj.t / traj.t[-1]), config, device=device)
-    trainer.train_step()
+    for _ in range(3 if args.compile else 1):  # compilation and CUDA-graph recording
+        trainer.train_step()
     if trainer.device.type == "cuda":
         torch.cuda.synchronize(trainer.device)
     start = time.perf_counter()
@@ -142,6 +150,7 @@ def main(argv: list[str] | None = None) -> str:
             warmup_steps=max(1, steps // 20),
             clip_norm=5.0,
             precision=args.precision,
+            compile=args.compile,
         )
         print(f"{name}: {per_step * 1e3:.0f} ms/step -> {steps} steps in {args.seconds:.0f} s")
         result = train_operator(
@@ -221,7 +230,7 @@ def _text(args, argv: list[str] | None, table: str, generation_s: float) -> str:
     return f"""# Operator training: scOT vs FNO on 2-D Navier–Stokes{label}
 
 {header}
-Precision {args.precision}.
+Precision {args.precision}; {f"torch.compile mode {args.compile!r}" if args.compile else "eager"}.
 Data: `navier_stokes_2d` vorticity, {args.n_train} training / {args.n_test} test trajectories
 (seeds 0 / 1), {args.resolution}x{args.resolution}, {args.n_times} snapshots (dt 0.1),
 generated in {generation_s:.0f} s. Training on all-to-all pairs (t_i <= t_j, lead time

@@ -226,6 +226,12 @@ def train_operator(
     warmup: Annotated[int, typer.Option(min=0, help="Warm-up steps.")] = 0,
     clip_norm: Annotated[float, typer.Option(help="Gradient-norm clip (0: off).")] = 5.0,
     precision: Annotated[str, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = "fp32",
+    compile_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--compile", help="torch.compile mode (default, reduce-overhead, ...); off if unset."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     seed: int = 0,
     channel_slices: Annotated[
@@ -263,6 +269,7 @@ def train_operator(
             warmup_steps=warmup,
             clip_norm=clip_norm or None,
             precision=precision,
+            compile=compile_mode,
             channel_slice_list=_ints(channel_slices, "--channel-slices"),
             seed=seed,
             checkpoint_every=checkpoint_every,

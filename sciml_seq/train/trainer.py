@@ -21,7 +21,13 @@ The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
 * data parallel (DDP) when a process group is initialised (e.g. under
   ``torchrun``, see :mod:`sciml_seq.train.distributed`): the global batch is
   split into equal contiguous parts, one per rank; with the default per-sample
-  mean loss the averaged gradients equal those of one process on the whole batch.
+  mean loss the averaged gradients equal those of one process on the whole batch;
+* ``compile``: the model (inside DDP's wrapper when there is one) runs through
+  ``torch.compile`` in that mode.  Eager scOT steps on a GPU are bound by the host
+  launching small kernels (``docs/scot.md``); ``"reduce-overhead"`` replays the
+  compiled forward and backward as CUDA graphs.  Checkpoints hold the plain
+  module's names either way.  Compiled dropout draws its own random numbers, so
+  a compiled run does not repeat an eager one with dropout.
 """
 
 from __future__ import annotations
@@ -45,7 +51,10 @@ from .param_groups import param_groups
 from .predict import PRECISIONS, autocast
 from .schedule import warmup_cosine
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["COMPILE_MODES", "TrainConfig", "Trainer"]
+
+#: ``torch.compile`` modes that :class:`TrainConfig` accepts (``None``: eager).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -55,6 +64,7 @@ class TrainConfig:
     ``batch_size`` is the global batch (divisible by the number of processes).
     ``clip_norm=None`` disables clipping.  ``checkpoint_every=None`` writes a
     checkpoint only at the end of :meth:`Trainer.fit` (when a directory is given).
+    ``compile``: ``None`` (eager) or one of :data:`COMPILE_MODES`.
     """
 
     steps: int
@@ -70,6 +80,7 @@ class TrainConfig:
     loss_reduction: Literal["mean", "pooled"] = "mean"
     seed: int = 0
     checkpoint_every: int | None = None
+    compile: str | None = None
 
     def __post_init__(self) -> None:
         self.steps = check_int("steps", self.steps)
@@ -83,6 +94,8 @@ class TrainConfig:
             self.checkpoint_every = check_int("checkpoint_every", self.checkpoint_every)
         self.seed = check_int("seed", self.seed, low=0)
         self.loss_reduction = check_choice("loss_reduction", self.loss_reduction, REDUCTIONS)
+        if self.compile is not None:
+            self.compile = check_choice("compile", self.compile, COMPILE_MODES)
         warmup_cosine(
             0, total_steps=self.steps, warmup_steps=self.warmup_steps, min_ratio=self.min_lr_ratio
         )  # validates the schedule settings
@@ -143,6 +156,8 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
+        if config.compile is not None:
+            self.model = torch.compile(self.model, mode=config.compile)
         self.optimizer = torch.optim.AdamW(
             param_groups(self.module, config.lr, config.weight_decay), betas=config.betas
         )

@@ -55,6 +55,8 @@ def test_train_operator_bad_option(data, tmp_path):
     args = ["train", "operator", "--data", str(data), "--out", str(tmp_path / "o")]
     result = runner.invoke(app, [*args, "--precision", "fp8"])
     assert_one_line_error(result, "precision: expected one of 'fp32', 'bf16', 'fp16'; got 'fp8'")
+    result = runner.invoke(app, [*args, "--compile", "fast"])
+    assert_one_line_error(result, "compile: expected one of 'default', 'reduce-overhead'")
     result = runner.invoke(app, [*args, "--option", "embed_dimm=3"])
     assert_one_line_error(result, "config: unknown scOT field(s) ['embed_dimm']")
     result = runner.invoke(app, args)  # scOT-T's 4 stages of 4 x 4 patches need 32 x 32 fields

@@ -191,3 +191,23 @@ def test_max_seconds_stops_early(trajectories):
     trainer = _trainer(trajectories)
     assert trainer.fit(max_seconds=0.0) == [] and trainer.step == 0
     assert len(trainer.fit(max_seconds=1e6)) == 8 and trainer.step == 8
+
+
+def test_compiled_training_repeats_the_eager_run_and_saves_plain_names(trajectories, tmp_path):
+    """``compile="default"`` on the CPU (inductor's C++ backend): the same losses and
+    weights as eager to float32 rounding, and checkpoints under the module's own names."""
+    eager = _trainer(trajectories, steps=4)
+    compiled = _trainer(trajectories, tmp_path, steps=4, compile="default")
+    assert compiled.model is not compiled.module  # the compiled wrapper
+    np.testing.assert_allclose(compiled.fit(), eager.fit(), rtol=1e-5)
+    for (name, a), (same, b) in zip(
+        compiled.module.state_dict().items(), eager.module.state_dict().items(), strict=True
+    ):
+        assert name == same
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    compiled.save(tmp_path / "final")
+    resumed = _trainer(trajectories, steps=4)
+    resumed.load(tmp_path / "final")
+    assert resumed.step == 4
+    with pytest.raises(OptionError, match="compile: expected one of 'default', 'reduce-over"):
+        TrainConfig(steps=1, compile="fast")
