@@ -27,7 +27,7 @@ elsewhere propagate as NaN.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -399,13 +399,7 @@ class NeuralODEEncoding(eqx.Module):
     dim: int = eqx.field(static=True)
     init: str = eqx.field(static=True)
     max_period: float = eqx.field(static=True)
-    method: str = eqx.field(static=True)
-    rtol: float = eqx.field(static=True)
-    atol: float = eqx.field(static=True)
-    step_size: float | None = eqx.field(static=True)
-    n_steps: int | None = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    adjoint: str = eqx.field(static=True)
+    solve_items: tuple[tuple[str, Any], ...] = eqx.field(static=True)
 
     def __init__(
         self,
@@ -453,13 +447,22 @@ class NeuralODEEncoding(eqx.Module):
                 (jnp.zeros_like(out.weight), jnp.zeros_like(out.bias)),
             )
         self.field = field
-        self.method = method
-        self.rtol = rtol
-        self.atol = atol
-        self.step_size = step_size
-        self.n_steps = n_steps
-        self.max_steps = max_steps
-        self.adjoint = adjoint
+        self.solve_items = tuple(
+            dict(
+                method=method,
+                rtol=rtol,
+                atol=atol,
+                step_size=step_size,
+                n_steps=n_steps,
+                max_steps=max_steps,
+                adjoint=adjoint,
+            ).items()
+        )
+
+    @property
+    def solve_options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`sciml_seq.jax.solve` (as torch's ``solve_options``)."""
+        return dict(self.solve_items)
 
     def _times(self, positions: Array) -> Array:
         """Positions as solver times (no gradient), checked ``>= 0``."""
@@ -481,7 +484,7 @@ class NeuralODEEncoding(eqx.Module):
         Compiled once per structure and length (inlined when already traced),
         except with ``step_size``, whose grid needs concrete times.
         """
-        if self.step_size is None and not _is_traced(times):
+        if self.solve_options["step_size"] is None and not _is_traced(times):
             return _solve_grid_jit(self, times)
         return self._solve_grid_impl(times)
 
@@ -494,20 +497,11 @@ class NeuralODEEncoding(eqx.Module):
         slot = jnp.arange(n + 1)
         spacing = 1e-3 * (1 + jnp.abs(last))
         grid = jnp.where(slot < count, distinct, last + (slot - count + 1) * spacing)
-        options = dict(
-            method=self.method,
-            rtol=self.rtol,
-            atol=self.atol,
-            step_size=self.step_size,
-            n_steps=self.n_steps,
-            max_steps=self.max_steps,
-            adjoint=self.adjoint,
-        )
         field = self.field
         if self.init == "sinusoidal":
             generator = sinusoidal_generator(self.dim, self.max_period)
             field = _Rotating(field, jnp.asarray(generator, self.initial.dtype))
-        values = solve(field, self.initial, grid, **options).ys
+        values = solve(field, self.initial, grid, **self.solve_options).ys
         return grid, values
 
     def encoding(self, positions: ArrayLike) -> Array:
