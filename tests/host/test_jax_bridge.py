@@ -133,11 +133,11 @@ def test_main_thread_check_before_tracing(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(errors) == 1 and "main thread" in str(errors[0])
 
 
-def test_backend_options_reach_scipy_through_the_block() -> None:
+def test_backend_options_reach_scipy_through_the_block(monkeypatch) -> None:
     """``max_step`` changes the host solve exactly as it changes solve_ivp's (per example)."""
     import scipy.integrate
 
-    from sciml_seq.host import mlp_field, params_from_module, spec_from_module
+    from sciml_seq.host import mlp_field, params_from_module, scipy_backend, spec_from_module
 
     f = field()
     spec, p = spec_from_module(f), params_from_module(f)
@@ -160,7 +160,17 @@ def test_backend_options_reach_scipy_through_the_block() -> None:
     default = ODEBlock(f, backend="scipy", method="RK45", **tol).solve(Y0S[0])
     assert int(default.stats.n_accepted) < 50
     # Gradients go through the same options (the backward callback re-solves with them).
+    solves = []
+    integrate = scipy_backend._integrate
+
+    def recording(fun, t0, t1, z0, options, jac, band, phase, dense):
+        solves.append((phase, options.backend_options))
+        return integrate(fun, t0, t1, z0, options, jac, band, phase, dense)
+
+    monkeypatch.setattr(scipy_backend, "_integrate", recording)
     g = jax.grad(lambda y: block(y).sum())(Y0)
+    assert [phase for phase, _ in solves].count("adjoint (backward)") >= 1
+    assert {options for _, options in solves} == {(("max_step", 0.02),)}
     g_ref = jax.grad(lambda y: scipy_solve(f, y).ys[-1].sum())(Y0)
     np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-7)
 
