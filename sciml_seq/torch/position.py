@@ -52,6 +52,7 @@ from ..position import (
     sinusoidal_generator,
     sinusoidal_reference,
 )
+from .cache import cacheable_tensor
 from .fields import TimeMLP
 from .solve import Adjoint, solve
 
@@ -97,11 +98,8 @@ def _frequencies(values: np.ndarray, like: Tensor, dtype: torch.dtype) -> Tensor
 
 @functools.lru_cache(maxsize=64)
 def _device_frequencies(values: tuple[float, ...], device: torch.device, dtype: torch.dtype):
-    # a host-to-device copy synchronises the GPU: not once per call (the result is
-    # only read, never modified in place; not an inference tensor, so that a first
-    # call under torch.inference_mode does not poison later training calls)
-    with torch.inference_mode(False):
-        return torch.tensor(values, dtype=dtype, device=device)
+    # only read, never modified in place
+    return cacheable_tensor(values, dtype=dtype, device=device)
 
 
 def rotate_half(x: Tensor) -> Tensor:

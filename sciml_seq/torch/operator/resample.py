@@ -10,12 +10,13 @@ from torch import Tensor
 
 from ...errors import ShapeError
 from ...operator.geometry import kept_frequencies
+from ..cache import cacheable_tensor
 
 
 @functools.lru_cache(maxsize=32)
 def _kept_index(n: int, size: int, device: torch.device) -> Tensor:
     """:func:`kept_frequencies` as a tensor on ``device``, built (and copied there) once."""
-    return torch.tensor(kept_frequencies(n, size), device=device)
+    return cacheable_tensor(kept_frequencies(n, size), device=device)
 
 
 def fft_resample(x: Tensor, size: int) -> Tensor:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...operator.geometry import WindowGeometry, block_geometry, window_tables
+from ..cache import cacheable_tensor
 from .norm import make_norm
 
 LOGIT_SCALE_MAX = math.log(100.0)
@@ -205,7 +206,7 @@ class SwinBlock(nn.Module):
         arrays = window_tables(
             tuple(resolution), self.window_size, self.shifted, self.pretrained_window_size
         )
-        return tuple(None if a is None else torch.tensor(a, device=device) for a in arrays)
+        return tuple(None if a is None else cacheable_tensor(a, device=device) for a in arrays)
 
     def tables(
         self, resolution: tuple[int, int], device: torch.device

@@ -252,3 +252,21 @@ def test_extra_skip_connections_build_unused_blocks_as_the_official_model():
     x, t = micro_inputs()
     with torch.no_grad():
         torch.testing.assert_close(extra(x, t), base(x, t), rtol=0, atol=0)
+
+
+def test_cached_tables_from_an_inference_mode_call_serve_later_training(micro):
+    """The resampling index and the tables of an off-size grid are cached on first use;
+    a first use under inference_mode must not cache inference tensors, which autograd
+    refuses to save in a later training call."""
+    from sciml_seq.torch.operator.resample import fft_resample
+
+    x, t = micro_inputs(height=16, width=32)
+    field = torch.randn(2, 3, 24, 24, dtype=torch.float64)
+    with torch.inference_mode():
+        micro(x, t)
+        fft_resample(field, 10)  # a (24, 10) pair no other test uses: a fresh cache entry
+    x.requires_grad_()
+    micro(x, t).sum().backward()
+    field.requires_grad_()
+    fft_resample(field, 10).sum().backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(field.grad).all()
