@@ -55,6 +55,27 @@ def test_import_loads_no_framework(module: str) -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.parametrize("module", ["sciml_seq.data", "sciml_seq.train.pairs"])
+def test_data_names_load_their_modules_on_first_use(module: str) -> None:
+    """``sciml_seq.data`` imports its generators lazily, so the numpy-only batching and
+    pair modules (and the trainer behind them) do not pull in scipy."""
+    code = f"import sys\nimport {module}\nprint('scipy' in sys.modules)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_data_exports_resolve() -> None:
+    import sciml_seq.data as data
+
+    assert set(data.__all__) <= set(dir(data))
+    for name in data.__all__:
+        assert getattr(data, name).__name__ == name
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        data.no_such_thing  # noqa: B018
+
+
 def test_version_matches_pyproject() -> None:
     tomllib = pytest.importorskip("tomllib")
     with open(ROOT / "pyproject.toml", "rb") as f:

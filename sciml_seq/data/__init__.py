@@ -23,34 +23,58 @@ generating them imports JAX and exponax on first use, reading needs numpy and h5
 
 from __future__ import annotations
 
-from .irregular import IrregularSeries, make_irregular_task
-from .long_range import SequenceTask, make_task
-from .oscillator import (
-    FlowMapData,
-    OscillatorParams,
-    make_oscillator_task,
-    oscillator_energy,
-    oscillator_field,
-    oscillator_flow_map,
-)
-from .signals import make_waveform_task
-from .timeseries import ETTData, WindowSource, ett_splits, fit_linear_forecaster, read_ett
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "FlowMapData",
-    "IrregularSeries",
-    "OscillatorParams",
-    "SequenceTask",
-    "make_irregular_task",
-    "make_oscillator_task",
-    "oscillator_energy",
-    "oscillator_field",
-    "oscillator_flow_map",
-    "make_task",
-    "make_waveform_task",
-    "ETTData",
-    "WindowSource",
-    "ett_splits",
-    "fit_linear_forecaster",
-    "read_ett",
-]
+# The names below import their modules on first use (as the top-level package does),
+# so that e.g. ``sciml_seq.data.batching`` does not pull in scipy.
+_EXPORTS = {
+    "FlowMapData": "oscillator",
+    "OscillatorParams": "oscillator",
+    "make_oscillator_task": "oscillator",
+    "oscillator_energy": "oscillator",
+    "oscillator_field": "oscillator",
+    "oscillator_flow_map": "oscillator",
+    "IrregularSeries": "irregular",
+    "make_irregular_task": "irregular",
+    "SequenceTask": "long_range",
+    "make_task": "long_range",
+    "make_waveform_task": "signals",
+    "ETTData": "timeseries",
+    "WindowSource": "timeseries",
+    "ett_splits": "timeseries",
+    "fit_linear_forecaster": "timeseries",
+    "read_ett": "timeseries",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .irregular import IrregularSeries, make_irregular_task  # noqa: F401
+    from .long_range import SequenceTask, make_task  # noqa: F401
+    from .oscillator import (  # noqa: F401
+        FlowMapData,
+        OscillatorParams,
+        make_oscillator_task,
+        oscillator_energy,
+        oscillator_field,
+        oscillator_flow_map,
+    )
+    from .signals import make_waveform_task  # noqa: F401
+    from .timeseries import (  # noqa: F401
+        ETTData,
+        WindowSource,
+        ett_splits,
+        fit_linear_forecaster,
+        read_ett,
+    )
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'sciml_seq.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
