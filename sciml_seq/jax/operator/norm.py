@@ -9,11 +9,20 @@ from jax import Array
 from .layers import Init, Linear
 
 
+def _standardize(x: Array, eps: float) -> Array:
+    """``(x - mean) / sqrt(var + eps)`` over the last axis, ``var`` the biased
+    ``E[(x - mean)²]`` (the official model writes ``E[x²] - E[x]²``, the same quantity;
+    torch's ``F.layer_norm`` computes it as here)."""
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + eps)
+
+
 class ConditionalLayerNorm(eqx.Module):
     """``weight(t) * (x - mean) / sqrt(var + eps) + bias(t)`` over the last axis.
 
-    ``var = E[x²] - E[x]²``; ``weight``, ``bias`` are ``Linear(1, dim)``.  Statistics
-    in float32 for float16/bfloat16 inputs.  Shapes: ``x (..., dim)``, scalar ``time``.
+    ``weight``, ``bias`` are ``Linear(1, dim)``.  Statistics in float32 for
+    float16/bfloat16 inputs.  Shapes: ``x (..., dim)``, scalar ``time``.
     """
 
     weight: Linear
@@ -28,9 +37,7 @@ class ConditionalLayerNorm(eqx.Module):
     def __call__(self, x: Array, time: Array) -> Array:
         if x.dtype in (jnp.float16, jnp.bfloat16):
             x = x.astype(jnp.float32)
-        mean = jnp.mean(x, axis=-1, keepdims=True)
-        var = jnp.mean(x * x, axis=-1, keepdims=True) - mean * mean
-        x = (x - mean) / jnp.sqrt(var + self.eps)
+        x = _standardize(x, self.eps)
         t = jnp.reshape(time, (1,)).astype(x.dtype)
         return self.weight(t) * x + self.bias(t)
 
@@ -48,9 +55,7 @@ class TimeFreeLayerNorm(eqx.Module):
         self.eps = eps
 
     def __call__(self, x: Array, time: Array) -> Array:  # noqa: ARG002
-        mean = jnp.mean(x, axis=-1, keepdims=True)
-        var = jnp.mean((x - mean) ** 2, axis=-1, keepdims=True)
-        return (x - mean) / jnp.sqrt(var + self.eps) * self.weight + self.bias
+        return _standardize(x, self.eps) * self.weight + self.bias
 
 
 def make_norm(conditioned: bool, dim: int, eps: float = 1e-5, *, init: Init) -> eqx.Module:
