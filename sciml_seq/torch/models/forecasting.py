@@ -109,20 +109,22 @@ class Forecaster(nn.Module):
         tokens = torch.cat(
             [self.embed(values), self.query.to(values.dtype).expand(batch, m, -1)], dim=1
         )
-        ones = torch.ones(batch, n + m, dtype=torch.bool, device=values.device)
-        valid = torch.cat(
-            [
-                ones[:, :n] if padding_mask is None else padding_mask,
-                ones[:, n:] if query_mask is None else query_mask,
-            ],
-            dim=1,
-        )
-        mask = None if padding_mask is None and query_mask is None else valid
+        masked = padding_mask is not None or query_mask is not None
+        valid = None  # (batch, n + m) bool, built only where it is used
+        if masked or self.position_mode == "index":
+            ones = torch.ones(batch, n + m, dtype=torch.bool, device=values.device)
+            valid = torch.cat(
+                [
+                    ones[:, :n] if padding_mask is None else padding_mask,
+                    ones[:, n:] if query_mask is None else query_mask,
+                ],
+                dim=1,
+            )
         if self.position_mode == "time":
             positions = self.time_scale * torch.cat([times, query_times], dim=1)
         else:
             positions = index_positions(valid)
-        h = self.encoder(tokens, positions.to(values.dtype), padding_mask=mask)
+        h = self.encoder(tokens, positions.to(values.dtype), padding_mask=valid if masked else None)
         return self.head(h[:, n:])
 
 
