@@ -142,6 +142,7 @@ class BoundField(nn.Module):
         padding_mask: Tensor | None,
         causal: bool,
         bias: Tensor | None,
+        rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.field = field
@@ -151,13 +152,9 @@ class BoundField(nn.Module):
             causal,
             bias,
         )
-        # RoPE's angles depend on the positions only: once per solve, not per evaluation
-        rope = field.attention.rope
-        self.rope_angles = (
-            None
-            if rope is None or positions is None
-            else rope.angles(positions, field.norm1.weight.dtype)
-        )
+        # RoPE's (cos, sin) depend on the positions only: computed by the caller once per
+        # solve (see rope_angles), not per evaluation; None computes them per evaluation
+        self.rope_angles = rope_angles
 
     def forward(self, t: Tensor, h: Tensor) -> Tensor:
         dh = self.field(
@@ -310,7 +307,15 @@ class TransformerEncoder(nn.Module):
             # missing value included, reach no valid output and no adaptive step size
             check_padding_mask(padding_mask, x)
             h = torch.where(padding_mask[..., None], h, torch.zeros((), dtype=h.dtype))
-        bound = [BoundField(f, positions, padding_mask, causal, bias) for f in self.layers]
+        first = self.layers[0]  # every layer's RoPE has the same head_dim and base
+        rope_angles = (
+            None
+            if first.attention.rope is None
+            else first.attention.rope.angles(positions, first.norm1.weight.dtype)
+        )
+        bound = [
+            BoundField(f, positions, padding_mask, causal, bias, rope_angles) for f in self.layers
+        ]
         if self.depth == "ode":
             block = ODEBlock(bound[0], **self.block_options)
             h = block(h)

@@ -188,6 +188,28 @@ def test_rope_at_real_positions_is_shift_invariant(depth):
     assert (enc(x, 1.5 * pos) - enc(x, pos)).abs().max() > 1e-4  # positions do matter
 
 
+@pytest.mark.parametrize("depth", ["ode", "tied", "untied"])
+def test_rope_angles_are_computed_once_per_forward(depth, monkeypatch):
+    """(cos, sin) depend on the positions only: one computation (and one positions check,
+    a host sync on a GPU) per encoder call, whatever the depth and the number of layers."""
+    from sciml_seq.torch.position import RotaryEncoding
+
+    calls = []
+    angles = RotaryEncoding.angles
+
+    def counting(self, positions, dtype=None):
+        calls.append(positions.shape)
+        return angles(self, positions, dtype)
+
+    monkeypatch.setattr(RotaryEncoding, "angles", counting)
+    enc = TransformerEncoder(
+        DIM, HEADS, depth=depth, n_layers=3, encoding="rotary", method="rk4", n_steps=3
+    )
+    x, pos = data()
+    enc(x.float(), pos.float())
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize(
     "depth, solver, tol",
     [("ode", dict(method="rk4", n_steps=3), 1e-12), ("ode", {}, 1e-12), ("tied", {}, 1e-12),
