@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.pde import Trajectories, TrajectoryFile, open_trajectories
-from ..errors import DTypeError
+from .checks import check_float_dtype
 
 __all__ = ["TrajectoryDataset", "TrajectorySample"]
 
@@ -52,9 +52,7 @@ class TrajectoryDataset(Dataset[TrajectorySample]):
         *,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise DTypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-        self.dtype = dtype
+        self.dtype = check_float_dtype("dtype", dtype)
         self._traj: Trajectories | None = None
         self._path: str | None = None
         self._file: TrajectoryFile | None = None

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..data.timeseries import WindowSource
-from ..errors import DTypeError, ShapeError
+from ..errors import ShapeError
+from .checks import check_float_dtype
 
 __all__ = ["ChannelIndependent", "WindowDataset"]
 
@@ -46,8 +47,7 @@ class WindowDataset(Dataset[tuple[torch.Tensor, ...]]):
     ) -> None:
         if not isinstance(source, WindowSource):
             raise TypeError(f"source: expected a WindowSource; got {type(source).__name__}")
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise DTypeError(f"dtype: expected a floating torch.dtype; got {dtype!r}")
+        check_float_dtype("dtype", dtype)
         self.source = source
         self.with_times = with_times
         self.inputs = torch.tensor(source.inputs, dtype=dtype)

@@ -57,7 +57,9 @@ def test_index_out_of_range(traj):
 
 
 def test_dtype_must_be_floating(traj):
-    with pytest.raises(DTypeError, match="dtype must be a floating torch.dtype, got torch.int64"):
+    with pytest.raises(
+        DTypeError, match="dtype: expected a floating-point torch.dtype; got torch.int64"
+    ):
         TrajectoryDataset(traj, dtype=torch.int64)
 
 

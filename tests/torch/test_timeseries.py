@@ -52,7 +52,7 @@ def test_same_inputs_and_targets_share_one_tensor_and_errors():
     dataset = WindowDataset(WindowSource(series, series, 3, 2))
     assert dataset.targets is dataset.inputs
     np.testing.assert_array_equal(dataset[1][1].numpy(), series[4:6])
-    with pytest.raises(DTypeError, match="dtype: expected a floating torch.dtype"):
+    with pytest.raises(DTypeError, match="dtype: expected a floating-point torch.dtype"):
         WindowDataset(make_source(), dtype=torch.int64)
     with pytest.raises(TypeError, match="source: expected a WindowSource; got ndarray"):
         WindowDataset(series)

@@ -37,6 +37,7 @@ from ...checks import check_choice, check_int
 from ...errors import DTypeError, OptionError, ShapeError
 from ...kernels.common import on_device
 from ...ssm import check_rate
+from ..checks import check_float_dtype
 from .s4d import SSMLayer
 
 __all__ = ["GRAPH_MODES", "StepGenerator"]
@@ -98,8 +99,7 @@ class StepGenerator:
                 f"the layer is on {device}. Use mode='auto' or 'eager'"
             )
         dtype = layer.D.dtype if dtype is None else dtype
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            raise DTypeError(f"dtype: expected a floating-point torch.dtype; got {dtype!r}")
+        check_float_dtype("dtype", dtype)
         self.layer, self.batch, self.rate, self.dtype = layer, batch, check_rate(rate), dtype
         self.device = device
         self.graphed = mode == "graph" or (mode == "auto" and device.type == "cuda")
