@@ -36,21 +36,10 @@ import numpy as np
 
 from .checks import check_choice, check_int, check_real, format_choices
 from .errors import OptionError, ShapeError
-from .math.hippo import (
-    MEASURES,
-    check_state_size,
-    init_ssm,
-    nplr,
-    resolve_init,
-    resolve_measure,
-    transition,
-)
+from .math.hippo import check_state_size, init_ssm, nplr, resolve_measure, transition
 
 __all__ = [
-    "DENSE_INITS",
-    "DIAG_INITS",
     "DISCRETIZATIONS",
-    "DPLR_INITS",
     "KERNEL_BACKENDS",
     "check_backend",
     "check_common",
@@ -61,17 +50,9 @@ __all__ = [
     "hints",
     "official_to_sciml",
     "read_official",
-    "resolve_diag_init",
-    "resolve_dplr_init",
     "sqrt_split",
 ]
 
-#: Diagonal (S4D) initialisations; ``"diag-<name>"`` is accepted as an alias.
-DIAG_INITS: tuple[str, ...] = ("lin", "inv", "legs", "real")
-#: DPLR (S4) initialisations: HiPPO measures (``"fourier"`` aliases ``"fout"``).
-DPLR_INITS: tuple[str, ...] = MEASURES
-#: Dense (LSSL) initialisations: HiPPO transition matrices.
-DENSE_INITS: tuple[str, ...] = MEASURES
 #: Discretisations accepted by S4D and LSSL (S4 is always ``"bilinear"``).
 DISCRETIZATIONS: tuple[str, ...] = ("zoh", "bilinear", "forward_euler", "backward_euler")
 #: How the S4D / S4 kernels are computed.  ``"naive"``: the reference that
@@ -126,16 +107,6 @@ def check_common(
     if lr is not None:
         check_real("lr", lr, gt=0.0)
     check_real("wd", wd, ge=0.0)
-
-
-def resolve_diag_init(init: object) -> str:
-    """Canonical S4D init name (``"diag-lin"`` -> ``"lin"``); OptionError listing the valid ones."""
-    return resolve_init(init)
-
-
-def resolve_dplr_init(init: object) -> str:
-    """Canonical HiPPO measure name of an S4 / LSSL ``init`` (``"fourier"`` -> ``"fout"``)."""
-    return resolve_measure(init, "init")
 
 
 def check_backend(backend: object, valid: tuple[str, ...] = KERNEL_BACKENDS) -> str:
@@ -213,7 +184,7 @@ def dplr_init(init: str, d_state: int, d_model: int, rank: int | None) -> dict[s
 
     ``A_real, A_imag`` (H, N2), ``B`` (1, H, N2, 2), ``P`` (R, H, N2, 2).
     """
-    W, P, B, _ = nplr(resolve_dplr_init(init), d_state, rank)
+    W, P, B, _ = nplr(resolve_measure(init, "init"), d_state, rank)
     H = int(d_model)
     return {
         "A_real": np.repeat(_clamp_log(-W.real)[None], H, axis=0),
@@ -225,7 +196,7 @@ def dplr_init(init: str, d_state: int, d_model: int, rank: int | None) -> dict[s
 
 def dense_init(init: str, d_state: int, d_model: int) -> dict[str, np.ndarray]:
     """Deterministic LSSL parameters: HiPPO ``A`` (H, N, N) and ``B`` (1, H, N)."""
-    A, B = transition(resolve_dplr_init(init), d_state)
+    A, B = transition(resolve_measure(init, "init"), d_state)
     H = int(d_model)
     return {"A": np.repeat(A[None], H, axis=0), "B": np.repeat(B[None, None], H, axis=1)}
 

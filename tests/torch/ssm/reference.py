@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from sciml_seq.errors import OptionError
-from sciml_seq.ssm import resolve_diag_init, resolve_dplr_init
+from sciml_seq.math.hippo import resolve_init, resolve_measure
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO / ".." / "shared" / "reference" / "s4"
@@ -68,13 +68,13 @@ def layer_spec(meta: dict) -> tuple[str, dict]:
     init = kw.get("init", "legs")
     if kw.get("mode", "dplr") in ("diag", "s4d"):
         try:
-            resolve_diag_init(init)
+            resolve_init(init)
         except OptionError:
             init = "lin"
         return "s4d", {**base, "init": init, "disc": kw.get("disc", "zoh")}
     rank = meta.get("arrays", {}).get("param/layer.kernel.P", {}).get("shape", [1])[0]
     try:
-        init = resolve_dplr_init(init)
+        init = resolve_measure(init, "init")
     except OptionError:
         init = "legs"
     if init == "legt" and rank < 2:
