@@ -20,8 +20,8 @@ from typing import Any
 
 from ..checks import check_choice, check_int, check_real, format_choices
 from ..errors import OptionError
+from ..train.losses import LOSS_EXPONENTS
 from .geometry import grid_misfit
-from .loss import LOSS_EXPONENTS
 
 PRESETS: dict[str, dict[str, Any]] = {
     "T": {"embed_dim": 48, "depths": (4, 4, 4, 4)},

@@ -13,11 +13,9 @@ from typing import Any
 
 from ..checks import check_choice
 from ..errors import ShapeError
+from ..train.losses import LOSS_EXPONENTS
 
-__all__ = ["LOSS_EXPONENTS", "check_scot_loss"]
-
-LOSS_EXPONENTS = (1, 2)
-"""The ``p`` of scOT's loss: 1 (relative L1) or 2 (relative MSE)."""
+__all__ = ["check_scot_loss"]
 
 
 def check_scot_loss(

@@ -34,6 +34,7 @@ from ..checks import check_choice
 from ..errors import OptionError, ShapeError
 
 __all__ = [
+    "LOSS_EXPONENTS",
     "REDUCTIONS",
     "channel_groups",
     "pooled_relative_loss",
@@ -45,6 +46,9 @@ Array = Any  # numpy.ndarray | torch.Tensor | jax.Array
 
 REDUCTIONS = ("mean", "pooled")
 """The ``reduction`` names of :func:`relative_l1_loss`."""
+
+LOSS_EXPONENTS = (1, 2)
+"""The ``p`` of the relative losses: 1 (relative L1) or 2 (relative MSE)."""
 
 
 def channel_groups(slice_list: Sequence[int] | None, n_channels: int) -> list[tuple[int, int]]:
@@ -74,7 +78,7 @@ def _groups(
             "pred, target: expected equal shapes (batch, channels, *grid); got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
-    check_choice("p", p, (1, 2))
+    check_choice("p", p, LOSS_EXPONENTS)
     return channel_groups(channel_slice_list, pred.shape[1])
 
 
