@@ -155,8 +155,9 @@ def test_window_counts_of_etth1_96_96(etth1):
     # the counts Informer / Autoformer / Time-Series-Library print: train 8449, val 2785, test 2785
     assert counts == (8449, 2785, 2785)
     # targets in each split's own rows, inputs anywhere before (val/test borrow seq_len rows)
-    assert count_windows(96, 8640, 96, 96) == 8449
-    assert count_windows(8640, 11520, 96, 96) == count_windows(11520, 14400, 96, 96) == 2785
+    assert count_windows(96, 8640, 96, 96) == len(splits.train) == 8449
+    assert count_windows(8640, 11520, 96, 96) == len(splits.val) == 2785
+    assert count_windows(11520, 14400, 96, 96) == len(splits.test) == 2785
     # the first target of val / test is the first row of the split, the last one the last row
     assert splits.val.window_times(0)[1][0] == 8640 and splits.test.window_times(0)[1][0] == 11520
     assert splits.test.window_times(-1)[1][-1] == 14399
