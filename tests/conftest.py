@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+#: The ETTh1 file of ../shared (not shipped: the tests that read it skip without it).
+ETTH1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETT" / "ETTh1.csv"
 
 # On a GPU machine JAX would otherwise reserve 75 % of the GPU memory at its first
 # use, leaving the torch tests of the same run short of memory.

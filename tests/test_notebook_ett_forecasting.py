@@ -12,10 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import NOTEBOOKS, notebook_cell_kinds
-
-# the notebook's default DATA, "../../shared/data/ETT/ETTh1.csv" from notebooks/
-DATA = NOTEBOOKS.parents[1] / "shared" / "data" / "ETT" / "ETTh1.csv"
+from tests.conftest import ETTH1 as DATA  # the notebook's default "../../shared/data/ETT/..."
+from tests.conftest import notebook_cell_kinds
 
 
 def windows(

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ETTH1
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 #: The README's placeholder for a user's ETT copy, run on the copy in ../shared.
 ETT_PLACEHOLDER = "path/to/ETTh1.csv"
-ETT_FILE = ROOT.parent / "shared" / "data" / "ETT" / "ETTh1.csv"
 
 
 def _blocks() -> list[str]:
@@ -29,9 +30,9 @@ def test_readme_has_both_quick_starts():
 def test_readme_block_runs(index, tmp_path, capsys):
     block = _blocks()[index]
     if ETT_PLACEHOLDER in block:
-        if not ETT_FILE.exists():
-            pytest.skip(f"the ETT example needs {ETT_FILE}")
-        block = block.replace(ETT_PLACEHOLDER, str(ETT_FILE))
+        if not ETTH1.exists():
+            pytest.skip(f"the ETT example needs {ETTH1}")
+        block = block.replace(ETT_PLACEHOLDER, str(ETTH1))
     script = tmp_path / f"block{index}.py"
     script.write_text(block)
     runpy.run_path(str(script), run_name="__main__")

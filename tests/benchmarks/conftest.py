@@ -16,6 +16,11 @@ torch = pytest.importorskip("torch")
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
+def table_lines(text: str) -> list[str]:
+    """The Markdown table rows of a results text, header row first (no separator)."""
+    return [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+
+
 def assert_header(text: str, script: str, argv: list[str]) -> None:
     """Lines 3 to 6 of a results file: device, threads, versions, the command as run."""
     lines = text.splitlines()

@@ -9,6 +9,8 @@ import importlib
 
 import pytest
 
+from .conftest import table_lines
+
 torch = pytest.importorskip("torch")
 
 ARGV = ["--batch", "2", "--length", "8", "--dim", "8", "--heads", "2", "--layers", "2"]
@@ -58,7 +60,7 @@ def test_a_failing_encoder_gets_a_row_and_the_others_run(bench, run_script, monk
 
     monkeypatch.setattr(bench.report, "median_seconds", median_seconds)
     text = run_script("encoder_throughput", [*ARGV, "--repeats", "1"])
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = table_lines(text)
     assert len(rows) == 1 + 5 and len(calls) == 5
     assert rows[2].startswith("| tied, 2 steps | ")
     assert rows[2].endswith("| — | — | — | — | — | | failed: RuntimeError: boom |")

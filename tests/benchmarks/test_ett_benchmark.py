@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,12 +16,12 @@ from sciml_seq.data.timeseries import (
     split_borders,
 )
 from sciml_seq.errors import OptionError
+from tests.conftest import ETTH1
 
-from .conftest import BENCHMARKS
+from .conftest import BENCHMARKS, table_lines
 
 torch = pytest.importorskip("torch")
 
-ETTH1 = Path(__file__).resolve().parents[3] / "shared" / "data" / "ETT" / "ETTh1.csv"
 MODELS = ["linear", "s4d", "transformer-ode", "transformer-tied"]
 
 
@@ -35,7 +34,7 @@ def ett(monkeypatch):
 
 def table_rows(text: str) -> dict[str, dict[str, str]]:
     """The table's rows by model name, each a dict column title -> cell."""
-    lines = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    lines = table_lines(text)
     titles = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = [dict(zip(titles, (c.strip() for c in line.strip("|").split("|")), strict=True))
             for line in lines[1:]]  # fmt: skip

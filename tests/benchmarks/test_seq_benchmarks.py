@@ -6,12 +6,14 @@ import importlib
 
 import pytest
 
+from .conftest import table_lines
+
 
 def run_long_range(run_script, tasks: list[str], models: list[str]) -> str:
     argv = ["--task", *tasks, "--model", *models, "--params", "1500", "--epochs", "1"]
     argv += ["--max-steps", "2", "--n-train", "16", "--n-test", "8", "--threads", "1"]
     text = run_script("long_range", argv)
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = table_lines(text)
     assert len(rows) == 1 + len(tasks) * len(models)  # header + tasks x models
     return text
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
-def table_rows(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+from .conftest import table_lines as table_rows
 
 
 def test_irregular_forecasting_smoke(run_script):

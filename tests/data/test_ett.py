@@ -27,18 +27,17 @@ from sciml_seq.data.timeseries import (
     split_borders,
 )
 from sciml_seq.errors import FormatError, OptionError, ShapeError
+from tests.conftest import ETTH1
 
-ETT_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ETT"
 HEADER = "date," + ",".join(ETT_COLUMNS)
 START = np.datetime64("2016-07-01T00:00:00", "s")
 
 
 @pytest.fixture(scope="module")
 def etth1() -> ETTData:
-    path = ETT_DIR / "ETTh1.csv"
-    if not path.exists():
-        pytest.skip(f"ETT data not found at {path} (a local copy beside the repository)")
-    return read_ett(path)
+    if not ETTH1.exists():
+        pytest.skip(f"ETT data not found at {ETTH1} (a local copy beside the repository)")
+    return read_ett(ETTH1)
 
 
 def write_csv(path: Path, lines: list[str], header: str = HEADER) -> Path:
