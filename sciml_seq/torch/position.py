@@ -28,6 +28,7 @@ positions a table cannot serve.  Checking positions reads them on the host
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -91,15 +92,17 @@ def _compute_dtype(positions: Tensor, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
-def _frequencies(values: np.ndarray, like: Tensor, dtype: torch.dtype) -> Tensor:
-    """``values`` on ``like``'s device: copied there once per (values, device, dtype)."""
-    return _device_frequencies(tuple(values.tolist()), like.device, dtype)
-
-
 @functools.lru_cache(maxsize=64)
-def _device_frequencies(values: tuple[float, ...], device: torch.device, dtype: torch.dtype):
-    # only read, never modified in place
-    return cacheable_tensor(values, dtype=dtype, device=device)
+def _frequencies(
+    table: Callable[[int, float], np.ndarray],
+    dim: int,
+    scale: float,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Tensor:
+    """``table(dim, scale)`` on ``device`` as ``dtype``, built and copied there once per
+    arguments (a host-to-device copy synchronises the GPU); only read, never modified."""
+    return cacheable_tensor(table(dim, scale), dtype=dtype, device=device)
 
 
 def rotate_half(x: Tensor) -> Tensor:
@@ -158,7 +161,9 @@ class SinusoidalEncoding(nn.Module):
 
     def _table(self, positions: Tensor, dtype: torch.dtype) -> Tensor:
         work = _compute_dtype(positions, dtype)
-        freq = _frequencies(sinusoidal_frequencies(self.dim, self.max_period), positions, work)
+        freq = _frequencies(
+            sinusoidal_frequencies, self.dim, self.max_period, positions.device, work
+        )
         angles = positions.to(work)[..., None] * freq
         return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2).to(dtype)
 
@@ -288,7 +293,7 @@ class RotaryEncoding(nn.Module):
         _check_positions(positions)
         dtype = dtype or _default_dtype(positions)
         work = _compute_dtype(positions, dtype)
-        freq = _frequencies(rotary_frequencies(self.head_dim, self.base), positions, work)
+        freq = _frequencies(rotary_frequencies, self.head_dim, self.base, positions.device, work)
         angles = positions.to(work)[:, None, :, None] * freq
         angles = torch.cat([angles, angles], dim=-1)
         return angles.cos().to(dtype), angles.sin().to(dtype)

@@ -484,11 +484,12 @@ def test_frequencies_are_copied_to_the_device_once_and_survive_inference_mode():
     """The frequency table is cached per device and dtype (a host-to-device copy would
     synchronise the GPU on every call); a first call under inference_mode must not
     leave an inference tensor behind that breaks a later backward pass."""
+    from sciml_seq.position import sinusoidal_frequencies
     from sciml_seq.torch.position import RotaryEncoding, _frequencies
 
-    values = np.array([1.0, 0.5, 0.25])
-    like = torch.zeros(1)
-    assert _frequencies(values, like, torch.float64) is _frequencies(values, like, torch.float64)
+    key = (sinusoidal_frequencies, 6, 10.0, torch.device("cpu"), torch.float64)
+    assert _frequencies(*key) is _frequencies(*key)
+    np.testing.assert_array_equal(_frequencies(*key).numpy(), sinusoidal_frequencies(6, 10.0))
     rope = RotaryEncoding(6, base=123.0)  # a base no other test uses: a fresh cache entry
     x, positions = torch.randn(2, 1, 5, 6), torch.rand(2, 5)
     with torch.inference_mode():
