@@ -59,6 +59,7 @@ class TimeFNO(nn.Module):
     ) -> None:
         super().__init__()
         try:
+            from neuralop.layers.spectral_convolution import SpectralConv
             from neuralop.models import FNO
         except ImportError as error:
             raise UnavailableError(
@@ -87,7 +88,7 @@ class TimeFNO(nn.Module):
         # bf16/fp16 the spectral convolutions would get half-precision input, which
         # cuFFT refuses (bf16) or restricts (fp16); they compute in float32 instead.
         for module in self.fno.modules():
-            if type(module).__name__ == "SpectralConv":
+            if isinstance(module, SpectralConv):
                 module.register_forward_pre_hook(_float32_input)
 
     def forward(self, x: Tensor, time: Tensor) -> Tensor:
