@@ -33,6 +33,15 @@ def decay_trajectories(n: int = 6, n_times: int = 5, channels: int = 2, size: in
     return u.astype(np.float32), t
 
 
+def write_decay_file(path, *, time_scale: float = 1.0, meta=None, **sizes):
+    """:func:`decay_trajectories` (``sizes``: its arguments) written as a trajectory file."""
+    from sciml_seq.data import pde
+
+    u, t = decay_trajectories(**sizes)
+    pde.write_trajectories(path, pde.Trajectories(u=u, t=t * time_scale, meta=meta or {}))
+    return path
+
+
 TINY_FNO = ["hidden_channels=8", "n_layers=1", "n_modes=[4,4]"]
 
 

@@ -8,11 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sciml_seq.cli import USAGE_ERROR, app
-from sciml_seq.data import pde
 from sciml_seq.train.checkpoint import save_checkpoint
 from sciml_seq.train.operator_models import build_operator
 
-from .conftest import decay_trajectories
+from .conftest import write_decay_file
 
 runner = CliRunner()
 
@@ -29,9 +28,7 @@ TINY_SCOT = {
 
 @pytest.fixture
 def data(tmp_path):
-    u, t = decay_trajectories(n=2, n_times=3, channels=2, size=8)
-    path = tmp_path / "toy.h5"
-    pde.write_trajectories(path, pde.Trajectories(u=u, t=t, meta={}))
+    path = write_decay_file(tmp_path / "toy.h5", n=2, n_times=3, channels=2, size=8)
     return path
 
 
@@ -89,9 +86,7 @@ def test_evaluate_bad_option_and_bad_checkpoint(data, checkpoint, tmp_path):
 
 def test_evaluate_shape_error(checkpoint, tmp_path):
     """A checkpoint for 2 channels on data with 3: the model's ShapeError, one line."""
-    u, t = decay_trajectories(n=2, n_times=3, channels=3, size=8)
-    path = tmp_path / "three.h5"
-    pde.write_trajectories(path, pde.Trajectories(u=u, t=t, meta={}))
+    path = write_decay_file(tmp_path / "three.h5", n=2, n_times=3, channels=3, size=8)
     args = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(path)]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "eval")])
     assert_one_line_error(result, "pixel_values: expected (batch, 2, H, W), got (2, 3, 8, 8)")

@@ -10,9 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from sciml_seq.cli import app
-from sciml_seq.data import pde
 
-from .conftest import TINY_FNO, decay_trajectories, train_operator_args
+from .conftest import TINY_FNO, train_operator_args, write_decay_file
 
 pytest.importorskip("neuralop")
 
@@ -28,9 +27,15 @@ TINY_SCOT = [
 
 @pytest.fixture
 def data(tmp_path):
-    u, t = decay_trajectories(n=4, n_times=4, channels=2, size=16)
-    path = tmp_path / "toy.h5"
-    pde.write_trajectories(path, pde.Trajectories(u=u, t=t * 2.0, meta={"equation": "decay"}))
+    path = write_decay_file(
+        tmp_path / "toy.h5",
+        time_scale=2.0,
+        meta={"equation": "decay"},
+        n=4,
+        n_times=4,
+        channels=2,
+        size=16,
+    )
     return path
 
 

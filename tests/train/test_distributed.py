@@ -17,7 +17,7 @@ from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.trainer import TrainConfig, Trainer
 
 from ..operator.reference import micro_config
-from .conftest import TinyOperator, decay_trajectories, train_operator_args
+from .conftest import TinyOperator, decay_trajectories, train_operator_args, write_decay_file
 
 CONFIG = TrainConfig(steps=3, batch_size=8, lr=1e-2, warmup_steps=1, clip_norm=0.05)
 
@@ -146,12 +146,8 @@ def test_torchrun_cli_matches_one_process(tmp_path):
 
     from safetensors.torch import load_file
 
-    from sciml_seq.data import pde
-
     pytest.importorskip("neuralop")
-    u, t = decay_trajectories(n=4, n_times=4, channels=2, size=8)
-    data = tmp_path / "toy.h5"
-    pde.write_trajectories(data, pde.Trajectories(u=u, t=t, meta={}))
+    data = write_decay_file(tmp_path / "toy.h5", n=4, n_times=4, channels=2, size=8)
     args = ["-m", "sciml_seq.cli", *train_operator_args(data, steps=3, batch_size=8)]
     torchrun = [
         sys.executable,
