@@ -42,7 +42,8 @@ class _BilinearCauchy(torch.autograd.Function):
         r = rows(v, w, ("v", "w"))
         K = omega.shape[-1]
         out = torch.empty(r.M, K, 2, dtype=v.real.dtype, device=v.device)
-        o = real_view(omega.to(device=v.device, dtype=v.dtype))
+        omega = omega.to(device=v.device, dtype=v.dtype)  # saved as converted
+        o = real_view(omega)
         from ._cauchy_tl import _fwd
 
         with on_device(v):
@@ -63,10 +64,9 @@ class _BilinearCauchy(torch.autograd.Function):
         s1 = torch.empty_like(s0)
         from ._cauchy_tl import _bwd
 
-        o = real_view(omega.to(device=v.device, dtype=v.dtype))
         with on_device(v):
             _bwd[(r.M, cdiv(r.N, BLOCK_N))](
-                g, real_view(r.b), o, s0, s1, r.MB, r.N, K, BN=BLOCK_N, BK=BLOCK_K
+                g, real_view(r.b), real_view(omega), s0, s1, r.MB, r.N, K, BN=BLOCK_N, BK=BLOCK_K
             )
         s0, s1 = torch.view_as_complex(s0), torch.view_as_complex(s1)
         grad_v = r.reduce(s0, v) if ctx.needs_input_grad[0] else None
