@@ -366,7 +366,8 @@ def reading(rows: list[Row], args: argparse.Namespace) -> list[str]:
             f"constant learning rate): {', '.join(earlier) or 'none'}."
         )
     lines.append(
-        f"These are short CPU runs ({args.seconds:g} s of training per neural model, "
+        f"These are short {'CPU' if args.device == 'cpu' else args.device} runs "
+        f"({args.seconds:g} s of training per neural model, "
         f"{args.threads} thread(s), one seed: differences of a few per cent may not survive "
         "another seed, which was not run; no tuning, the checkpoint is chosen on validation "
         "only), not converged models. Published ETTh1 96 -> 96 test MSE / MAE for "
