@@ -1,9 +1,10 @@
 """The table of ODE methods shared by every backend, and framework-free helpers.
 
-Method names mean the same thing in PyTorch (torchdiffeq / torchode) and JAX
-(diffrax).  Fixed-step methods step on a uniform grid; adaptive methods choose
-their steps from ``rtol``/``atol``.  Which backend provides which method is
-decided by the backend modules; this table only describes the methods.
+Method names mean the same thing in every engine and both frameworks.  Fixed-step
+methods step on a uniform grid; adaptive methods choose their steps from
+``rtol``/``atol``.  Which engine provides which method is the engine table's
+business (:data:`sciml_seq.engines.ENGINES`); this table only describes the
+methods, and :mod:`sciml_seq.tableaus` holds their coefficients.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_choice, check_int, check_real, format_choices
-from .errors import NonFiniteError, OptionError, ShapeError, UnavailableError
+from .errors import NonFiniteError, OptionError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -49,59 +49,38 @@ METHODS: dict[str, Method] = {
     )
 }
 
-ADJOINTS = ("direct", "checkpoint", "backsolve")
+def check_times(ts: np.ndarray, name: str = "ts") -> int:
+    """Check output times: a finite, strictly monotone 1-D array of length >= 1.
 
-
-def get_method(name: str, available: tuple[str, ...] | None = None, backend: str = "") -> Method:
-    """Look a method up by name, with a clear error listing the valid names.
-
-    ``available`` restricts the names to those a backend provides; a known
-    method missing from it raises ``UnavailableError`` naming the backend.
+    Times may decrease (the solve then integrates backwards, as torchdiffeq and
+    diffrax allow); one time point asks for the initial state only.  Returns
+    the direction, ``1`` (increasing, or a single time) or ``-1``.
     """
-    check_choice("method", name, METHODS)
-    if available is not None and name not in available:
-        raise UnavailableError(
-            f"method: expected one of {format_choices(available)} (what backend={backend!r} "
-            f"provides as installed); got {name!r}"
-        )
-    return METHODS[name]
-
-
-def check_step_options(
-    method: Method, step_size: float | None, n_steps: int | None, max_steps: int
-) -> None:
-    """Check that fixed methods get exactly one of ``step_size``/``n_steps`` and adaptive none."""
-    if method.adaptive:
-        if step_size is not None or n_steps is not None:
-            raise OptionError(
-                f"method={method.name!r} is adaptive: it takes rtol/atol, not "
-                f"step_size={step_size!r} / n_steps={n_steps!r}; use a fixed method "
-                f"({[m for m, s in METHODS.items() if not s.adaptive]}) for fixed steps"
-            )
-    else:
-        if (step_size is None) == (n_steps is None):
-            raise OptionError(
-                f"method={method.name!r} is a fixed-step method: give exactly one of "
-                f"step_size or n_steps (got step_size={step_size!r}, n_steps={n_steps!r})"
-            )
-        if step_size is not None:
-            check_real("step_size", step_size, gt=0.0)
-        if n_steps is not None:
-            check_int("n_steps", n_steps)
-    check_int("max_steps", max_steps)
-
-
-def check_times(ts: np.ndarray, name: str = "ts") -> None:
-    """Check that time points are a finite, strictly increasing 1-D array of length >= 2."""
-    if ts.ndim != 1 or ts.shape[0] < 2:
-        raise ShapeError(f"{name} must be 1-D with at least 2 time points, got shape {ts.shape}")
+    if ts.ndim != 1 or ts.shape[0] < 1:
+        raise ShapeError(f"{name}: expected a 1-D array of at least 1 time point; got shape "
+                         f"{ts.shape}")
     if not np.all(np.isfinite(ts)):
-        raise NonFiniteError(f"{name} must be finite, got {ts.tolist()}")
-    if not np.all(np.diff(ts) > 0):
-        raise OptionError(f"{name} must be strictly increasing, got {ts.tolist()}")
+        raise NonFiniteError(f"{name}: expected finite times; got {ts.tolist()}")
+    steps = np.diff(ts)
+    if np.all(steps > 0):
+        return 1
+    if np.all(steps < 0):
+        return -1
+    raise OptionError(
+        f"{name}: expected strictly increasing or strictly decreasing times; got {ts.tolist()}"
+    )
 
 
-def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np):
+def grid_counts(values: np.ndarray, step_size: float | None, n_steps: int | None) -> list[int]:
+    """Steps per output interval of :func:`fixed_grid`, from concrete times ``values``."""
+    if n_steps is not None:
+        return [n_steps] * (values.shape[0] - 1)
+    spans = np.abs(np.diff(np.asarray(values, dtype=np.float64)))
+    # abs: torchdiffeq's adjoint asks for the grid of reversed (decreasing) intervals.
+    return [max(1, math.ceil(span / step_size - 1e-9)) for span in spans]
+
+
+def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np, values=None):
     """The grid a fixed-step method steps on, containing every output time exactly.
 
     Each output interval ``[ts[i], ts[i+1]]`` is cut into equal steps: ``n_steps``
@@ -109,25 +88,42 @@ def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np):
     solver states, never interpolated.  With ``ts = [0, T]`` and ``n_steps = N``
     the grid is ``T * arange(N + 1) / N``.
 
-    ``xp`` is the array namespace (``numpy`` or ``jax.numpy``); with ``n_steps``
-    the grid has a static size, so traced ``ts`` work.  ``step_size`` needs
-    concrete ``ts`` (the number of steps depends on their values).
+    ``xp`` is the array namespace (``numpy``, ``jax.numpy`` or ``torch``); the
+    grid is computed from ``ts`` with ``xp``'s operations, so it carries the
+    gradient with respect to ``ts`` (and traced ``ts`` work with ``n_steps``).
+    ``step_size`` needs the concrete times to count the steps: ``values``
+    (numpy), by default ``numpy.asarray(ts)``.
 
-    Returns an array of shape ``(n_grid,)`` in the dtype of ``ts``;
-    ``n_grid - 1`` is the number of steps.
+    Returns an array of shape ``(n_grid,)`` in the dtype of ``ts`` (float64 for
+    integer numpy times), on its device; ``n_grid - 1`` is the number of steps.
     """
+    if xp is np:
+        ts = np.asarray(ts)
+        if not np.issubdtype(ts.dtype, np.floating):
+            ts = ts.astype(np.float64)
     if n_steps is not None:
+        counts = [n_steps] * (ts.shape[0] - 1)
+    else:
+        counts = grid_counts(np.asarray(ts if values is None else values), step_size, None)
+    if len(set(counts)) <= 1:
+        n = counts[0] if counts else 1
         # Fractions k/N come from numpy (N is static) so that every xp gives the same
         # grid: XLA turns division by a constant into multiplication by its reciprocal.
-        fractions = xp.asarray(np.arange(n_steps) / n_steps, dtype=ts.dtype)
+        fractions = _constant(np.arange(n) / n, ts, xp)
         interior = ts[:-1, None] + (ts[1:] - ts[:-1])[:, None] * fractions[None, :]
         return xp.concatenate([interior.reshape(-1), ts[-1:]])
-    ts64 = np.asarray(ts, dtype=np.float64)
-    pieces = []
-    for t0, t1 in zip(ts64[:-1], ts64[1:], strict=True):
-        # abs: torchdiffeq's adjoint asks for the grid of reversed (decreasing) intervals.
-        n = max(1, math.ceil(abs(t1 - t0) / step_size - 1e-9))
-        pieces.append(t0 + (t1 - t0) * np.arange(n) / n)
-    pieces.append(ts64[-1:])
-    dtype = np.asarray(ts).dtype
-    return np.concatenate(pieces).astype(dtype if np.issubdtype(dtype, np.floating) else np.float64)
+    pieces = [
+        ts[i] + (ts[i + 1] - ts[i]) * _constant(np.arange(n) / n, ts, xp)
+        for i, n in enumerate(counts)
+    ]
+    return xp.concatenate([*pieces, ts[-1:]])
+
+
+def _constant(values: np.ndarray, like, xp):
+    """``values`` as an array of ``xp`` in the dtype (and on the device) of ``like``."""
+    if xp is np:
+        return values.astype(like.dtype)
+    device = getattr(like, "device", None)
+    if device is not None and not callable(device):  # torch: a device attribute
+        return xp.asarray(values, dtype=like.dtype, device=device)
+    return xp.asarray(values, dtype=like.dtype)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .checks import check_choice, check_int, check_real, format_choices
 from .errors import OptionError
+from .solver import SolveOptions
 
 REGULARIZERS = ("kinetic", "jacobian")
 """Integral regularisers of RNODE (Finlay et al., 2020), accumulated along the solve:
@@ -37,6 +38,16 @@ def check_block_options(t_end: float, steer: float, regularizers: Sequence[str])
             f"got {list(regularizers)}"
         )
     return regularizers
+
+
+def check_block_engine(solver: SolveOptions, regularizers: tuple[str, ...]) -> None:
+    """Refuse regularisers with host engines (they solve the field alone)."""
+    if regularizers and solver.spec.host:
+        raise OptionError(
+            f"regularizers={list(regularizers)} are not supported with engine={solver.engine!r}: "
+            "host engines solve the field alone; use engine='native' (or another framework "
+            "engine) for RNODE regularisers"
+        )
 
 
 def check_stack_layers(field: object, n_layers: object, untied: bool) -> int:

@@ -25,6 +25,7 @@ from .checks import check_choice, check_int, format_choices
 from .errors import OptionError
 from .fields import ACTIVATIONS
 from .position import check_heads
+from .solver import SolveOptions
 
 DEPTH_MODES = ("ode", "tied", "untied")
 ENCODINGS = ("none", *position.ENCODINGS)
@@ -35,6 +36,11 @@ input; the others (:data:`ADDITIVE_ENCODINGS`) are added to the input, and with
 ``per_layer=True`` to the attention input of every field evaluation instead (a
 bias on Q, K and V)."""
 ADDITIVE_ENCODINGS = position.ADDITIVE_ENCODINGS
+
+ENCODER_SOLVER = SolveOptions(rtol=1e-3, atol=1e-4, max_steps=1024)
+"""The encoder's solve options for ``depth="ode"`` unless it is given others (keywords
+change these): looser tolerances than :class:`~sciml_seq.solver.SolveOptions`'s, as a
+transformer block needs."""
 
 
 def check_transformer_options(

@@ -1,5 +1,6 @@
 """PyTorch implementation of sciml_seq (mirrors :mod:`sciml_seq.jax`)."""
 
+from ..solver import SolveOptions
 from .attention import MultiheadAttention
 from .fields import TimeMLP
 from .ode import BlockOutput, ODEBlock, ResidualStack
@@ -28,6 +29,7 @@ __all__ = [
     "RotaryEncoding",
     "SinusoidalEncoding",
     "Solution",
+    "SolveOptions",
     "TimeMLP",
     "TransformerEncoder",
     "TransformerField",

@@ -6,25 +6,20 @@ Mirrors :mod:`sciml_seq.jax.ode`: same constructor arguments, same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_choice
 from ..errors import OptionError, ShapeError
-from ..host.interface import (
-    HOST_BACKENDS,
-    check_host_block_options,
-    refuse_backend_options,
-)
 from ..methods import fixed_grid
-from ..ode import check_block_options, check_stack_layers
+from ..ode import check_block_engine, check_block_options, check_stack_layers
+from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
-from .solve import Adjoint, Backend, Solution, solve
+from .solve import Solution, solve
 
 
 @dataclass
@@ -93,11 +88,9 @@ class ODEBlock(nn.Module):
         Vector field module, ``field(t, h)`` with ``t: (batch,)``, ``h: (batch, *state)``.
     t_end:
         Integration time ``T`` (the block's "depth").
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend, backend_options:
-        Passed to :func:`sciml_seq.torch.solve`.  ``backend_options`` are a host
-        backend's own options (``"scipy"``: ``first_step``, ``max_step``;
-        ``"julia"``: ``vjp``, ``controller``), checked here with the other host
-        options (no Julia needed); the torch backends take none.
+    solver, **options:
+        The :class:`~sciml_seq.solver.SolveOptions` of the solve, or its fields as
+        keywords (``method="rk4", n_steps=8``); checked here, at construction.
     regularizers:
         Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
         their integrals come back in :attr:`BlockOutput.regularization` and
@@ -116,40 +109,18 @@ class ODEBlock(nn.Module):
         field: nn.Module,
         *,
         t_end: float = 1.0,
-        method: str = "dopri5",
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 4096,
-        adjoint: Adjoint = "direct",
-        backend: Backend = "torchdiffeq",
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
-        backend_options: Mapping[str, Any] | None = None,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
         self.regularizers = check_block_options(t_end, steer, regularizers)
-        check_choice("backend", backend, get_args(Backend))
+        self.solver = solve_options(solver, **options).for_framework("torch")
+        check_block_engine(self.solver, self.regularizers)
         self.field = field
         self.t_end = float(t_end)
         self.steer = float(steer)
-        self.solve_options = dict(
-            method=method,
-            rtol=rtol,
-            atol=atol,
-            step_size=step_size,
-            n_steps=n_steps,
-            max_steps=max_steps,
-            adjoint=adjoint,
-            backend=backend,
-            backend_options=backend_options,
-        )
-        if backend in HOST_BACKENDS:
-            checked = check_host_block_options(self.regularizers, **self.solve_options)
-            self.solve_options["backend_options"] = dict(checked)
-        else:
-            refuse_backend_options(backend, backend_options)
         self.last_output: BlockOutput | None = None
 
     def solve(self, h0: Tensor, ts: Tensor | None = None) -> BlockOutput:
@@ -170,7 +141,7 @@ class ODEBlock(nn.Module):
             noise = torch.randn_like(h0) if "jacobian" in self.regularizers else None
             field = _Regularized(self.field, state_shape, self.regularizers, noise)
             y0 = torch.cat([h0.flatten(1), h0.new_zeros(batch, len(self.regularizers))], dim=1)
-        solution = solve(field, y0, times, **self.solve_options)
+        solution = solve(field, y0, times, solver=self.solver)
         ys = solution.ys
         regularization: dict[str, Tensor] = {}
         if self.regularizers:

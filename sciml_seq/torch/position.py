@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -53,9 +53,10 @@ from ..position import (
     sinusoidal_generator,
     sinusoidal_reference,
 )
+from ..solver import SolveOptions, solve_options
 from .cache import cacheable_tensor
 from .fields import TimeMLP
-from .solve import Adjoint, solve
+from .solve import solve
 
 _SEQ_AXES = ("batch", "length", "dim")
 _POS_AXES = ("batch", "length")
@@ -422,10 +423,11 @@ class NeuralODEEncoding(nn.Module):
     init: ``"random"`` or ``"sinusoidal"`` (above).
     max_period: of the sinusoidal table ``init="sinusoidal"`` starts from
         (unused with ``"random"``).
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint:
-        passed to :func:`sciml_seq.torch.solve` (``n_steps`` counts steps per
-        interval between consecutive distinct positions).
     dtype: parameter dtype (PyTorch's default when ``None``).
+    solver, **options:
+        the :class:`~sciml_seq.solver.SolveOptions` of the solve (or its fields
+        as keywords; ``n_steps`` counts steps per interval between consecutive
+        distinct positions).
 
     Parameters: ``initial (dim,)`` and ``field.*`` (the same names for both
     initialisations).
@@ -444,16 +446,12 @@ class NeuralODEEncoding(nn.Module):
         time_conditioning: str = "concat",
         init: Literal["random", "sinusoidal"] = NEURAL_ODE_DEFAULT_INIT,
         max_period: float = 10000.0,
-        method: str = "dopri5",
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 4096,
-        adjoint: Adjoint = "direct",
         dtype: torch.dtype | None = None,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
+        self.solver = solve_options(solver, **options).for_framework("torch")
         self.dim = check_int("dim", dim)
         self.init = check_neural_ode_init(init, self.dim)
         self.max_period = check_real("max_period", max_period, gt=0.0)
@@ -477,15 +475,6 @@ class NeuralODEEncoding(nn.Module):
             nn.init.zeros_(self.field.layers[-1].bias)
         self.initial = nn.Parameter(initial.to(dtype))
         self.register_buffer("_generator", generator, persistent=False)
-        self.solve_options = dict(
-            method=method,
-            rtol=rtol,
-            atol=atol,
-            step_size=step_size,
-            n_steps=n_steps,
-            max_steps=max_steps,
-            adjoint=adjoint,
-        )
         self.register_buffer("_cache_times", None, persistent=False)
         self.register_buffer("_cache_values", None, persistent=False)
         self._cache_versions: tuple[int, ...] | None = None
@@ -499,7 +488,7 @@ class NeuralODEEncoding(nn.Module):
         if times.numel() == 1:  # every position is 0
             return y0
         field = self.field if self._generator is None else _Rotating(self.field, self._generator)
-        return solve(field, y0, times, **self.solve_options).ys[0, start:]
+        return solve(field, y0, times, solver=self.solver).ys[0, start:]
 
     def _times(self, positions: Tensor) -> Tensor:
         work = _compute_dtype(positions, self.initial.dtype)
@@ -563,7 +552,7 @@ class NeuralODEEncoding(nn.Module):
         return x + self.encoding(positions).to(x.dtype)
 
     def extra_repr(self) -> str:
-        options = dict(init=self.init, max_period=self.max_period, **self.solve_options)
+        options = dict(init=self.init, max_period=self.max_period, solver=self.solver)
         return f"dim={self.dim}, " + ", ".join(f"{k}={v!r}" for k, v in options.items())
 
 

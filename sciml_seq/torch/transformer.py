@@ -12,9 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import OptionError, ShapeError
-from ..methods import check_step_options, get_method
+from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
-from ..transformer import check_transformer_options
+from ..transformer import ENCODER_SOLVER, check_transformer_options
 from .attention import MultiheadAttention, check_padding_mask
 from .fields import _ACTIVATIONS
 from .ode import ODEBlock, ResidualStack
@@ -26,7 +26,6 @@ from .position import (
     SinusoidalEncoding,
     _check_positions,
 )
-from .solve import Adjoint
 
 
 class TransformerField(nn.Module):
@@ -202,9 +201,12 @@ class TransformerEncoder(nn.Module):
     encoding_options: keyword arguments of the encoding's constructor
         (``max_period``, ``max_positions``/``interpolate``, ``"neural_ode"``'s
         (FLOATER's) ``hidden``/``init``/``method``/...; for ``"rotary"``: ``base``).
-    t_end, method, rtol, atol, step_size, n_steps, max_steps, adjoint:
-        the ``ODEBlock`` of ``depth="ode"`` (``t_end`` also sets the discrete grid).
+    t_end: the span of the ``ODEBlock`` of ``depth="ode"`` (also sets the discrete grid).
     dtype: parameter dtype.
+    solver, **options: the :class:`~sciml_seq.solver.SolveOptions` of ``depth="ode"``
+        (or its fields as keywords), by default
+        :data:`sciml_seq.transformer.ENCODER_SOLVER` (``rtol=1e-3, atol=1e-4,
+        max_steps=1024``).
 
     Parameters (names): ``encoding.*`` (when it has any), ``layers.{i}.*`` (one
     field, or ``n_layers`` untied), ``norm`` (final ``LayerNorm``).
@@ -227,26 +229,22 @@ class TransformerEncoder(nn.Module):
         encoding_options: dict[str, Any] | None = None,
         activation: str = "gelu",
         t_end: float = 1.0,
-        method: str = "dopri5",
-        rtol: float = 1e-3,
-        atol: float = 1e-4,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 1024,
-        adjoint: Adjoint = "direct",
         dtype: torch.dtype | None = None,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
+        self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("torch")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
             dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
         )
-        options = dict(encoding_options or {})
-        rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
+        encoder_options = dict(encoding_options or {})
+        rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
-        self.encoding = make_encoding(encoding, dim, options, dtype)
-        if per_layer and depth == "ode" and adjoint == "backsolve":
+        self.encoding = make_encoding(encoding, dim, encoder_options, dtype)
+        if per_layer and depth == "ode" and self.solver.adjoint == "backsolve":
             # The backsolve adjoint differentiates the field's parameters only, and a
             # per-layer encoding enters the field as a bias tensor.
             if any(True for _ in self.encoding.parameters()):
@@ -263,17 +261,6 @@ class TransformerEncoder(nn.Module):
             for _ in range(count)
         )
         self.norm = nn.LayerNorm(dim, dtype=dtype)
-        self.block_options = dict(
-            t_end=t_end,
-            method=method,
-            rtol=rtol,
-            atol=atol,
-            step_size=step_size,
-            n_steps=n_steps,
-            max_steps=max_steps,
-            adjoint=adjoint,
-        )
-        check_step_options(get_method(method), step_size, n_steps, max_steps)
         self.last_stats: SolveStats | None = None
 
     def forward(
@@ -317,7 +304,7 @@ class TransformerEncoder(nn.Module):
             BoundField(f, positions, padding_mask, causal, bias, rope_angles) for f in self.layers
         ]
         if self.depth == "ode":
-            block = ODEBlock(bound[0], **self.block_options)
+            block = ODEBlock(bound[0], t_end=self.t_end, solver=self.solver)
             h = block(h)
             self.last_stats = block.last_stats
         else:  # "tied": one field in every layer; "untied": bound[k] in layer k
