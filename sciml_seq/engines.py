@@ -204,6 +204,7 @@ ENGINES: dict[str, EngineSpec] = {
             options={
                 "control": functools.partial(check_choice, choices=("sample", "batch")),
                 "check_every": _check_every,
+                "segment": check_int,
             },
             option_frameworks=("torch",),
             description="our explicit Runge-Kutta loop (diffrax's PID controller, "

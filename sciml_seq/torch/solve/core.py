@@ -49,7 +49,8 @@ class Counter:
 
     ``nfe_batch`` counts calls of the batched field in the forward solve;
     ``nfe_backward`` grows with each vector-Jacobian product of the field in a
-    backward pass.  ``finite`` (when ``track_finite``) collects one 0-d bool per
+    backward pass (not counted inside ``torch.compile``d code, whose backward
+    runs as traced).  ``finite`` (when ``track_finite``) collects one 0-d bool per
     call: whether that call's output was finite (read once, after the solve).
     """
 
@@ -101,7 +102,10 @@ class FieldWrapper(nn.Module):
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
         counter = self.counter
-        if counter.forward_phase:
+        # Under torch.compile the counts are left to the engine (a counter bumped in
+        # traced code would be a guard that recompiles at every call).
+        compiling = torch.compiler.is_compiling()
+        if counter.forward_phase and not compiling:
             counter.nfe_batch += 1
         batch = y.shape[0]
         y_state = y.reshape(batch, *self.state_shape)
@@ -123,7 +127,7 @@ class FieldWrapper(nn.Module):
             out = -out
         if counter.track_finite and counter.forward_phase:
             counter.finite.append(torch.isfinite(out).all())
-        if torch.is_grad_enabled() and out.requires_grad:
+        if torch.is_grad_enabled() and out.requires_grad and not compiling:
             out = _CountVJP.apply(out, counter)
         return out.reshape(y.shape)
 

@@ -4,7 +4,8 @@ Every controller setting maps onto torchode's ``PIDController`` (``dt0`` is
 its solve's ``dt0``).  torchode counts steps per sample; its evaluation count
 is the batch's (finished samples ride along), so a sample's ``nfe_forward`` is
 the evaluations before the first step plus six per own attempt.  torchode
-keeps its step internals to itself: no step records.
+keeps its step internals to itself: no step records.  A failed sample's
+``t_reached`` is the last output time torchode wrote (it reports no solver time).
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def solve(problem: Problem) -> EngineOutput:
     result = torch.zeros_like(status)
     for theirs, ours in codes.items():
         result = torch.where(status == theirs, ours, result)
-    ys = sol.ys
-    finite = torch.isfinite(ys).all(dim=2)  # (batch, n_times): outputs reached
-    reached_index = finite.sum(dim=1).clamp(min=1) - 1
+    # torchode leaves the outputs it did not reach uninitialised (torch.empty):
+    # ``n_initialized`` counts the ones it wrote.
+    written = stats["n_initialized"].to(torch.int64).clamp(min=1)
+    reached = torch.arange(times.shape[0], device=y0.device)[None, :] < written[:, None]
+    ys = torch.where(reached[..., None], sol.ys, torch.inf)
+    reached_index = written - 1
     return EngineOutput(
-        ys=torch.where(finite[..., None], ys, torch.inf),
+        ys=ys,
         stats={
             "nfe_forward": initial + PER_ATTEMPT * n_steps,
             "n_steps": n_steps,

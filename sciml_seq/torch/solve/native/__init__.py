@@ -11,11 +11,13 @@ Methods: :data:`sciml_seq.engines.NATIVE_METHODS`.  Gradients
 
 - ``"direct"``: autograd through every step attempt (rejected ones too; the
   controller's factor carries no gradient).  Memory grows with the attempts.
-- ``"checkpoint"``: the same gradient; the loop runs in segments of
-  ``check_every`` attempts (64 with ``check_every=None``) under
+- ``"checkpoint"``: the same gradient; the loop runs in segments of ``K``
+  attempts (engine option ``segment``, default 16) under
   :func:`torch.utils.checkpoint.checkpoint`, which keeps each segment's input
-  state and recomputes the segment in the backward pass: memory
-  ``O(n / K + K)`` states for ``n`` attempts in segments of ``K``.
+  state and recomputes the segment in the backward pass: memory ``O(n / K +
+  K)`` step states for ``n`` attempts (``K ~ sqrt(n)`` is the classic
+  choice), for about one more forward pass of compute.  The done flag is read
+  once per segment.
 - ``"backsolve"``: the continuous adjoint (:mod:`.backsolve`), O(1) memory.
 
 Engine options (``engine_options``):
@@ -28,7 +30,9 @@ Engine options (``engine_options``):
   evaluation).  ``None`` reads nothing: the loop runs ``max_steps`` attempts
   (finished samples ride along unchanged), which is what a CUDA graph or a
   ``torch.compile(fullgraph=True)`` capture needs; pick ``max_steps`` near
-  the attempts the solve takes.
+  the attempts the solve takes;
+- ``segment``: attempts (fixed methods: steps) per checkpointed segment of
+  ``adjoint="checkpoint"`` (default 16).
 """
 
 from __future__ import annotations
@@ -46,8 +50,8 @@ from .controller import Controller
 from .fixed import run_fixed
 
 NONFINITE = RESULTS.index("nonfinite")
-CHECKPOINT_SEGMENT = 64
-"""Attempts per checkpointed segment when ``check_every=None``."""
+SEGMENT = 16
+"""Attempts per checkpointed segment of ``adjoint="checkpoint"`` unless ``segment`` says."""
 
 
 def solve(problem: Problem) -> EngineOutput:
@@ -88,9 +92,10 @@ def _solve_adaptive(
     loop = AdaptiveLoop(problem.field, tab, ctrl, times, options.record_steps)
     state = loop.start(y0)
     records = []
-    segment = every if every is not None else (
-        CHECKPOINT_SEGMENT if adjoint == "checkpoint" else options.max_steps
-    )
+    if adjoint == "checkpoint":
+        segment = options.option("segment", SEGMENT)
+    else:
+        segment = every if every is not None else options.max_steps
     left = options.max_steps
     while left > 0:
         chunk = min(segment, left)
@@ -102,6 +107,8 @@ def _solve_adaptive(
         left -= chunk
         if every is not None and reads_values(state.done) and bool(state.done.all()):
             break
+    attempts = options.max_steps - left
+    problem.counter.nfe_batch = loop.initial_evaluations + loop.evaluations_per_attempt * attempts
     state, ys = loop.finish(state, y0)
     n_steps = state.n_steps
     return EngineOutput(
@@ -121,11 +128,14 @@ def _solve_adaptive(
 def _solve_fixed(problem: Problem, tab, times: Tensor) -> EngineOutput:
     options = problem.options
     values = times.detach().cpu().numpy() if options.step_size is not None else None
+    segment = None
+    if options.adjoint == "checkpoint":
+        segment = options.option("segment", SEGMENT)
 
     def forward(y0: Tensor, times: Tensor) -> Tensor:
         box["run"] = run_fixed(
             problem.field, tab, y0, times, options.step_size, options.n_steps,
-            options.record_steps, values,
+            options.record_steps, values, segment,
         )
         return box["run"].ys
 
@@ -141,6 +151,7 @@ def _solve_fixed(problem: Problem, tab, times: Tensor) -> EngineOutput:
     run = box["run"]
     batch = ys.shape[0]
     n_steps = run.grid.shape[0] - 1
+    problem.counter.nfe_batch = tab.stages * n_steps
     bad = ~run.finite  # (n_steps, batch)
     any_bad = bad.any(dim=0)
     first = torch.argmax(bad.to(torch.int8), dim=0)

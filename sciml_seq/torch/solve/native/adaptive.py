@@ -143,8 +143,10 @@ class AdaptiveLoop:
         tprev = torch.minimum(torch.where(keep, t1, s.tprev), self.t_end)
         tnext = clip_to_end(tprev, decision.next_t1, self.t_end, self.floor, keep)
         done = s.done | (tprev >= self.t_end)
-        # No progress (the step underflowed): a failure, not a loop until max_steps.
-        stalled = active & ~done & ~(tnext > tprev)
+        # No progress: the step underflowed, or a rejected attempt would be repeated
+        # unchanged (the smaller step rounds back to the same times), so the same
+        # rejection would follow forever.  A failure, not a loop until max_steps.
+        stalled = active & ~done & (~(tnext > tprev) | (~keep & ~(tnext - tprev < dt)))
         result = torch.where(
             stalled,
             torch.where(torch.isinf(ratio.detach()), NONFINITE, DT_MIN),
