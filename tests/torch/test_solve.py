@@ -1,4 +1,4 @@
-"""sciml_seq.torch.solve over every engine: closed forms, convergence orders, honest counts, errors."""
+"""sciml_seq.torch.solve over every engine: closed forms, orders, honest counts, errors."""
 
 from __future__ import annotations
 
