@@ -226,8 +226,12 @@ def test_option_and_shape_errors(h0):
         ODEBlock(Linear(), t_end=-1.0)
     with pytest.raises(OptionError, match=r"^steer: expected .* < t_end = 1.0; got 1.0"):
         ODEBlock(Linear(), t_end=1.0, steer=1.0)
-    with pytest.raises(OptionError, match=r"^backend: expected one of 'torchdiffeq', .*; got 'x'"):
-        ODEBlock(Linear(), backend="x")
+    with pytest.raises(OptionError, match=r"^engine: expected one of 'native', .*; got 'x'"):
+        ODEBlock(Linear(), engine="x")
+    with pytest.raises(OptionError, match=r"^backend: not a solver option"):
+        ODEBlock(Linear(), backend="torchdiffeq")
+    with pytest.raises(OptionError, match=r"^engine: expected one of .* in PyTorch; got 'diffrax'"):
+        ODEBlock(Linear(), engine="diffrax")
     with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1; got 0"):
         ResidualStack(Linear(), 0)
     with pytest.raises(OptionError, match=r"^n_layers: expected an integer >= 1; got 3.0"):

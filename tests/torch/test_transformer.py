@@ -130,7 +130,7 @@ def test_ode_euler_equals_tied_stack_and_untied_copies():
     y = tied(x, pos)
     torch.testing.assert_close(ode(x, pos), y, rtol=0, atol=1e-14)
     torch.testing.assert_close(untied(x, pos), y, rtol=0, atol=1e-14)
-    assert ode.last_stats.nfe_forward == 4 and tied.last_stats.n_steps == 4
+    assert ode.last_stats.nfe_forward.tolist() == [4, 4] and tied.last_stats.n_steps == 4
 
 
 def test_untied_is_a_parallel_prenorm_transformer_with_per_layer_bias():
@@ -173,7 +173,7 @@ def test_adaptive_ode_converges_to_the_fine_fixed_step_solution():
     )
     fine.load_state_dict(enc.state_dict())
     torch.testing.assert_close(enc(x, pos), fine(x, pos), rtol=0, atol=1e-8)
-    assert enc.last_stats.n_accepted > 1
+    assert bool((enc.last_stats.n_accepted > 1).all())
 
 
 @pytest.mark.parametrize("depth", ["ode", "untied"])
