@@ -46,7 +46,7 @@ def test_frozen_hashable_and_replace_checks_again() -> None:
         (dict(atol=-1e-3), r"^atol: expected a finite real number >= 0.0; got -0.001$"),
         (dict(rtol=0.0, atol=0.0), r"^rtol, atol: expected tolerances >= 0, not both 0"),
         (dict(rtol="1e-3"), r"^rtol: expected a finite real number"),
-        (dict(method="dopri"), r"^method: expected one of 'euler', .* engine='native'; got 'dopri'"),
+        (dict(method="dopri"), r"^method: expected one of 'euler', .* engine='native'; got"),
         (dict(method="dopri8"), r"offered by engine 'torchdiffeq', 'diffrax'.*got 'dopri8'$"),
         (dict(engine="odeint"), r"^engine: expected one of 'native', .*; got 'odeint'$"),
         (dict(adjoint="adjoint"), r"^adjoint: expected one of .*; got 'adjoint'$"),
