@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> str:
             del run  # it holds the model: freed before the next row's peak is measured
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
         stats = model.last_stats
-        results.append((name, dim, params, ms, stats.nfe_forward, stats.nfe_backward, peak, ""))
+        nfe_forward = stats.mean("nfe_forward")
+        results.append((name, dim, params, ms, f"{nfe_forward:g}", stats.nfe_backward, peak, ""))
         print(f"{name}: {ms:.2f} ms", file=sys.stderr, flush=True)
         del model
 

@@ -203,7 +203,7 @@ def build_model(
 
 
 def numpy_forecaster(
-    model: ChannelIndependent, device: str, nfe: list[int]
+    model: ChannelIndependent, device: str, nfe: list[float]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``x (batch, seq_len, C)`` float64 -> forecasts ``(batch, pred_len, C)`` float64, no grad.
 
@@ -219,10 +219,10 @@ def numpy_forecaster(
     return forecast
 
 
-def record_nfe(model: ChannelIndependent, nfe: list[int]) -> None:
+def record_nfe(model: ChannelIndependent, nfe: list[float]) -> None:
     """Append the last forward's block evaluations of a transformer (nothing for S4D)."""
     if isinstance(model.core, ForecasterSeries):
-        nfe.append(int(model.core.forecaster.encoder.last_stats.nfe_forward))
+        nfe.append(model.core.forecaster.encoder.last_stats.mean("nfe_forward"))
 
 
 def train(model: ChannelIndependent, name: str, splits: ETTSplits, args: argparse.Namespace) -> Row:
@@ -239,7 +239,7 @@ def train(model: ChannelIndependent, name: str, splits: ETTSplits, args: argpars
     generator = torch.Generator().manual_seed(args.seed)
     checkpoints = [args.seconds * (k + 1) / args.evals for k in range(args.evals)]
     trained, steps, best, best_at, best_state = 0.0, 0, math.inf, math.nan, None
-    nfe_train: list[int] = []
+    nfe_train: list[float] = []
     while checkpoints:
         order = torch.randperm(n_windows * channels, generator=generator).to(args.device)
         for start in range(0, len(order), args.batch_size):
@@ -273,7 +273,7 @@ def train(model: ChannelIndependent, name: str, splits: ETTSplits, args: argpars
     else:
         model.load_state_dict(best_state)
     model.eval()
-    nfe_test: list[int] = []
+    nfe_test: list[float] = []
     test = evaluate_forecaster(
         numpy_forecaster(model, args.device, nfe_test), splits.test, batch_size=args.eval_windows
     )

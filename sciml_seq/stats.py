@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 __all__ = ["RESULTS", "SolveStats", "StepRecord", "result_name"]
 
 RESULTS = ("successful", "max_steps_reached", "dt_min_reached", "nonfinite", "failed")
@@ -68,6 +70,19 @@ class SolveStats:
     def as_dict(self) -> dict[str, Any]:
         """The counts by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def mean(self, name: str = "nfe_forward") -> float:
+        """The mean over samples of count ``name`` (a float; NaN when not reported).
+
+        Accepts the counts of every engine: Python ints, numpy, torch (any device)
+        and JAX arrays.
+        """
+        value = getattr(self, name)
+        if value is None:
+            return float("nan")
+        if hasattr(value, "cpu"):  # torch: reading it is one device-to-host copy
+            value = value.detach().cpu()
+        return float(np.mean(np.asarray(value, dtype=np.float64)))
 
     def batch_evaluations(self) -> int:
         """Calls of the batched field: ``nfe_batch``, or ``max(nfe_forward)`` without it.

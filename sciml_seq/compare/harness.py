@@ -46,7 +46,8 @@ class Candidate:
 class Result:
     """Measurements of one trained candidate.
 
-    NFE are per-batch means over the last epoch; time is the median epoch.
+    NFE are means over the batches of every epoch (per-sample forward counts averaged
+    over each batch; backward counts per batch); time is the median epoch.
     """
 
     name: str
@@ -121,7 +122,7 @@ def run_comparison(
                 loss.backward()
                 optimizer.step()
                 epoch_loss += loss.item() * len(idx)
-                nfe_f.append(block.last_stats.nfe_forward)
+                nfe_f.append(block.last_stats.mean("nfe_forward"))  # mean over the batch
                 nfe_b.append(block.last_stats.nfe_backward)
             epoch_seconds.append(time.perf_counter() - start)
             losses.append(epoch_loss / config.n_train)

@@ -64,7 +64,7 @@ class FitLog:
     """Per-step training loss and forward evaluations of the encoder."""
 
     loss: list[float] = field(default_factory=list)
-    nfe_forward: list[int] = field(default_factory=list)
+    nfe_forward: list[float] = field(default_factory=list)  # per step: the batch's mean
 
 
 def fit_forecaster(
@@ -95,7 +95,7 @@ def fit_forecaster(
         opt.step()
         sched.step()
         log.loss.append(float(loss.detach()))
-        log.nfe_forward.append(model.encoder.last_stats.nfe_forward)
+        log.nfe_forward.append(model.encoder.last_stats.mean("nfe_forward"))
     return log
 
 

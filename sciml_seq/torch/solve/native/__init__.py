@@ -12,12 +12,14 @@ Methods: :data:`sciml_seq.engines.NATIVE_METHODS`.  Gradients
 - ``"direct"``: autograd through every step attempt (rejected ones too; the
   controller's factor carries no gradient).  Memory grows with the attempts.
 - ``"checkpoint"``: the same gradient; the loop runs in segments of ``K``
-  attempts (engine option ``segment``, default 16) under
+  attempts (engine option ``segment``, default 1) under
   :func:`torch.utils.checkpoint.checkpoint`, which keeps each segment's input
-  state and recomputes the segment in the backward pass: memory ``O(n / K +
-  K)`` step states for ``n`` attempts (``K ~ sqrt(n)`` is the classic
-  choice), for about one more forward pass of compute.  The done flag is read
-  once per segment.
+  state and recomputes the segment in the backward pass, for about one more
+  forward pass of compute.  Memory: ``O(n / K)`` step states plus one
+  segment's activations for ``n`` attempts; ``K = 1`` keeps no activation of
+  the field at all, ``K ~ sqrt(n)`` is the classic square-root scheme.  The
+  done flag is read once per segment, so a segment may run up to ``K - 1``
+  attempts after the last sample finished.
 - ``"backsolve"``: the continuous adjoint (:mod:`.backsolve`), O(1) memory.
 
 Engine options (``engine_options``):
@@ -32,7 +34,7 @@ Engine options (``engine_options``):
   ``torch.compile(fullgraph=True)`` capture needs; pick ``max_steps`` near
   the attempts the solve takes;
 - ``segment``: attempts (fixed methods: steps) per checkpointed segment of
-  ``adjoint="checkpoint"`` (default 16).
+  ``adjoint="checkpoint"`` (default 1).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from .controller import Controller
 from .fixed import run_fixed
 
 NONFINITE = RESULTS.index("nonfinite")
-SEGMENT = 16
+SEGMENT = 1
 """Attempts per checkpointed segment of ``adjoint="checkpoint"`` unless ``segment`` says."""
 
 
