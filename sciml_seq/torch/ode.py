@@ -19,6 +19,7 @@ from ..methods import fixed_grid
 from ..ode import check_block_engine, check_block_options, check_stack_layers
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
+from .cache import cacheable_tensor
 from .solve import Solution, solve
 
 
@@ -121,6 +122,7 @@ class ODEBlock(nn.Module):
         self.field = field
         self.t_end = float(t_end)
         self.steer = float(steer)
+        self._spans: dict[tuple, Tensor] = {}
         self.last_output: BlockOutput | None = None
 
     def solve(self, h0: Tensor, ts: Tensor | None = None) -> BlockOutput:
@@ -132,7 +134,9 @@ class ODEBlock(nn.Module):
         if ts is None:
             if self.training and self.steer > 0:
                 t_end += self.steer * (2 * float(torch.rand(())) - 1)
-            times = torch.tensor([0.0, t_end], dtype=h0.dtype, device=h0.device)
+                times = torch.tensor([0.0, t_end], dtype=h0.dtype, device=h0.device)
+            else:  # kept per device and dtype: no host-to-device copy per call
+                times = self._span(h0.device, h0.dtype)
         else:
             times = ts
         batch, state_shape = h0.shape[0], h0.shape[1:]
@@ -160,6 +164,13 @@ class ODEBlock(nn.Module):
 
     def forward(self, h0: Tensor, ts: Tensor | None = None) -> Tensor:
         return self.solve(h0, ts).ys
+
+    def _span(self, device: torch.device, dtype: torch.dtype) -> Tensor:
+        """``[0, t_end]`` on ``device``, built once (a CUDA graph may replay the solve)."""
+        key = (device, dtype)
+        if key not in self._spans:
+            self._spans[key] = cacheable_tensor([0.0, self.t_end], device=device, dtype=dtype)
+        return self._spans[key]
 
     @property
     def last_stats(self) -> SolveStats | None:
@@ -215,6 +226,7 @@ class ResidualStack(nn.Module):
         self.fields = nn.ModuleList(field) if untied else None
         self.t_end = float(t_end)
         self.grid = fixed_grid(np.array([0.0, t_end]), None, self.n_layers)
+        self._grids: dict[tuple, Tensor] = {}
 
     @property
     def last_stats(self) -> SolveStats:
@@ -223,7 +235,10 @@ class ResidualStack(nn.Module):
         return SolveStats(nfe_forward=n, nfe_backward=n, n_steps=n, n_accepted=n, n_rejected=0)
 
     def forward(self, h: Tensor) -> Tensor:
-        grid = torch.as_tensor(self.grid, dtype=h.dtype, device=h.device)
+        key = (h.device, h.dtype)
+        if key not in self._grids:  # built once per device and dtype
+            self._grids[key] = cacheable_tensor(self.grid, device=h.device, dtype=h.dtype)
+        grid = self._grids[key]
         fields = [self.field] * self.n_layers if self.fields is None else self.fields
         for k, field in enumerate(fields):
             h = h + (grid[k + 1] - grid[k]) * field(grid[k].expand(h.shape[0]), h)

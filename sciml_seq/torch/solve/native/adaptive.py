@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 
 from ....stats import RESULTS, StepRecord
-from ....tableaus import Tableau
+from ....tableaus import TABLEAUS, Tableau
+from ...cache import cacheable_tensor
 from .controller import Controller, adapt, clip_floor, clip_to_end, initial_step
 from .rk import FlatField, dense_output, error_estimate, error_ratio, rk_step, stiffness
 
@@ -83,9 +84,7 @@ class AdaptiveLoop:
         self.record = record
         self.inside = times[1:-1]
         self.weights = (
-            torch.as_tensor(tab.interp, dtype=times.dtype, device=times.device)
-            if times.shape[0] > 2
-            else None
+            interp_weights(tab.name, times.device, times.dtype) if times.shape[0] > 2 else None
         )
 
     @property
@@ -213,6 +212,17 @@ class AdaptiveLoop:
             parts.append(s.interior)
         parts.append(final[:, None, :])
         return s, torch.cat(parts, dim=1)
+
+
+_WEIGHTS: dict[tuple, Tensor] = {}
+
+
+def interp_weights(method: str, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The dense-output weights of ``method`` on ``device``, built once (no copy per solve)."""
+    key = (method, device, dtype)
+    if key not in _WEIGHTS:
+        _WEIGHTS[key] = cacheable_tensor(TABLEAUS[method].interp, device=device, dtype=dtype)
+    return _WEIGHTS[key]
 
 
 def stack_records(records: list[Record]) -> StepRecord | None:
