@@ -9,6 +9,8 @@ import pytest
 
 from sciml_seq.errors import OptionError
 
+from .conftest import table_lines
+
 torch = pytest.importorskip("torch")
 
 
@@ -101,7 +103,11 @@ def test_solvers_smoke(run_script):
     argv += ["--host-repeats", "1", "--skip-jax", "--threads", "1"]
     text = run_script("solvers", argv)
     assert "| torchdiffeq | direct |" in text and "| 1.00 |" in text
-    assert "| scipy (RK45) | interpolating |" in text
+    for row in ("| native | direct |", "| native | checkpoint |", "| native | backsolve |",
+                "| native seminorm | backsolve |", "| scipy (RK45) | interpolating |"):
+        assert row in text
+    rows = {line.split("|")[1].strip(): line for line in table_lines(text)}
+    assert rows["sample"].endswith("x fewer |") and rows["batch"].endswith("| 1.00x fewer |")
 
 
 @pytest.mark.slow
