@@ -81,7 +81,6 @@ TORCH_CONFIGS = [
 
 
 def bench_torch(args, field, h0) -> list[Row]:
-    import torch
 
     from sciml_seq.torch import ODEBlock, available_methods
 
