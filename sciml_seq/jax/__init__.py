@@ -14,7 +14,7 @@ from .position import (
     RotaryEncoding,
     SinusoidalEncoding,
 )
-from .solve import Solution, available_methods, solve
+from .solve import Solution, SolveOptions, available_methods, solve
 from .ssm import LSSL, S4, S4D, load_official_state_dict
 from .transformer import TransformerEncoder, TransformerField
 
@@ -33,6 +33,7 @@ __all__ = [
     "RotaryEncoding",
     "SinusoidalEncoding",
     "Solution",
+    "SolveOptions",
     "TimeMLP",
     "TransformerEncoder",
     "TransformerField",

@@ -1,8 +1,9 @@
 """Continuous-depth blocks: ``ODEBlock`` and its fixed-depth twin ``ResidualStack``.
 
 Mirrors :mod:`sciml_seq.torch.ode`: same constructor arguments, same parameter
-paths, same numbers (``backend`` is ``"diffrax"`` or a host backend, ``"scipy"``
-or ``"julia"``, where torch has ``"torchdiffeq"``/``"torchode"``).
+paths, same numbers (the solve options are one
+:class:`~sciml_seq.solver.SolveOptions`; the engines are JAX's: ``"native"``,
+``"diffrax"``, and the host engines ``"scipy"`` and ``"julia"``).
 Equinox modules acting on one example; ``jax.vmap`` them over a batch.
 
 Randomness is explicit: STEER's end time and the Hutchinson noise of the
@@ -14,7 +15,7 @@ independent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -23,15 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from ..checks import check_choice
 from ..errors import DTypeError, OptionError, ShapeError
-from ..host.interface import (
-    HOST_BACKENDS,
-    check_host_block_options,
-    refuse_backend_options,
-)
-from ..methods import ADJOINTS, check_step_options, fixed_grid, get_method
-from ..ode import check_block_options, check_stack_layers
+from ..methods import fixed_grid
+from ..ode import check_block_engine, check_block_options, check_stack_layers
+from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
 from .solve import solve
 
@@ -102,14 +98,11 @@ class ODEBlock(eqx.Module):
         parameters to be trained.
     t_end:
         Integration time ``T`` (the block's "depth").
-    method, rtol, atol, step_size, n_steps, max_steps, adjoint, backend, backend_options:
-        Passed to :func:`sciml_seq.jax.solve` (``adjoint`` defaults to
-        ``"checkpoint"``, diffrax's recursive checkpointing; ``backend`` to
-        ``"diffrax"``; the host backends ``"scipy"``/``"julia"`` take their own
-        method names, :func:`sciml_seq.host.host_methods`, no regularisers, and
-        their own ``backend_options``: ``"scipy"``: ``first_step``, ``max_step``;
-        ``"julia"``: ``vjp``, ``controller``; diffrax takes none).  All are
-        checked here (no Julia needed).
+    solver, **options:
+        The :class:`~sciml_seq.solver.SolveOptions` of the solve, or its fields as
+        keywords (``method="rk4", n_steps=8``); checked here, at construction.
+        The engine's default adjoint in JAX is ``"checkpoint"``; the host engines
+        ``"scipy"``/``"julia"`` take their own method names and no regularisers.
     regularizers:
         Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
         their integrals over the solve come back in
@@ -133,17 +126,9 @@ class ODEBlock(eqx.Module):
 
     field: Callable
     t_end: float = eqx.field(static=True)
-    method: str = eqx.field(static=True)
-    rtol: float = eqx.field(static=True)
-    atol: float = eqx.field(static=True)
-    step_size: float | None = eqx.field(static=True)
-    n_steps: int | None = eqx.field(static=True)
-    max_steps: int = eqx.field(static=True)
-    adjoint: str = eqx.field(static=True)
-    backend: str = eqx.field(static=True)
-    backend_options: tuple[tuple[str, Any], ...] = eqx.field(static=True)
     regularizers: tuple[str, ...] = eqx.field(static=True)
     steer: float = eqx.field(static=True)
+    solver: SolveOptions = eqx.field(static=True)
     # Not static, as eqx.nn.Dropout: eqx.nn.inference_mode replaces it with tree_at.
     inference: bool
 
@@ -152,57 +137,19 @@ class ODEBlock(eqx.Module):
         field: Callable,
         *,
         t_end: float = 1.0,
-        method: str = "dopri5",
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 4096,
-        adjoint: str = "checkpoint",
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
         inference: bool = False,
-        backend: str = "diffrax",
-        backend_options: Mapping[str, Any] | None = None,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
         self.regularizers = check_block_options(t_end, steer, regularizers)
-        check_choice("backend", backend, ("diffrax", *HOST_BACKENDS))
+        self.solver = solve_options(solver, **options).for_framework("jax")
+        check_block_engine(self.solver, self.regularizers)
         self.field = field
         self.t_end = float(t_end)
-        self.method = method
-        self.rtol = rtol
-        self.atol = atol
-        self.step_size = step_size
-        self.n_steps = n_steps
-        self.max_steps = max_steps
-        self.adjoint = adjoint
-        self.backend = backend
-        self.backend_options = ()
         self.steer = float(steer)
         self.inference = inference
-        if backend in HOST_BACKENDS:
-            self.backend_options = check_host_block_options(
-                self.regularizers, **{**self.solve_options, "backend_options": backend_options}
-            )
-        else:
-            refuse_backend_options(backend, backend_options)
-            check_step_options(get_method(method), step_size, n_steps, max_steps)
-            check_choice("adjoint", adjoint, ADJOINTS)
-
-    @property
-    def solve_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`sciml_seq.jax.solve` (as torch's ``solve_options``)."""
-        return dict(
-            method=self.method,
-            rtol=self.rtol,
-            atol=self.atol,
-            step_size=self.step_size,
-            n_steps=self.n_steps,
-            max_steps=self.max_steps,
-            adjoint=self.adjoint,
-            backend=self.backend,
-            backend_options=dict(self.backend_options),
-        )
 
     def solve(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> BlockOutput:
         """Solve and return the states with statistics and regularisation integrals.
@@ -238,7 +185,7 @@ class ODEBlock(eqx.Module):
             noise = jax.random.normal(noise_key, state_shape, h0.dtype) if use_noise else None
             field = _Regularized(self.field, noise, state_shape, self.regularizers)
             y0 = jnp.concatenate([h0.reshape(-1), jnp.zeros(len(self.regularizers), h0.dtype)])
-        solution = solve(field, y0, times, **self.solve_options)
+        solution = solve(field, y0, times, solver=self.solver)
         ys = solution.ys
         regularization: dict[str, Array] = {}
         if self.regularizers:

@@ -54,8 +54,9 @@ from ..position import (
     sinusoidal_generator,
     sinusoidal_reference,
 )
+from ..solver import SolveOptions, solve_options
 from .fields import TimeMLP
-from .solve import Adjoint, solve
+from .solve import solve
 
 _SEQ_AXES = ("length", "dim")
 _POS_AXES = ("length",)
@@ -388,6 +389,9 @@ class NeuralODEEncoding(eqx.Module):
     ``__call__(x, positions, table=table)`` to look the encoding up instead of
     solving (e.g. at inference).
 
+    The solve options: ``solver=SolveOptions(...)`` or its fields as keywords
+    (``method="rk4", n_steps=2``), kept as the static field ``solver``.
+
     Parameters: ``initial (dim,)`` and ``field.*`` (the same for both ``init``).
 
     Shapes: ``__call__(x, positions)``: ``x (length, dim)``, ``positions (length,)``
@@ -399,7 +403,7 @@ class NeuralODEEncoding(eqx.Module):
     dim: int = eqx.field(static=True)
     init: str = eqx.field(static=True)
     max_period: float = eqx.field(static=True)
-    solve_items: tuple[tuple[str, Any], ...] = eqx.field(static=True)
+    solver: SolveOptions = eqx.field(static=True)
 
     def __init__(
         self,
@@ -411,16 +415,12 @@ class NeuralODEEncoding(eqx.Module):
         time_conditioning: str = "concat",
         init: Literal["random", "sinusoidal"] = NEURAL_ODE_DEFAULT_INIT,
         max_period: float = 10000.0,
-        method: str = "dopri5",
-        rtol: float = 1e-6,
-        atol: float = 1e-8,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 4096,
-        adjoint: Adjoint = "checkpoint",
         dtype=None,
         key: Array,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
+        self.solver = solve_options(solver, **options).for_framework("jax")
         self.dim = check_int("dim", dim)
         self.init = check_neural_ode_init(init, self.dim)
         self.max_period = check_real("max_period", max_period, gt=0.0)
@@ -447,22 +447,6 @@ class NeuralODEEncoding(eqx.Module):
                 (jnp.zeros_like(out.weight), jnp.zeros_like(out.bias)),
             )
         self.field = field
-        self.solve_items = tuple(
-            dict(
-                method=method,
-                rtol=rtol,
-                atol=atol,
-                step_size=step_size,
-                n_steps=n_steps,
-                max_steps=max_steps,
-                adjoint=adjoint,
-            ).items()
-        )
-
-    @property
-    def solve_options(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`sciml_seq.jax.solve` (as torch's ``solve_options``)."""
-        return dict(self.solve_items)
 
     def _times(self, positions: Array) -> Array:
         """Positions as solver times (no gradient), checked ``>= 0``."""
@@ -484,7 +468,7 @@ class NeuralODEEncoding(eqx.Module):
         Compiled once per structure and length (inlined when already traced),
         except with ``step_size``, whose grid needs concrete times.
         """
-        if self.solve_options["step_size"] is None and not _is_traced(times):
+        if self.solver.step_size is None and not _is_traced(times):
             return _solve_grid_jit(self, times)
         return self._solve_grid_impl(times)
 
@@ -501,7 +485,7 @@ class NeuralODEEncoding(eqx.Module):
         if self.init == "sinusoidal":
             generator = sinusoidal_generator(self.dim, self.max_period)
             field = _Rotating(field, jnp.asarray(generator, self.initial.dtype))
-        values = solve(field, self.initial, grid, **self.solve_options).ys
+        values = solve(field, self.initial, grid, solver=self.solver).ys
         return grid, values
 
     def encoding(self, positions: ArrayLike) -> Array:

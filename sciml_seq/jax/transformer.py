@@ -18,7 +18,8 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from ..errors import ShapeError
-from ..transformer import check_transformer_options
+from ..solver import SolveOptions, solve_options
+from ..transformer import ENCODER_SOLVER, check_transformer_options
 from .attention import MultiheadAttention, check_padding_mask
 from .fields import _ACTIVATIONS
 from .ode import ODEBlock, ResidualStack
@@ -157,8 +158,10 @@ class TransformerEncoder(eqx.Module):
     """A transformer encoder whose depth is discrete or continuous (same code).
 
     Same arguments, parameter names and numbers as
-    :class:`sciml_seq.torch.transformer.TransformerEncoder` (``adjoint``
-    defaults to ``"checkpoint"``), plus ``key``.
+    :class:`sciml_seq.torch.transformer.TransformerEncoder`, plus ``key``: the
+    solve options of ``depth="ode"`` are ``solver=SolveOptions(...)`` or its
+    fields as keywords, by default :data:`sciml_seq.transformer.ENCODER_SOLVER`
+    (keywords change it), kept as the static field ``solver``.
 
     Call: ``__call__(x, positions, *, padding_mask=None, causal=False)`` with
     ``x (length, dim)``, ``positions (length,)``; returns ``(length, dim)``.
@@ -173,7 +176,7 @@ class TransformerEncoder(eqx.Module):
     per_layer: bool = eqx.field(static=True)
     n_layers: int = eqx.field(static=True)
     t_end: float = eqx.field(static=True)
-    block_options: tuple = eqx.field(static=True)
+    solver: SolveOptions = eqx.field(static=True)
 
     def __init__(
         self,
@@ -188,26 +191,22 @@ class TransformerEncoder(eqx.Module):
         encoding_options: dict[str, Any] | None = None,
         activation: str = "gelu",
         t_end: float = 1.0,
-        method: str = "dopri5",
-        rtol: float = 1e-3,
-        atol: float = 1e-4,
-        step_size: float | None = None,
-        n_steps: int | None = None,
-        max_steps: int = 1024,
-        adjoint: str = "checkpoint",
         dtype=None,
         key: Array,
+        solver: SolveOptions | None = None,
+        **options: Any,
     ) -> None:
+        self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("jax")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
             dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
         )
-        options = dict(encoding_options or {})
-        rope_base = options.pop("base", 10000.0) if encoding == "rotary" else None
+        encoder_options = dict(encoding_options or {})
+        rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         enc_key, layer_key = jax.random.split(key)
-        self.encoding = make_encoding(encoding, dim, options, dtype, enc_key)
+        self.encoding = make_encoding(encoding, dim, encoder_options, dtype, enc_key)
         count = n_layers if depth == "untied" else 1
         self.layers = [
             TransformerField(
@@ -222,18 +221,6 @@ class TransformerEncoder(eqx.Module):
             for k in jax.random.split(layer_key, count)
         ]
         self.norm = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
-        options = dict(
-            t_end=t_end,
-            method=method,
-            rtol=rtol,
-            atol=atol,
-            step_size=step_size,
-            n_steps=n_steps,
-            max_steps=max_steps,
-            adjoint=adjoint,
-        )
-        ODEBlock(self.layers[0], **options)  # validates the solver options
-        self.block_options = tuple(options.items())
 
     def __call__(
         self,
@@ -267,7 +254,7 @@ class TransformerEncoder(eqx.Module):
             h = jnp.where(mask[:, None], h, jnp.zeros((), h.dtype))
         bound = [BoundField(f, positions, mask, bias, causal) for f in self.layers]
         if self.depth == "ode":
-            h = ODEBlock(bound[0], **dict(self.block_options))(h)
+            h = ODEBlock(bound[0], t_end=self.t_end, solver=self.solver)(h)
         else:  # "tied": one field in every layer; "untied": bound[k] in layer k
             field = bound[0] if self.depth == "tied" else bound
             h = ResidualStack(field, self.n_layers, t_end=self.t_end)(h)
