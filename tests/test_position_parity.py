@@ -26,8 +26,9 @@ jax.config.update("jax_enable_x64", True)
 KEY = jax.random.key(0)
 DIM = 6
 F64 = torch.float64
-# Tight tolerances: torchdiffeq and diffrax choose their own dopri5 steps, so FLOATER
-# agrees to the solver accuracy; the other encodings to rounding.
+# Tight tolerances: torch solves FLOATER once at the union of the batch's positions and
+# JAX per example, so the end times and with them the dopri5 steps differ: FLOATER agrees
+# to the solver accuracy; the other encodings to rounding.
 FLOATER_OPTIONS = dict(method="dopri5", rtol=1e-10, atol=1e-12)
 TOLERANCE = {"neural_ode": 1e-8, "neural_ode_sinusoidal": 1e-8}
 
@@ -104,7 +105,7 @@ def test_weights_round_trip():
             np.testing.assert_array_equal(before[key], after[key], err_msg=f"{name}.{key}")
 
 
-@pytest.mark.slow  # compiles one more diffrax solve
+@pytest.mark.slow  # compiles one more solve
 def test_floater_fixed_step_parity_is_exact():
     """With rk4 on the same distinct positions both frameworks take the same steps."""
     options = dict(method="rk4", n_steps=3, init="random")

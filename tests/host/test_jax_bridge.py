@@ -1,5 +1,6 @@
-"""The JAX bridge (jax.custom_vjp over jax.pure_callback) to the SciPy host backend:
-agreement with diffrax, gradient checks (also under vmap/jit), statistics and errors."""
+"""The JAX bridge (jax.custom_vjp over jax.pure_callback) to the SciPy host engine:
+agreement with the native engine, gradient checks (also under vmap/jit), statistics and
+errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from sciml_seq.errors import OptionError, SolverError, UnavailableError
+from sciml_seq.stats import result_name
 
 jax = pytest.importorskip("jax")
 eqx = pytest.importorskip("equinox")
@@ -34,10 +36,10 @@ def field(time_conditioning: str = "concat+film") -> TimeMLP:
 
 
 def scipy_solve(f, y0, **kw):
-    return solve(f, y0, TS, backend="scipy", method="DOP853", **{**TIGHT, **kw})
+    return solve(f, y0, TS, engine="scipy", method="DOP853", **{**TIGHT, **kw})
 
 
-def test_agrees_with_diffrax_and_reports_stats() -> None:
+def test_agrees_with_the_native_engine_and_reports_stats() -> None:
     f = field()
     sol = scipy_solve(f, Y0)
     ref = solve(f, Y0, TS, method="dopri5", rtol=1e-12, atol=1e-14)
@@ -45,6 +47,11 @@ def test_agrees_with_diffrax_and_reports_stats() -> None:
     assert sol.ys.dtype == jnp.float64
     assert int(sol.stats.nfe_forward) > 0 and int(sol.stats.n_accepted) > 0
     assert sol.stats.n_steps is None and sol.stats.nfe_backward is None
+    assert int(sol.result) == 0 and float(sol.t_reached) == float(TS[-1])
+    backwards = solve(f, Y0, TS[::-1], engine="scipy", method="DOP853", **TIGHT)
+    ref_back = solve(f, Y0, TS[::-1], method="dopri5", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(backwards.ys, ref_back.ys, rtol=0, atol=1e-10)
+    assert float(backwards.t_reached) == float(TS[0])
     batched = jax.vmap(lambda y: scipy_solve(f, y))(Y0S)
     assert batched.ys.shape == (3, 3, 2) and batched.stats.n_accepted.shape == (3,)
     np.testing.assert_allclose(batched.ys[0], sol.ys, rtol=0, atol=1e-14)
@@ -79,33 +86,33 @@ def test_vmapped_jitted_gradients_sum_the_per_example_gradients() -> None:
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
 
 
-def test_ode_block_backend_argument() -> None:
+def test_ode_block_engine_argument() -> None:
     f = field()
-    block = ODEBlock(f, backend="scipy", method="Radau")
-    assert block.backend == "scipy"
+    block = ODEBlock(f, engine="scipy", method="Radau")
+    assert block.solver.engine == "scipy" and block.solver.adjoint == "interpolating"
     np.testing.assert_allclose(block(Y0), scipy_solve(f, Y0).ys[-1], rtol=0, atol=1e-5)
     np.testing.assert_allclose(eqx.filter_jit(block)(Y0), block(Y0), rtol=0, atol=1e-14)
     with pytest.raises(
-        OptionError, match=r"^method: expected .* with backend='scipy'.*got 'tsit5'"
+        OptionError, match=r"^method: expected .* with engine='scipy'.*got 'tsit5'"
     ):
-        ODEBlock(f, backend="scipy", method="tsit5")
+        ODEBlock(f, engine="scipy", method="tsit5")
     with pytest.raises(OptionError, match="regularizers"):
-        ODEBlock(f, backend="scipy", method="RK45", regularizers=("kinetic",))
-    with pytest.raises(OptionError, match=r"^backend: expected one of .*; got 'torchode'$"):
-        ODEBlock(f, backend="torchode")
+        ODEBlock(f, engine="scipy", method="RK45", regularizers=("kinetic",))
+    with pytest.raises(OptionError, match=r"^engine: expected one of .* in JAX; got 'torchode'$"):
+        ODEBlock(f, engine="torchode")
     with pytest.raises(OptionError, match="support only"):
-        solve(lambda t, y: -y, Y0, TS, backend="scipy", method="RK45")
+        solve(lambda t, y: -y, Y0, TS, engine="scipy", method="RK45")
 
 
 def test_solver_failure_raises_or_returns_result() -> None:
     f = field()
     with pytest.raises(SolverError, match="max_steps=2"):
-        solve(f, Y0, TS, backend="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2)
+        solve(f, Y0, TS, engine="scipy", method="RK45", rtol=1e-12, atol=1e-14, max_steps=2)
     sol = solve(
         f,
         Y0,
         TS,
-        backend="scipy",
+        engine="scipy",
         method="RK45",
         rtol=1e-12,
         atol=1e-14,
@@ -113,6 +120,7 @@ def test_solver_failure_raises_or_returns_result() -> None:
         throw=False,
     )
     assert not bool(jnp.all(jnp.isfinite(sol.ys)))
+    assert result_name(sol.result) == "max_steps_reached"
 
 
 def test_main_thread_check_before_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,8 +141,9 @@ def test_main_thread_check_before_tracing(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(errors) == 1 and "main thread" in str(errors[0])
 
 
-def test_backend_options_reach_scipy_through_the_block(monkeypatch) -> None:
-    """``max_step`` changes the host solve exactly as it changes solve_ivp's (per example)."""
+def test_step_options_reach_scipy_through_the_block(monkeypatch) -> None:
+    """``dtmax`` (SciPy's ``max_step``) changes the host solve exactly as it changes
+    solve_ivp's (per example)."""
     import scipy.integrate
 
     from sciml_seq.host import mlp_field, params_from_module, scipy_backend, spec_from_module
@@ -142,8 +151,8 @@ def test_backend_options_reach_scipy_through_the_block(monkeypatch) -> None:
     f = field()
     spec, p = spec_from_module(f), params_from_module(f)
     tol = dict(rtol=1e-6, atol=1e-8)
-    block = ODEBlock(f, backend="scipy", method="RK45", backend_options={"max_step": 0.02}, **tol)
-    assert block.backend_options == (("max_step", 0.02),)
+    block = ODEBlock(f, engine="scipy", method="RK45", dtmax=0.02, **tol)
+    assert block.solver.dtmax == 0.02
     out = eqx.filter_jit(lambda b, ys: jax.vmap(b.solve)(ys))(block, Y0S)  # options: static
     for i, y0 in enumerate(np.asarray(Y0S)):
         ref = scipy.integrate.solve_ivp(
@@ -157,7 +166,7 @@ def test_backend_options_reach_scipy_through_the_block(monkeypatch) -> None:
         assert int(out.stats.n_accepted[i]) == len(ref.t) - 1 >= 50
         assert int(out.stats.nfe_forward[i]) == ref.nfev
         np.testing.assert_allclose(out.ys[i], ref.y[:, -1], rtol=0, atol=1e-12)
-    default = ODEBlock(f, backend="scipy", method="RK45", **tol).solve(Y0S[0])
+    default = ODEBlock(f, engine="scipy", method="RK45", **tol).solve(Y0S[0])
     assert int(default.stats.n_accepted) < 50
     # Gradients go through the same options (the backward callback re-solves with them).
     solves = []
@@ -175,18 +184,16 @@ def test_backend_options_reach_scipy_through_the_block(monkeypatch) -> None:
     np.testing.assert_allclose(g, g_ref, rtol=1e-5, atol=1e-7)
 
 
-def test_backend_option_errors() -> None:
+def test_engine_option_errors() -> None:
     f = field()
-    with pytest.raises(
-        OptionError, match=r"^backend_options: expected None with backend='diffrax'"
-    ):
+    with pytest.raises(OptionError, match=r"^backend_options: not a solver option"):
         ODEBlock(f, backend_options={"max_step": 0.1})
     with pytest.raises(
-        OptionError, match=r"^backend_options: expected None with backend='diffrax'"
+        OptionError, match=r"^engine_options: expected None \(it takes no options\) with engine="
     ):
-        solve(f, Y0, TS, backend_options={"max_step": 0.1})
-    with pytest.raises(OptionError, match=r"^backend_options: expected keys among 'first_step', "):
-        ODEBlock(f, backend="scipy", method="RK45", backend_options={"controller": "default"})
-    with pytest.raises(OptionError, match=r"^backend_options\['first_step'\]: expected a finite"):
-        solve(f, Y0, TS, backend="scipy", method="RK45", backend_options={"first_step": -1.0})
-    assert ODEBlock(f, backend_options={}).backend_options == ()
+        solve(f, Y0, TS, engine="diffrax", engine_options={"max_step": 0.1})
+    with pytest.raises(OptionError, match=r"^engine_options: engine='native' takes no options in"):
+        ODEBlock(f, engine_options={"control": "batch"})
+    with pytest.raises(OptionError, match=r"^dt0: expected a finite real number > 0.0"):
+        solve(f, Y0, TS, engine="scipy", method="RK45", dt0=-1.0)
+    assert ODEBlock(f, engine_options={}).solver.engine_options == ()

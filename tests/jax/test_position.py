@@ -41,7 +41,7 @@ def normal(*shape, seed=0):
 
 
 # One FLOATER configuration (tight dopri5, 4 positions) for every JAX test: each new
-# structure, option set or length compiles a diffrax solve, seconds each.
+# structure, option set or length compiles a solve, seconds each.
 FLOATER_OPTIONS = dict(method="dopri5", rtol=1e-10, atol=1e-12)
 
 
@@ -282,7 +282,7 @@ def test_smooth_in_position(name):
     assert errors[0] < 1e-5 and errors[1] < errors[0] / 3 + 1e-12
 
 
-# The FLOATER check compiles diffrax's reverse pass (~15 s on a loaded CPU): slow.
+# The FLOATER check compiles the reverse pass of its solve (~10 s on a loaded CPU): slow.
 @pytest.mark.parametrize(
     "name",
     [
