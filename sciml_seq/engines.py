@@ -53,6 +53,7 @@ __all__ = [
     "FRAMEWORKS",
     "JULIA_ADJOINTS",
     "JULIA_CONTROLLERS",
+    "JULIA_IMPLICIT",
     "JULIA_METHODS",
     "JULIA_SOLVERS",
     "JULIA_VJPS",
@@ -119,6 +120,10 @@ JULIA_SOLVERS = {
     "RK4": (False, "OrdinaryDiffEqLowOrderRK"),
 }
 """OrdinaryDiffEq algorithms the Julia engine builds (``SciMLSeqJL.SOLVERS``)."""
+
+JULIA_IMPLICIT = ("Rodas5P",)
+"""Julia algorithms that differentiate the field themselves (Rosenbrock: ForwardDiff
+Jacobians), so only a field Julia evaluates natively (``TimeMLP``) can use them."""
 
 JULIA_METHODS: dict[str, str] = {
     **{"tsit5": "Tsit5", "dopri5": "DP5", "bosh3": "BS3", "euler": "Euler"},
@@ -262,6 +267,7 @@ ENGINES: dict[str, EngineSpec] = {
             methods=tuple(JULIA_METHODS),
             adjoints=JULIA_ADJOINTS,
             default_adjoint={"torch": "interpolating", "jax": "interpolating"},
+            controller=("dt0", "dtmin", "dtmax"),
             control={"torch": "batch", "jax": "sample"},
             options={
                 "vjp": functools.partial(check_choice, choices=JULIA_VJPS),

@@ -1,7 +1,7 @@
-"""The Python side of the Julia backend (DifferentialEquations.jl via juliacall).
+"""The Python side of the Julia engine (DifferentialEquations.jl via juliacall).
 
 Importing this package imports neither juliacall nor Julia: the runtime starts
-the first time a Julia solve is asked for (``ODEBlock(..., backend="julia")``,
+the first time a Julia solve is asked for (``ODEBlock(..., engine="julia")``,
 :class:`~sciml_seq.julia.backend.JuliaBackend`, ``python -m sciml_seq.julia
 warmup``).  Before that, :func:`~sciml_seq.julia.backend.julia_status` says
 whether it can start, without starting it; ``python -m sciml_seq.julia doctor``
@@ -17,10 +17,6 @@ _LAZY = {
     "JuliaBackend": "backend",
     "JuliaStatus": "backend",
     "julia_status": "backend",
-    "JULIA_METHODS": "methods",
-    "JULIA_ADJOINTS": "methods",
-    "JULIA_CONTROLLERS": "methods",
-    "JULIA_VJPS": "methods",
 }
 
 

@@ -1,13 +1,21 @@
-"""The Julia host backend: DifferentialEquations.jl solvers and SciMLSensitivity adjoints.
+"""The Julia host engine: DifferentialEquations.jl solvers and SciMLSensitivity adjoints.
 
-:class:`JuliaBackend` implements :class:`sciml_seq.host.interface.HostBackend`
+:class:`JuliaBackend` implements :class:`sciml_seq.host.protocol.HostBackend`
 by calling the Julia package ``SciMLSeqJL`` (``julia/SciMLSeqJL`` in the
 repository, shipped inside the wheel as ``sciml_seq/julia/SciMLSeqJL``) through
 juliacall::
 
     from juliacall import Main as jl
     jl.seval("using SciMLSeqJL")
-    jl.SciMLSeqJL.py_forward(...)
+    jl.SciMLSeqJL.py_forward(...)            # TimeMLP: evaluated natively in Julia
+    jl.SciMLSeqJL.py_forward_callback(...)   # any other field: called back into Python
+
+Cost of a callback field: Julia calls the field through Python for every
+evaluation (the forward solve's stages, and once per vector-Jacobian product in
+the adjoint, whose rrule evaluates the field and then its VJP): each call is a
+Julia -> Python transition, a copy of the state into the framework's arrays (a
+host -> device copy for a field on a GPU) and back.  A ``TimeMLP`` pays none of
+this: Julia evaluates it itself.
 
 Nothing here imports juliacall at module import.  juliacall's own import
 resolves the Julia environment with juliapkg, which DOWNLOADS Julia when none
@@ -21,8 +29,6 @@ Julia must only be entered from the main thread: every call checks.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -35,19 +41,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..checks import check_choice, check_int, check_real, format_choices
+from ..engines import JULIA_IMPLICIT, JULIA_METHODS, JULIA_SOLVERS
 from ..errors import OptionError, ShapeError, SolverError, UnavailableError
-from ..host.interface import (
-    HostOptions,
-    MLPFieldSpec,
-    OptionCheck,
-    check_backend_option_values,
-    check_main_thread,
-    normalise_adjoint,
-)
-from ..methods import check_times, fixed_grid
+from ..host.fields import HostField
+from ..host.mlp import MLPFieldSpec
+from ..host.protocol import HostSolution, check_engine, host_inputs, resolved_adjoint
+from ..host.threads import check_main_thread
+from ..methods import fixed_grid
+from ..solver import SolveOptions
 from ..stats import SolveStats
-from .methods import JULIA_ADJOINTS, JULIA_CONTROLLERS, JULIA_METHODS, JULIA_SOLVERS, JULIA_VJPS
 
 AUTO_INSTALL_ENV = "SCIML_SEQ_JULIA_AUTO_INSTALL"
 INSTALL_HINT = (
@@ -194,13 +196,13 @@ def load_runtime() -> Any:
         auto = os.environ.get(AUTO_INSTALL_ENV, "").lower() in ("1", "yes", "true")
         if status.juliacall is None or not (status.ok or auto):
             raise UnavailableError(
-                f"backend='julia' is unavailable: {status.found_by}; {status.next_step}"
+                f"engine='julia' is unavailable: {status.found_by}; {status.next_step}"
             )
     try:
         from juliacall import Main as jl
     except Exception as err:  # a failed juliapkg resolve or Julia start
         raise UnavailableError(
-            f"backend='julia' is unavailable: starting Julia through juliacall failed ({err}); "
+            f"engine='julia' is unavailable: starting Julia through juliacall failed ({err}); "
             "run `python -m sciml_seq.julia doctor`"
         ) from err
     jl.seval("using SciMLSeqJL")
@@ -208,59 +210,70 @@ def load_runtime() -> Any:
     return jl
 
 
-BACKEND_OPTIONS: dict[str, OptionCheck] = {
-    "vjp": functools.partial(check_choice, choices=JULIA_VJPS),
-    "controller": functools.partial(check_choice, choices=JULIA_CONTROLLERS),
-}
-"""The Julia backend's own options (``backend_options``) and their checks:
-
-- ``vjp``: SciMLSensitivity's ``autojacvec`` for the adjoint,
-  :data:`~sciml_seq.julia.methods.JULIA_VJPS`: ``"zygote"`` (``ZygoteVJP()``,
-  default), ``"reversediff"`` (``ReverseDiffVJP(false)``) or
-  ``"reversediff_compiled"`` (``ReverseDiffVJP(true)``; branch-free activations only);
-- ``controller``: ``"torchdiffeq"`` (default: integral controller with
-  torchdiffeq's settings, for parity) or ``"default"`` (OrdinaryDiffEq's own).
-"""
+BRANCHING_ACTIVATIONS = ("relu", "softplus", "elu")
+"""Activations with a branch: a compiled ReverseDiff tape (``vjp="reversediff_compiled"``)
+would replay the branch taken when it was recorded."""
 
 
-def check_julia_options(options: HostOptions) -> HostOptions:
-    """Validate options for the Julia backend (no Julia needed); method -> Julia's name."""
-    name = JULIA_METHODS.get(options.method) if isinstance(options.method, str) else None
-    if name is None:
-        hint = (
-            " (our 'rk4' is Kutta's 3/8 rule; Julia's classic RK4 is method='RK4')"
-            if options.method == "rk4"
-            else ""
-        )
-        raise OptionError(
-            f"method: expected one of {format_choices(JULIA_METHODS)} with backend='julia'"
-            f"{hint}; got {options.method!r}"
-        )
-    adaptive, _ = JULIA_SOLVERS[name]
-    if adaptive and (options.step_size is not None or options.n_steps is not None):
-        raise OptionError(
-            f"method={options.method!r} is adaptive: it takes rtol/atol, not "
-            f"step_size={options.step_size!r} / n_steps={options.n_steps!r}"
-        )
-    if not adaptive and (options.step_size is None) == (options.n_steps is None):
-        raise OptionError(
-            f"method={options.method!r} is a fixed-step method: give exactly one of "
-            f"step_size or n_steps (got {options.step_size!r}, {options.n_steps!r})"
-        )
-    step_size, n_steps = options.step_size, options.n_steps
-    return dataclasses.replace(
-        options,
-        method=name,
-        step_size=None if step_size is None else check_real("step_size", step_size, gt=0.0),
-        n_steps=None if n_steps is None else check_int("n_steps", n_steps),
-        rtol=check_real("rtol", options.rtol, gt=0.0),
-        atol=check_real("atol", options.atol, gt=0.0),
-        max_steps=check_int("max_steps", options.max_steps),
-        adjoint=normalise_adjoint(options.adjoint, JULIA_ADJOINTS, "julia"),
-        backend_options=check_backend_option_values(
-            "julia", options.backend_options, BACKEND_OPTIONS
-        ),
+class _Callbacks:
+    """A callback field as the two callables ``SciMLSeqJL.CallbackField`` calls.
+
+    Julia passes its own arrays (juliacall array values): a ``(features,
+    batch)`` column-major matrix whose memory is the row-major ``(batch,
+    features)`` numpy view ``np.asarray(x).T``; results are written into the
+    arrays Julia gives (juliacall documents ``numpy.asarray`` of an array value
+    as a view: writes reach Julia).  Counts the calls; keeps the first Python
+    exception, which the solve re-raises instead of Julia's wrapper of it.
+    """
+
+    def __init__(self, field: HostField) -> None:
+        self.field = field
+        self.evaluations = 0
+        self.vjps = 0
+        self.error: BaseException | None = None
+
+    def f_into(self, out: Any, t: float, u: Any, p: Any) -> None:
+        try:
+            self.evaluations += 1
+            _rows(out)[...] = self.field.f(float(t), _rows(u), np.asarray(p))
+        except BaseException as err:
+            self.error = self.error or err
+            raise
+
+    def vjp_into(self, du: Any, dp: Any, t: float, u: Any, p: Any, a: Any) -> None:
+        try:
+            self.vjps += 1
+            _, grad_y, grad_p = self.field.vjp(float(t), _rows(u), np.asarray(p), _rows(a))
+            _rows(du)[...] = grad_y
+            np.asarray(dp)[...] = grad_p
+        except BaseException as err:
+            self.error = self.error or err
+            raise
+
+
+def _rows(x: Any) -> np.ndarray:
+    """A Julia ``(features, batch)`` matrix as the ``(batch, features)`` view of its memory."""
+    return np.asarray(x).T
+
+
+def _keywords(options: SolveOptions, ts: np.ndarray) -> dict[str, Any]:
+    """The keywords of ``SciMLSeqJL.py_forward``: Julia's names for ``options``."""
+    solver = JULIA_METHODS[options.method]
+    adaptive, _ = JULIA_SOLVERS[solver]
+    keywords: dict[str, Any] = dict(
+        solver=solver,
+        reltol=float(options.rtol),
+        abstol=float(options.atol),
+        maxiters=int(options.max_steps),
+        tstops=None if adaptive else fixed_grid(ts, options.step_size, options.n_steps),
+        sensealg=resolved_adjoint(options),
+        **dict(options.engine_options),  # vjp, controller; not given: Julia's defaults
     )
+    for ours, julia in (("dt0", "dt"), ("dtmin", "dtmin"), ("dtmax", "dtmax")):
+        value = getattr(options, ours)
+        if value is not None:  # not given: the solver's own choice
+            keywords[julia] = float(value)
+    return keywords
 
 
 @dataclass
@@ -270,85 +283,123 @@ class JuliaHandle:
     back: Any
     n_params: int
     shape: tuple[int, int, int]
+    callbacks: _Callbacks | None = None
 
 
 class JuliaBackend:
-    """:class:`~sciml_seq.host.interface.HostBackend` over DifferentialEquations.jl.
+    """:class:`~sciml_seq.host.protocol.HostBackend` over DifferentialEquations.jl.
 
-    Parameters
-    ----------
-    spec:
-        The field architecture.
+    Any field: an :class:`~sciml_seq.host.mlp.MLPFieldSpec` is evaluated natively
+    in Julia (``SciMLSeqJL.MLPField``); any other
+    :class:`~sciml_seq.host.fields.HostField` is called back from Julia
+    (``SciMLSeqJL.CallbackField``: every evaluation and every vector-Jacobian
+    product of the adjoint is a call into Python and the field's framework, with
+    copies).  Callback fields take ``vjp="zygote"`` only (SciMLSensitivity's
+    ``ZygoteVJP`` uses the field's ``ChainRulesCore.rrule``) and no implicit
+    method (:data:`~sciml_seq.engines.JULIA_IMPLICIT`: ``Rodas5P`` differentiates
+    the field with ForwardDiff).
 
-    Methods: :data:`~sciml_seq.julia.methods.JULIA_METHODS`; adjoints
-    ``"interpolating"`` (default), ``"backsolve"``, ``"gauss"``; options of its
-    own (``HostOptions.backend_options``, ``backend_options=`` of ``solve`` and
-    ``ODEBlock``): ``vjp`` and ``controller``, :data:`BACKEND_OPTIONS`.
+    Options (:class:`~sciml_seq.solver.SolveOptions`): ``method``
+    (:data:`~sciml_seq.engines.JULIA_METHODS`), ``rtol``/``atol``, ``step_size``/
+    ``n_steps`` (fixed-step methods, on :func:`~sciml_seq.methods.fixed_grid`),
+    ``max_steps`` (Julia's ``maxiters``), ``adjoint`` (``"interpolating"``,
+    default, ``"backsolve"``, ``"gauss"``), ``dt0``/``dtmin``/``dtmax`` (Julia's
+    ``dt``/``dtmin``/``dtmax``) and ``engine_options`` ``vjp`` (SciMLSensitivity's
+    ``autojacvec``: ``"zygote"``, ``"reversediff"``, ``"reversediff_compiled"``)
+    and ``controller`` (``"torchdiffeq"``, default, or ``"default"``).
+
     Statistics from ``sol.stats``: ``nfe_forward = nf`` (including the 2
     evaluations of the initial step choice), ``n_accepted = naccept``,
-    ``n_rejected = nreject``, ``n_steps`` their sum; backward counts are not
-    reported (``None``).
+    ``n_rejected = nreject``, ``n_steps`` their sum; ``nfe_backward`` counts the
+    vector-Jacobian products called back (callback fields; ``None`` for the
+    native MLP).
     """
 
     name: ClassVar[str] = "julia"
-    methods: ClassVar[tuple[str, ...]] = tuple(JULIA_METHODS)
-    adjoints: ClassVar[tuple[str, ...]] = JULIA_ADJOINTS
     requires_main_thread: ClassVar[bool] = True
     reported: ClassVar[tuple[str, ...]] = ("nfe_forward", "n_steps", "n_accepted", "n_rejected")
 
-    def __init__(self, spec: MLPFieldSpec) -> None:
-        self.spec = spec
+    def __init__(self) -> None:
         self._jl = load_runtime()
 
     @classmethod
-    def check_options(cls, options: HostOptions) -> HostOptions:
-        return check_julia_options(options)
+    def check_field(cls, field: HostField, options: SolveOptions) -> None:
+        """Refuse what Julia cannot do with ``field`` (without starting Julia)."""
+        check_engine(options, cls.name)
+        vjp = options.option("vjp", "zygote")
+        if isinstance(field, MLPFieldSpec):
+            if vjp == "reversediff_compiled" and field.activation in BRANCHING_ACTIVATIONS:
+                raise OptionError(
+                    "engine_options['vjp']: expected 'zygote' or 'reversediff' for "
+                    f"activation={field.activation!r} (a compiled tape replays one branch); "
+                    "got 'reversediff_compiled'"
+                )
+            return
+        if vjp != "zygote":
+            raise OptionError(
+                "engine_options['vjp']: expected 'zygote' for a field called back from Julia "
+                f"(only Zygote uses its rrule; the native path is TimeMLP's); got {vjp!r}"
+            )
+        if JULIA_METHODS[options.method] in JULIA_IMPLICIT:
+            raise OptionError(
+                f"method: expected an explicit method with engine='julia' for a field called "
+                f"back from Julia ({JULIA_METHODS[options.method]} differentiates the field "
+                f"with ForwardDiff); got {options.method!r}; use engine='scipy' with "
+                "method='Radau' or 'BDF' for stiff problems"
+            )
 
     def forward(
         self,
-        u0: np.ndarray,
+        field: HostField,
+        y0: np.ndarray,
         p: np.ndarray,
         ts: np.ndarray,
-        options: HostOptions,
+        options: SolveOptions,
         *,
         differentiable: bool = True,
-    ) -> tuple[np.ndarray, JuliaHandle | None, SolveStats]:
+    ) -> HostSolution:
         check_main_thread(self.name)
-        options = self.check_options(options)
-        spec = self.spec
-        u0 = np.ascontiguousarray(u0, dtype=np.float64)
-        p = np.ascontiguousarray(p, dtype=np.float64)
-        ts = np.ascontiguousarray(ts, dtype=np.float64)
-        if u0.ndim != 2 or u0.shape[1] != spec.features:
-            raise ShapeError(f"u0 must have shape (batch, {spec.features}), got {u0.shape}")
-        if p.shape != (spec.n_params,):
-            raise ShapeError(f"p must have shape ({spec.n_params},), got {p.shape}")
-        check_times(ts, "ts")
-        adaptive, _ = JULIA_SOLVERS[options.method]
-        tstops = None if adaptive else fixed_grid(ts, options.step_size, options.n_steps)
-        res = self._jl.SciMLSeqJL.py_forward(
-            spec.features,
-            spec.hidden,
-            spec.depth,
-            spec.activation,
-            spec.time_conditioning,
-            u0,
-            p,
-            ts,
-            differentiable=differentiable,
-            solver=options.method,
-            reltol=float(options.rtol),
-            abstol=float(options.atol),
-            maxiters=int(options.max_steps),
-            tstops=tstops,
-            sensealg=options.adjoint,
-            **dict(options.backend_options),  # not given: SciMLSeqJL.py_forward's defaults
-        )
+        self.check_field(field, options)
+        y0, p, ts = host_inputs(field, y0, p, ts)
+        keywords = _keywords(options, ts)
+        module = self._jl.SciMLSeqJL
+        callbacks = None
+        if isinstance(field, MLPFieldSpec):
+            res = module.py_forward(
+                field.features,
+                field.hidden,
+                field.depth,
+                field.activation,
+                field.time_conditioning,
+                y0,
+                p,
+                ts,
+                differentiable=differentiable,
+                **keywords,
+            )
+        else:
+            callbacks = _Callbacks(field)
+            try:
+                res = module.py_forward_callback(
+                    callbacks.f_into,
+                    callbacks.vjp_into,
+                    field.features,
+                    field.n_params,
+                    y0,
+                    p,
+                    ts,
+                    differentiable=differentiable,
+                    **keywords,
+                )
+            except Exception as err:
+                if callbacks.error is not None:
+                    raise callbacks.error from err
+                raise
         n_acc, n_rej = int(res.naccept), int(res.nreject)
         if not bool(res.success):
             max_steps = "MaxIters" in str(res.retcode)
             err = SolverError(
-                f"the Julia {options.method} solve stopped with retcode {res.retcode}"
+                f"the Julia {keywords['solver']} solve stopped with retcode {res.retcode}"
                 + (f" (max_steps={options.max_steps})" if max_steps else ""),
                 t_reached=float(res.t_reached),
                 n_steps=n_acc + n_rej,
@@ -364,8 +415,10 @@ class JuliaBackend:
             n_accepted=None if n_acc < 0 else n_acc,
             n_rejected=None if n_rej < 0 else n_rej,
         )
-        handle = JuliaHandle(res.back, spec.n_params, ys.shape) if differentiable else None
-        return ys, handle, stats
+        handle = None
+        if differentiable:
+            handle = JuliaHandle(res.back, field.n_params, ys.shape, callbacks)
+        return HostSolution(ys=ys, stats=stats, handle=handle)
 
     def backward(
         self, handle: JuliaHandle, grad_ys: np.ndarray
@@ -373,14 +426,25 @@ class JuliaBackend:
         check_main_thread(self.name)
         grad_ys = np.ascontiguousarray(grad_ys, dtype=np.float64)
         if grad_ys.shape != handle.shape:
-            raise ShapeError(f"grad_ys must have shape {handle.shape}, got {grad_ys.shape}")
-        res = self._jl.SciMLSeqJL.py_backward(handle.back, grad_ys, handle.n_params)
-        grad_u0 = np.array(res.grad_u0.to_numpy(), dtype=np.float64)
+            raise ShapeError(f"grad_ys: expected shape {handle.shape}; got {grad_ys.shape}")
+        callbacks = handle.callbacks
+        before = 0 if callbacks is None else callbacks.vjps
+        try:
+            res = self._jl.SciMLSeqJL.py_backward(handle.back, grad_ys, handle.n_params)
+        except Exception as err:
+            if callbacks is not None and callbacks.error is not None:
+                raise callbacks.error from err
+            raise
+        grad_y0 = np.array(res.grad_u0.to_numpy(), dtype=np.float64)
         grad_p = np.array(res.grad_p.to_numpy(), dtype=np.float64)
         stats = SolveStats(
-            nfe_forward=None, nfe_backward=None, n_steps=None, n_accepted=None, n_rejected=None
+            nfe_forward=None,
+            nfe_backward=None if callbacks is None else callbacks.vjps - before,
+            n_steps=None,
+            n_accepted=None,
+            n_rejected=None,
         )
-        return grad_u0, grad_p, stats
+        return grad_y0, grad_p, stats
 
 
 def field_values(spec: MLPFieldSpec, p: np.ndarray, t: float, y: np.ndarray) -> np.ndarray:
@@ -407,9 +471,8 @@ def warmup() -> float:
 
 __all__ = [
     "AUTO_INSTALL_ENV",
-    "BACKEND_OPTIONS",
+    "BRANCHING_ACTIVATIONS",
     "JuliaBackend",
-    "check_julia_options",
     "JuliaHandle",
     "JuliaStatus",
     "field_values",

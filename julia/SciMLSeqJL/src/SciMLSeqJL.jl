@@ -1,16 +1,23 @@
 """
     SciMLSeqJL
 
-The Julia side of sciml_seq's Julia backend: the `TimeMLP` vector field of
-`sciml_seq.torch` / `sciml_seq.jax` as a callable struct over a flat parameter
-vector, ODE solves with named OrdinaryDiffEq solvers, and gradients through
-SciMLSensitivity's adjoints with `Zygote.pullback`.
+The Julia side of sciml_seq's Julia engine: two vector fields over a flat
+parameter vector, ODE solves with named OrdinaryDiffEq solvers, and gradients
+through SciMLSensitivity's adjoints with `Zygote.pullback`.
+
+- `MLPField`: the `TimeMLP` of `sciml_seq.torch` / `sciml_seq.jax`, evaluated
+  natively in Julia (the fast path);
+- `CallbackField`: any field evaluated outside Julia by two callables (from
+  Python: any torch or JAX field), differentiated through its
+  `ChainRulesCore.rrule`, whose pullback calls the outside vector-Jacobian
+  product.  Each evaluation is a call into Python and the framework.
 
 Python reaches it through juliacall (`sciml_seq.julia.backend`): the `py_*`
 functions take and return arrays in Python's (row-major, batch-first) layout.
-Julia users call `MLPField`, `solve_block` and `gradient_block` directly.
+Julia users call `MLPField`, `CallbackField`, `solve_block` and `gradient_block`
+directly.
 
-# Flat parameter layout (the same as `sciml_seq.host.interface`)
+# Flat parameter layout of `MLPField` (the same as `sciml_seq.host.mlp`)
 
 PyTorch's `nn.Linear` layout, in the order of `TimeMLP.named_parameters()`:
 
@@ -39,8 +46,8 @@ using OrdinaryDiffEqTsit5: Tsit5
 using OrdinaryDiffEqVerner: Vern7
 using PrecompileTools: @compile_workload, @setup_workload
 
-export MLPField, n_params, param_shapes, solve_block, gradient_block, pullback_block,
-    torchdiffeq_controller, SOLVERS
+export MLPField, CallbackField, n_params, param_shapes, solve_block, gradient_block,
+    pullback_block, torchdiffeq_controller, SOLVERS
 
 # ----------------------------------------------------------------------------------------
 # The vector field
@@ -162,6 +169,70 @@ function (m::MLPField)(u, p, t)
     return W * x_in .+ b
 end
 
+"""
+    CallbackField(f!, vjp!, features, n_params)
+
+A vector field evaluated outside Julia by two callables that write their results
+into the arrays they are given (from Python, `sciml_seq.julia.backend` passes
+them: any torch or JAX field, called through the framework):
+
+- `f!(out, t, u, p)`: `out .= f(u, p, t)`;
+- `vjp!(du, dp, t, u, p, a)`: `du .= a' * df/du` and `dp .= a' * df/dp` (summed
+  over the batch).
+
+`u`, `out`, `a` and `du` are `Matrix{Float64}` of size `(features, batch)`
+(columns are samples; its memory is Python's row-major `(batch, features)`), `p`
+and `dp` are `Vector{Float64}` of length `n_params`, `t` is a `Float64`; they
+are fresh arrays the callables must not keep.  Calling the field calls `f!`; its
+`ChainRulesCore.rrule` calls `f!` forward and `vjp!` in the pullback, so Zygote,
+and SciMLSensitivity's adjoints with `autojacvec = ZygoteVJP()`, differentiate it
+without tracing the callables.  ReverseDiff and solvers that differentiate the
+field themselves (the Rosenbrock method `Rodas5P`, by ForwardDiff) cannot:
+[`pullback_block`](@ref) refuses `vjp != "zygote"`, and `sciml_seq` refuses both
+before calling Julia.
+"""
+struct CallbackField{F, V}
+    f!::F
+    vjp!::V
+    features::Int
+    n_params::Int
+end
+
+# A state (vector or matrix) as a fresh (features, batch) Float64 matrix.
+_columns(x, features::Int) = Matrix{Float64}(reshape(x, features, :))
+
+function (m::CallbackField)(u, p, t)
+    U = _columns(u, m.features)
+    out = similar(U)
+    m.f!(out, Float64(t), U, Vector{Float64}(p))
+    return reshape(out, size(u))
+end
+
+function ChainRulesCore.rrule(m::CallbackField, u, p, t)
+    U = _columns(u, m.features)
+    q = Vector{Float64}(p)
+    t64 = Float64(t)
+    out = similar(U)
+    m.f!(out, t64, U, q)
+    function callback_field_pullback(Δ)
+        Δ = ChainRulesCore.unthunk(Δ)
+        if Δ isa ChainRulesCore.AbstractZero
+            return (ChainRulesCore.NoTangent(), ChainRulesCore.ZeroTangent(),
+                ChainRulesCore.ZeroTangent(), ChainRulesCore.NoTangent())
+        end
+        du = similar(U)
+        dp = similar(q)
+        m.vjp!(du, dp, t64, U, q, _columns(Δ, m.features))
+        return (ChainRulesCore.NoTangent(), reshape(du, size(u)), dp, ChainRulesCore.NoTangent())
+    end
+    return reshape(out, size(u)), callback_field_pullback
+end
+
+"""Length of the flat parameter vector of a `CallbackField`."""
+n_params(m::CallbackField) = m.n_params
+
+const Field = Union{MLPField, CallbackField}
+
 # ----------------------------------------------------------------------------------------
 # Solvers, controller, sensitivity algorithms
 # ----------------------------------------------------------------------------------------
@@ -248,7 +319,15 @@ function _check_vjp(m::MLPField, vjp::AbstractString)
     return nothing
 end
 
-function _solve_kwargs(alg, adaptive::Bool, ts, reltol, abstol, maxiters, tstops, controller)
+function _check_vjp(m::CallbackField, vjp::AbstractString)
+    # Only Zygote uses the field's rrule; ReverseDiff would trace into the callables.
+    vjp == "zygote" ||
+        throw(ArgumentError("vjp=$vjp cannot differentiate a CallbackField; use vjp=zygote"))
+    return nothing
+end
+
+function _solve_kwargs(alg, adaptive::Bool, ts, reltol, abstol, maxiters, tstops, controller;
+        dt = nothing, dtmin = nothing, dtmax = nothing)
     kw = (saveat = ts, maxiters = maxiters)
     if !adaptive
         tstops === nothing &&
@@ -257,6 +336,10 @@ function _solve_kwargs(alg, adaptive::Bool, ts, reltol, abstol, maxiters, tstops
         return merge(kw, (adaptive = false, dt = maximum(diff(grid)), tstops = grid))
     end
     kw = merge(kw, (reltol = reltol, abstol = abstol))
+    # The common solver options: first step, smallest and largest step (absent: defaults).
+    dt === nothing || (kw = merge(kw, (dt = Float64(dt),)))
+    dtmin === nothing || (kw = merge(kw, (dtmin = Float64(dtmin),)))
+    dtmax === nothing || (kw = merge(kw, (dtmax = Float64(dtmax),)))
     if controller == "torchdiffeq"
         kw = merge(kw, torchdiffeq_controller(alg))
     elseif controller != "default"
@@ -265,7 +348,7 @@ function _solve_kwargs(alg, adaptive::Bool, ts, reltol, abstol, maxiters, tstops
     return kw
 end
 
-function _problem(m::MLPField, u0, p, ts)
+function _problem(m::Field, u0, p, ts)
     return SciMLBase.ODEProblem{false}(m, u0, (first(ts), last(ts)), p)
 end
 
@@ -283,20 +366,25 @@ end
 
 """
     solve_block(m, u0, p, ts; solver = "Tsit5", reltol = 1e-6, abstol = 1e-8,
-                maxiters = 4096, tstops = nothing, controller = "torchdiffeq")
+                maxiters = 4096, tstops = nothing, controller = "torchdiffeq",
+                dt = nothing, dtmin = nothing, dtmax = nothing)
 
-Solve `du/dt = m(u, p, t)` from `ts[1]` and save at `ts`.  Returns
+Solve `du/dt = m(u, p, t)` (`m` an `MLPField` or a `CallbackField`) from `ts[1]`
+and save at `ts`.  `dt`, `dtmin`, `dtmax` (adaptive solvers; `nothing`: the
+solver's defaults) are the first, smallest and largest step.  Returns
 `(ys, stats, retcode, success, t_reached)` with `ys = Array(sol)` of size
 `(size(u0)..., length(ts))` and `stats = (nf, naccept, nreject)` from `sol.stats`
 (`nf` includes the 2 evaluations of the initial step-size choice).  Fixed-step
 solvers (`Euler`, `RK4`) need `tstops`, the grid to step on.
 """
-function solve_block(m::MLPField, u0, p, ts; solver::AbstractString = "Tsit5",
+function solve_block(m::Field, u0, p, ts; solver::AbstractString = "Tsit5",
         reltol = 1e-6, abstol = 1e-8, maxiters::Integer = 4096, tstops = nothing,
-        controller::AbstractString = "torchdiffeq")
+        controller::AbstractString = "torchdiffeq", dt = nothing, dtmin = nothing,
+        dtmax = nothing)
     constructor, adaptive = _solver(solver)
     alg = constructor()
-    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller)
+    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller;
+        dt, dtmin, dtmax)
     sol = SciMLBase.solve(_problem(m, u0, p, ts), alg; kw...)
     return merge((ys = Array(sol),), _info(sol))
 end
@@ -309,14 +397,16 @@ algorithm `sensitivity_algorithm(sensealg, vjp)`.  Returns `(ys, back, info)`;
 `back(grad_ys)` returns `(grad_u0, grad_p)` (`nothing` for a zero gradient).
 Keywords as in [`solve_block`](@ref).
 """
-function pullback_block(m::MLPField, u0, p, ts; solver::AbstractString = "Tsit5",
+function pullback_block(m::Field, u0, p, ts; solver::AbstractString = "Tsit5",
         reltol = 1e-6, abstol = 1e-8, maxiters::Integer = 4096, tstops = nothing,
-        controller::AbstractString = "torchdiffeq",
-        sensealg::AbstractString = "interpolating", vjp::AbstractString = "zygote")
+        controller::AbstractString = "torchdiffeq", dt = nothing, dtmin = nothing,
+        dtmax = nothing, sensealg::AbstractString = "interpolating",
+        vjp::AbstractString = "zygote")
     _check_vjp(m, vjp)
     constructor, adaptive = _solver(solver)
     alg = constructor()
-    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller)
+    kw = _solve_kwargs(alg, adaptive, ts, reltol, abstol, maxiters, tstops, controller;
+        dt, dtmin, dtmax)
     sense = sensitivity_algorithm(sensealg, vjp)
     prob = _problem(m, u0, p, ts)
     info = Ref{Any}(nothing)
@@ -337,7 +427,7 @@ end
 `(ys, grad_u0, grad_p, stats)`: the solve and the pullback of `grad_ys` (same size
 as `ys`) to `u0` and `p`.
 """
-function gradient_block(m::MLPField, u0, p, ts, grad_ys; kwargs...)
+function gradient_block(m::Field, u0, p, ts, grad_ys; kwargs...)
     ys, back, info = pullback_block(m, u0, p, ts; kwargs...)
     grad_u0, grad_p = back(grad_ys)
     grad_u0 = grad_u0 === nothing ? zero(u0) : grad_u0
@@ -364,15 +454,31 @@ end
     py_forward(features, hidden, depth, activation, time_conditioning, u0, p, ts;
                differentiable = true, kwargs...)
 
-Solve from `u0` of size `(batch, features)`.  Returns a named tuple with `ys`
-`(batch, length(ts), features)` (empty unless `success`), `back` (the pullback,
-or `nothing` unless `differentiable`), `nf`, `naccept`, `nreject`, `success`,
-`retcode` and `t_reached`.  Keywords as in [`pullback_block`](@ref).
+Solve the `MLPField` from `u0` of size `(batch, features)`.  Returns a named tuple
+with `ys` `(batch, length(ts), features)` (empty unless `success`), `back` (the
+pullback, or `nothing` unless `differentiable`), `nf`, `naccept`, `nreject`,
+`success`, `retcode` and `t_reached`.  Keywords as in [`pullback_block`](@ref).
 """
 function py_forward(features, hidden, depth, activation, time_conditioning, u0, p, ts;
-        differentiable::Bool = true, sensealg = "interpolating", vjp = "zygote",
-        tstops = nothing, kwargs...)
+        kwargs...)
     m = MLPField(features, hidden, depth, activation, time_conditioning)
+    return _py_forward(m, u0, p, ts; kwargs...)
+end
+
+"""
+    py_forward_callback(f!, vjp!, features, n_params, u0, p, ts; differentiable = true,
+                        kwargs...)
+
+[`py_forward`](@ref) for a [`CallbackField`](@ref)`(f!, vjp!, features, n_params)`:
+the field and its vector-Jacobian product are the Python callables `f!` and `vjp!`.
+"""
+function py_forward_callback(f!, vjp!, features, n_params, u0, p, ts; kwargs...)
+    m = CallbackField(f!, vjp!, Int(features), Int(n_params))
+    return _py_forward(m, u0, p, ts; kwargs...)
+end
+
+function _py_forward(m::Field, u0, p, ts; differentiable::Bool = true,
+        sensealg = "interpolating", vjp = "zygote", tstops = nothing, kwargs...)
     u = permutedims(Matrix{Float64}(u0))
     q = Vector{Float64}(p)
     times = Vector{Float64}(ts)

@@ -1,9 +1,11 @@
 # Run with:  julia --project=julia/SciMLSeqJL -e 'using Pkg; Pkg.test()'
 using SciMLSeqJL
-using SciMLSeqJL: MLPField, n_params, param_shapes, solve_block, gradient_block,
-    py_forward, py_backward, py_field, torchdiffeq_controller
+using SciMLSeqJL: MLPField, CallbackField, n_params, param_shapes, solve_block,
+    gradient_block, py_forward, py_forward_callback, py_backward, py_field,
+    torchdiffeq_controller
 using ForwardDiff
 using Test
+const Zygote = SciMLSeqJL.Zygote  # a dependency of the package, reached through it
 
 # Row-major (out, in) block starting after `offset`, read element by element.
 rowmajor(p, offset, n_out, n_in) = [p[offset + (o - 1) * n_in + i] for o in 1:n_out, i in 1:n_in]
@@ -84,6 +86,41 @@ rowmajor(p, offset, n_out, n_in) = [p[offset + (o - 1) * n_in + i] for o in 1:n_
         @test g.grad_p ≈ gp_ref rtol = 1e-5
     end
 
+    # The same field evaluated "outside": callables that write in place, as Python's do.
+    calls = Ref(0)
+    f!(out, t, u, q) = (calls[] += 1; out .= m(u, q, t); nothing)
+    function vjp!(du, dq, t, u, q, a)
+        _, back = Zygote.pullback((u_, q_) -> m(u_, q_, t), u, q)
+        gu, gq = back(a)
+        du .= gu
+        dq .= gq
+        return nothing
+    end
+    cb = CallbackField(f!, vjp!, 2, n_params(m))
+
+    @testset "CallbackField: the same solve, dt/dtmax, and its rrule" begin
+        r = solve_block(cb, u0, p, ts; tight...)
+        @test calls[] > 0
+        @test r.ys ≈ solve_block(m, u0, p, ts; tight...).ys atol = 1e-12
+        capped = solve_block(cb, u0, p, ts; dtmax = 0.01, tight...)
+        @test capped.stats.naccept >= 100
+        started = solve_block(cb, u0, p, ts; dt = 1e-5, controller = "default", tight...)
+        @test started.success
+        y, back = Zygote.pullback((u_, q_) -> cb(u_, q_, 0.3), u0, p)
+        @test y ≈ m(u0, p, 0.3)
+        gu, gq = back(w[:, :, 1])
+        eu, eq = Zygote.pullback((u_, q_) -> m(u_, q_, 0.3), u0, p)[2](w[:, :, 1])
+        @test gu ≈ eu && gq ≈ eq
+        @test_throws ArgumentError gradient_block(cb, u0, p, ts, w; vjp = "reversediff")
+    end
+
+    @testset "CallbackField gradients against ForwardDiff: $sensealg" for sensealg in
+                                                                            ("interpolating", "backsolve", "gauss")
+        g = gradient_block(cb, u0, p, ts, w; sensealg, tight...)
+        @test g.grad_u0 ≈ gu_ref rtol = 1e-5
+        @test g.grad_p ≈ gp_ref rtol = 1e-5
+    end
+
     @testset "Python entry points (batch-first layout)" begin
         f = py_forward(2, 4, 1, "tanh", "concat+film", permutedims(u0), p, ts; tight...)
         @test f.success
@@ -91,6 +128,10 @@ rowmajor(p, offset, n_out, n_in) = [p[offset + (o - 1) * n_in + i] for o in 1:n_
         @test f.ys[1, end, :] ≈ solve_block(m, u0, p, ts; tight...).ys[:, 1, end]
         b = py_backward(f.back, permutedims(w, (2, 3, 1)), n_params(m))
         @test b.grad_u0 ≈ permutedims(gu_ref) rtol = 1e-5
+        @test b.grad_p ≈ gp_ref rtol = 1e-5
+        c = py_forward_callback(f!, vjp!, 2, n_params(m), permutedims(u0), p, ts; tight...)
+        @test c.ys ≈ f.ys atol = 1e-12
+        b = py_backward(c.back, permutedims(w, (2, 3, 1)), n_params(m))
         @test b.grad_p ≈ gp_ref rtol = 1e-5
     end
 end

@@ -1,5 +1,6 @@
-"""sciml_seq.host.interface: import isolation, the flat parameter layout, and the numpy
-reference field (values against torch TimeMLP, VJP and Jacobian against finite differences)."""
+"""sciml_seq.host: import isolation, the flat parameter layout of MLPFieldSpec, and its
+numpy field (values against torch TimeMLP, VJP and Jacobian against finite differences);
+the Jacobian assembled from VJPs against the analytic one."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import pytest
 from sciml_seq.errors import OptionError, ShapeError
 from sciml_seq.fields import ACTIVATIONS, TIME_CONDITIONINGS
 from sciml_seq.host import (
-    HostOptions,
+    HostField,
     MLPFieldSpec,
+    field_jacobian,
     flatten_params,
-    mlp_field,
-    mlp_field_jacobian,
-    mlp_field_vjp,
+    jacobian_from_vjp,
+    mlp_spec_of,
+    named_params_of,
     params_from_module,
-    spec_from_module,
     unflatten_params,
 )
 
@@ -32,15 +33,16 @@ HEAVY = ("torch", "jax", "jaxlib", "equinox", "diffrax", "juliacall", "juliapkg"
 @pytest.mark.parametrize(
     "modules",
     [
-        ["sciml_seq.host", "sciml_seq.host.scipy_backend"],
-        ["sciml_seq.julia", "sciml_seq.julia.methods", "sciml_seq.julia.backend"],
+        ["sciml_seq.host", "sciml_seq.host.scipy_backend", "sciml_seq.host.registry"],
+        ["sciml_seq.julia", "sciml_seq.julia.backend"],
     ],
 )
 def test_imports_load_no_framework_and_no_julia(modules: list[str]) -> None:
     code = (
         "import json, sys\n"
         + "".join(f"import {m}\n" for m in modules)
-        + "import sciml_seq.julia as j; j.JULIA_METHODS; j.julia_status\n"
+        + "import sciml_seq.julia as j; j.julia_status\n"
+        + "from sciml_seq.host.registry import backend_class; backend_class('julia')\n"
         + f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     result = subprocess.run(
@@ -89,10 +91,10 @@ def test_spec_param_shapes_follow_pytorch_linear_layout() -> None:
 @pytest.mark.parametrize("time_conditioning", TIME_CONDITIONINGS)
 def test_layout_round_trip_torch(time_conditioning: str) -> None:
     torch = pytest.importorskip("torch")
-    from sciml_seq.torch.host import flat_params
+    from sciml_seq.torch.solve.host import flat_params
 
     field = random_torch_field(time_conditioning)
-    spec = spec_from_module(field)
+    spec = mlp_spec_of(field)
     assert spec == MLPFieldSpec(3, 5, 2, "tanh", time_conditioning)
     p = params_from_module(field)
     assert p.shape == (spec.n_params,) == (sum(q.numel() for q in field.parameters()),)
@@ -113,28 +115,28 @@ def test_layout_round_trip_jax(time_conditioning: str) -> None:
     jax = pytest.importorskip("jax")
     from sciml_seq.convert import torch_to_jax
     from sciml_seq.jax import TimeMLP
-    from sciml_seq.jax.host import flat_params
 
     jax.config.update("jax_enable_x64", True)
     torch_field = random_torch_field(time_conditioning)
     template = TimeMLP(3, 5, 2, time_conditioning=time_conditioning, key=jax.random.key(0))
     field = torch_to_jax(torch_field, template)
-    assert spec_from_module(field) == spec_from_module(torch_field)
+    assert mlp_spec_of(field) == mlp_spec_of(torch_field)
     p = params_from_module(field)
     np.testing.assert_array_equal(p, params_from_module(torch_field))
-    np.testing.assert_array_equal(np.asarray(flat_params(field)), p)
-    named = unflatten_params(spec_from_module(field), p)
+    flat = np.concatenate([np.ravel(a) for a in named_params_of(field).values()])
+    np.testing.assert_array_equal(flat, p)
+    named = unflatten_params(mlp_spec_of(field), p)
     np.testing.assert_array_equal(named["layers.1.weight"], np.asarray(field.layers[1].weight))
 
 
 def test_depth_zero_and_layout_errors() -> None:
     spec = MLPFieldSpec(2, 7, 0, time_conditioning="film")  # FiLM acts on hidden layers: none
     assert spec.param_shapes() == [("layers.0.weight", (2, 2)), ("layers.0.bias", (2,))]
-    with pytest.raises(ShapeError, match="p must have shape"):
+    with pytest.raises(ShapeError, match=r"^p: expected shape \(6,\) for .*; got \(5,\)$"):
         unflatten_params(spec, np.zeros(5))
-    with pytest.raises(OptionError, match="missing"):
+    with pytest.raises(OptionError, match=r"^params: expected .*; got missing \['layers.0.bias'\]"):
         flatten_params(spec, {"layers.0.weight": np.zeros((2, 2))})
-    with pytest.raises(ShapeError, match=r"params\['layers.0.bias'\]"):
+    with pytest.raises(ShapeError, match=r"^params\['layers.0.bias'\]: expected shape \(2,\)"):
         flatten_params(spec, {"layers.0.weight": np.zeros((2, 2)), "layers.0.bias": np.zeros(3)})
     with pytest.raises(OptionError, match=r"^activation: expected one of 'tanh', .*; got 'swish'$"):
         MLPFieldSpec(2, 3, 1, activation="swish")
@@ -142,24 +144,21 @@ def test_depth_zero_and_layout_errors() -> None:
         MLPFieldSpec(2, 3, 1.0)
 
 
-def test_host_options_store_backend_options_sorted_and_hashable() -> None:
-    options = HostOptions("RK45", backend_options={"max_step": 0.1, "first_step": 1e-3})
-    assert options.backend_options == (("first_step", 1e-3), ("max_step", 0.1))
-    assert dict(options.backend_options) == {"max_step": 0.1, "first_step": 1e-3}
-    assert hash(options) == hash(HostOptions("RK45", backend_options=options.backend_options))
-    assert HostOptions("RK45", backend_options=None).backend_options == ()
-    assert HostOptions("RK45").backend_options == ()
-    for bad in ("max_step", ["max_step"], {1: 0.1}, [("a", 1, 2)]):
-        with pytest.raises(OptionError, match=r"^backend_options: expected a mapping .*; got "):
-            HostOptions("RK45", backend_options=bad)
-
-
-def test_spec_from_module_refuses_other_fields() -> None:
+def test_mlp_spec_of_recognises_only_time_mlp() -> None:
     torch = pytest.importorskip("torch")
-    with pytest.raises(OptionError, match="support only"):
-        spec_from_module(torch.nn.Linear(2, 2))
-    with pytest.raises(OptionError, match="support only"):
-        spec_from_module(lambda t, y: y)
+    from sciml_seq.torch import TimeMLP
+
+    assert mlp_spec_of(torch.nn.Linear(2, 2)) is None
+    assert mlp_spec_of(lambda t, y: y) is None
+
+    class Shifted(TimeMLP):  # a subclass may compute something else: not the fast path
+        def forward(self, t, h):
+            return super().forward(t, h) + 1.0
+
+    assert mlp_spec_of(Shifted(2, 3, 1)) is None
+    assert mlp_spec_of(TimeMLP(2, 3, 1)) == MLPFieldSpec(2, 3, 1)
+    with pytest.raises(OptionError, match=r"^module: expected a sciml_seq.torch.TimeMLP .*; got"):
+        params_from_module(torch.nn.Linear(2, 2))
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -171,9 +170,10 @@ def test_numpy_field_equals_torch(activation: str, time_conditioning: str) -> No
     y = 3 * rng.normal(size=(4, 3))  # wide enough to reach relu/elu kinks and both sides
     t = rng.uniform(size=4)
     expected = field(torch.tensor(t), torch.tensor(y)).detach().numpy()
-    spec, p = spec_from_module(field), params_from_module(field)
-    np.testing.assert_allclose(mlp_field(spec, p, t, y), expected, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(mlp_field(spec, p, t[1], y[1]), expected[1], rtol=0, atol=1e-12)
+    spec, p = mlp_spec_of(field), params_from_module(field)
+    assert isinstance(spec, HostField)
+    np.testing.assert_allclose(spec.f(t, y, p), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(spec.f(t[1], y[1], p), expected[1], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "softplus", "gelu", "silu", "elu"])
@@ -185,11 +185,11 @@ def test_numpy_vjp_and_jacobian_against_finite_differences(
     rng = np.random.default_rng(1)
     p = rng.normal(size=spec.n_params)
     y, t, v = rng.normal(size=(2, 3)), np.array([0.3, 0.7]), rng.normal(size=(2, 3))
-    f, vjp_y, vjp_p = mlp_field_vjp(spec, p, t, y, v)
-    np.testing.assert_array_equal(f, mlp_field(spec, p, t, y))
+    f, vjp_y, vjp_p = spec.vjp(t, y, p, v)
+    np.testing.assert_array_equal(f, spec.f(t, y, p))
 
     def loss(p_, y_):
-        return float(np.sum(v * mlp_field(spec, p_, t, y_)))
+        return float(np.sum(v * spec.f(t, y_, p_)))
 
     eps = 1e-6
     fd_y = np.zeros_like(y)
@@ -202,5 +202,35 @@ def test_numpy_vjp_and_jacobian_against_finite_differences(
     )
     np.testing.assert_allclose(vjp_y, fd_y, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(vjp_p, fd_p, rtol=1e-6, atol=1e-8)
-    jac = mlp_field_jacobian(spec, p, t, y)
+    jac = spec.jacobian(t, y, p)
     np.testing.assert_allclose(np.einsum("bo,boi->bi", v, jac), vjp_y, rtol=1e-12, atol=1e-12)
+
+
+class _NoJacobian:
+    """The MLP without its Jacobian: what a callback field offers."""
+
+    jacobian = None
+
+    def __init__(self, spec: MLPFieldSpec) -> None:
+        self.spec, self.features, self.n_params = spec, spec.features, spec.n_params
+        self.vjps = 0
+
+    def f(self, t, y, p):
+        return self.spec.f(t, y, p)
+
+    def vjp(self, t, y, p, a):
+        self.vjps += 1
+        return self.spec.vjp(t, y, p, a)
+
+
+def test_jacobian_from_vjps_equals_the_analytic_one() -> None:
+    spec = MLPFieldSpec(3, 4, 2, "gelu", "concat+film")
+    rng = np.random.default_rng(2)
+    p, y = rng.normal(size=spec.n_params), rng.normal(size=(5, 3))
+    field = _NoJacobian(spec)
+    assert isinstance(field, HostField)
+    expected = spec.jacobian(0.4, y, p)
+    np.testing.assert_allclose(jacobian_from_vjp(field, 0.4, y, p), expected, rtol=0, atol=1e-14)
+    assert field.vjps == 3  # one per state entry, for the whole batch
+    np.testing.assert_allclose(field_jacobian(field, 0.4, y, p), expected, rtol=0, atol=1e-14)
+    assert field_jacobian(spec, 0.4, y, p) is not None and field.vjps == 6
