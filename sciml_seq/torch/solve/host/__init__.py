@@ -8,7 +8,7 @@ engine is ``"scipy"`` or ``"julia"``.  The field becomes a
   evaluated in numpy (SciPy) or natively in Julia, with no torch call per
   evaluation (the fast path);
 - any other field whose state is ``(batch, *state)``: a
-  :class:`~sciml_seq.host.field.TorchField` (:mod:`.field`) that calls the
+  :class:`~sciml_seq.torch.solve.host.field.TorchField` (:mod:`.field`) that calls the
   field through torch on every evaluation and vector-Jacobian product.  Each
   such call is a framework call plus copies (host <-> device on a GPU), and a
   float32 field carries float32 rounding inside the float64 host solve.
@@ -155,8 +155,7 @@ def solve(problem: Problem) -> EngineOutput:
     y0 = problem.y0
     # y0 as the user gave it: (batch, *state)
     hosted = host_field(field, y0.reshape(y0.shape[0], *problem.state_shape))
-    backend = get_backend(options.engine)
-    backend.check_field(hosted, options)
+    backend = get_backend(options.engine)  # check_problem ran backend.check_field
     if backend.requires_main_thread:
         check_main_thread(options.engine)
     box: dict[str, Any] = {}
