@@ -196,6 +196,24 @@ def test_diffrax_engine_takes_the_native_engines_steps():
     np.testing.assert_allclose(native[0].ys, diffrax_sol[0].ys, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # one more diffrax compile
+def test_diffrax_engine_honours_every_controller_setting_as_the_native_engine():
+    controller = dict(rtol=1e-6, atol=1e-8, pcoeff=0.2, icoeff=0.4, dt0=0.05, dtmin=1e-3,
+                      dtmax=0.1, factormin=0.3, factormax=4.0, safety=0.8)
+    out = {
+        engine: jax.jit(jax.vmap(lambda y, engine=engine: solve(
+            LINEAR, y, TS, engine=engine, **controller)))(Y0S)
+        for engine in ("native", "diffrax")
+    }
+    for name in ("nfe_forward", "n_steps", "n_accepted", "n_rejected"):
+        np.testing.assert_array_equal(getattr(out["native"].stats, name),
+                                      getattr(out["diffrax"].stats, name))
+    np.testing.assert_array_equal(out["native"].stats.nfe_forward,
+                                  1 + 6 * out["native"].stats.n_steps)  # dt0: no probe
+    assert int(jnp.min(out["native"].stats.n_steps)) >= 20  # dtmax = 0.1 over [0, 2]
+    np.testing.assert_allclose(out["native"].ys, out["diffrax"].ys, rtol=0, atol=1e-12)
+
+
 class Pendulum(eqx.Module):
     """A damped pendulum; each example has its own damping (and takes its own steps)."""
 

@@ -158,7 +158,7 @@ def solve(
                 "on their values); under jit pass n_steps instead"
             )
         counts = tuple(grid_counts(values, opts.step_size, None))
-    sol, failure = _solve(field, y0, ts, opts.engine, opts, direction, counts)
+    sol, failure = _solve(field, y0, ts, opts, direction, counts)
     if throw:
         sol = _raise_on_failure(sol, failure, y0, opts)
     return sol
@@ -169,13 +169,12 @@ def _solve(
     field: Field,
     y0: Array,
     ts: Array,
-    engine: str,
     options: SolveOptions,
     direction: int | None,
     counts: tuple[int, ...] | None,
 ) -> tuple[Solution, StepFailure | None]:
     """The solve, compiled once per field structure, shapes and options."""
-    module = importlib.import_module(ENGINE_MODULES[engine])
+    module = importlib.import_module(ENGINE_MODULES[options.engine])
     if direction is None:  # traced times: the direction is read at run time
         direction = jnp.where(ts[-1] > ts[0], 1, -1).astype(jnp.int32)
     times = directed(ts, direction).astype(y0.dtype)  # times in the state's dtype
