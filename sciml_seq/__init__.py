@@ -6,7 +6,10 @@ Pick a framework explicitly::
     from sciml_seq.torch import ODEBlock, solve   # PyTorch
     from sciml_seq.jax import ODEBlock, solve     # JAX / equinox
 
-Framework-free pieces (method table, statistics, errors) live at the top level.
+Framework-free pieces (solve options and the engine table, method table, statistics,
+errors) live at the top level::
+
+    from sciml_seq.solver import SolveOptions
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ _SUBMODULES = (
     "checks",
     "convert",
     "methods",
+    "solver",
+    "engines",
+    "tableaus",
     "stats",
     "errors",
     "fields",

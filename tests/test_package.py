@@ -85,7 +85,8 @@ def test_version_matches_pyproject() -> None:
 
 def test_lazy_attributes() -> None:
     assert "torch" in dir(sciml_seq) and "data" in dir(sciml_seq)
-    assert sciml_seq.methods.get_method("rk4").order == 4
+    assert sciml_seq.methods.METHODS["rk4"].order == 4
+    assert sciml_seq.solver.SolveOptions().engine == "native"
     with pytest.raises(AttributeError, match="no_such_thing"):
         sciml_seq.no_such_thing  # noqa: B018
 
