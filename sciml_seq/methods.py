@@ -80,7 +80,9 @@ def grid_counts(values: np.ndarray, step_size: float | None, n_steps: int | None
     return [max(1, math.ceil(span / step_size - 1e-9)) for span in spans]
 
 
-def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np, values=None):
+def fixed_grid(
+    ts, step_size: float | None, n_steps: int | None, xp=np, values=None, counts=None
+):
     """The grid a fixed-step method steps on, containing every output time exactly.
 
     Each output interval ``[ts[i], ts[i+1]]`` is cut into equal steps: ``n_steps``
@@ -92,7 +94,9 @@ def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np, values=N
     grid is computed from ``ts`` with ``xp``'s operations, so it carries the
     gradient with respect to ``ts`` (and traced ``ts`` work with ``n_steps``).
     ``step_size`` needs the concrete times to count the steps: ``values``
-    (numpy), by default ``numpy.asarray(ts)``.
+    (numpy), by default ``numpy.asarray(ts)``; or give the steps per interval,
+    ``counts`` (what :func:`grid_counts` returned on the concrete times: traced
+    ``ts`` then work too).
 
     Returns an array of shape ``(n_grid,)`` in the dtype of ``ts`` (float64 for
     integer numpy times), on its device; ``n_grid - 1`` is the number of steps.
@@ -101,7 +105,9 @@ def fixed_grid(ts, step_size: float | None, n_steps: int | None, xp=np, values=N
         ts = np.asarray(ts)
         if not np.issubdtype(ts.dtype, np.floating):
             ts = ts.astype(np.float64)
-    if n_steps is not None:
+    if counts is not None:
+        counts = list(counts)
+    elif n_steps is not None:
         counts = [n_steps] * (ts.shape[0] - 1)
     else:
         counts = grid_counts(np.asarray(ts if values is None else values), step_size, None)

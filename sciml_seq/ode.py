@@ -41,12 +41,16 @@ def check_block_options(t_end: float, steer: float, regularizers: Sequence[str])
 
 
 def check_block_engine(solver: SolveOptions, regularizers: tuple[str, ...]) -> None:
-    """Refuse regularisers with host engines (they solve the field alone)."""
-    if regularizers and solver.spec.host:
+    """Refuse regularisers where the engine cannot solve the augmented field.
+
+    The SciPy engine calls any field back through the framework, the augmented
+    one of the regularisers included; the Julia engine is refused (it would call
+    the field back too, but that path has not run against Julia).
+    """
+    if regularizers and solver.engine == "julia":
         raise OptionError(
-            f"regularizers={list(regularizers)} are not supported with engine={solver.engine!r}: "
-            "host engines solve the field alone; use engine='native' (or another framework "
-            "engine) for RNODE regularisers"
+            f"regularizers={list(regularizers)} are not supported with engine='julia': use "
+            "engine='scipy' or 'native' for RNODE regularisers"
         )
 
 

@@ -52,7 +52,13 @@ from .engines import CONTROLLER_FIELDS, ENGINES, EngineSpec, engines_of
 from .errors import OptionError
 from .methods import METHODS
 
-__all__ = ["ADJOINTS", "SolveOptions", "solve_options"]
+__all__ = [
+    "ADJOINTS",
+    "SolveOptions",
+    "failure_message",
+    "nonfinite_step_message",
+    "solve_options",
+]
 
 ADJOINTS = ("direct", "checkpoint", "backsolve", "interpolating", "gauss")
 """Every adjoint name some engine accepts.
@@ -340,3 +346,41 @@ def solve_options(
             "pass the options one way (e.g. solver.replace(...))"
         )
     return solver
+
+
+def failure_message(result: str, options: SolveOptions) -> str:
+    """What ``SolverError`` says for a failed outcome (a name of
+    :data:`sciml_seq.stats.RESULTS`), the same in both frameworks."""
+    if result == "max_steps_reached":
+        return (
+            f"the solve reached max_steps={options.max_steps}; raise max_steps, loosen "
+            "rtol/atol, or regularise the dynamics"
+        )
+    if result == "dt_min_reached":
+        return (
+            "the step size underflowed; the dynamics may be stiff or blow up (try "
+            "engine='scipy' with method='Radau')"
+        )
+    if result == "nonfinite":
+        if options.adaptive:
+            return (
+                "the vector field returned NaN or inf at every step size tried; the dynamics "
+                "blow up or leave the field's domain"
+            )
+        return (
+            "a step produced NaN or inf; the dynamics blow up or the steps are too large: "
+            "take smaller steps or an adaptive method"
+        )
+    return f"the {options.engine} solve failed"
+
+
+def nonfinite_step_message(
+    step: int, n_steps: int, t0: float | None = None, t1: float | None = None
+) -> str:
+    """What ``SolverError`` says when fixed step ``step`` (of ``n_steps``) from ``t0`` to ``t1``
+    produced NaN or inf."""
+    span = "" if t0 is None or t1 is None else f" (from t={t0:.6g} to t={t1:.6g})"
+    return (
+        f"step {step} of {n_steps}{span} produced NaN or inf; the dynamics blow up or the "
+        "steps are too large: take smaller steps or an adaptive method"
+    )

@@ -105,8 +105,9 @@ class StepRecord:
     """Per-step internals of an adaptive solve (``SolveOptions(record_steps=True)``).
 
     One column per step attempt: arrays of shape ``(batch, n_attempts)`` in
-    torch and ``(max_steps,)`` for one JAX example (``(batch, max_steps)``
-    under ``jax.vmap``).  Columns where ``attempted`` is False are padding
+    torch; for one JAX example buffers of shape ``(max_steps,)`` for adaptive
+    and SciPy solves and ``(n_steps,)`` for fixed-step methods (a leading
+    ``batch`` axis under ``jax.vmap``).  Columns where ``attempted`` is False are padding
     (that sample had finished, or the buffer is longer than the solve) and
     hold zeros.  In the native engines every field is differentiable through
     the steps where gradients are direct (``error_ratio`` and ``stiffness``

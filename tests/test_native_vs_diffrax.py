@@ -70,8 +70,8 @@ def diffrax_solve(method, tol, pcoeff, icoeff, dt0):
     [
         ("dopri5", 1e-3, 0.0, 1.0, 1e-10),
         ("tsit5", 1e-3, 0.0, 1.0, 1e-10),
-        ("bosh3", 1e-3, 0.0, 1.0, 1e-10),
-        ("tsit5", 1e-5, 0.3, 0.4, 1e-8),
+        pytest.param("bosh3", 1e-3, 0.0, 1.0, 1e-10, marks=pytest.mark.slow),
+        pytest.param("tsit5", 1e-5, 0.3, 0.4, 1e-8, marks=pytest.mark.slow),
     ],
 )
 def test_attempts_steps_and_outputs_equal_diffrax(method, tol, pcoeff, icoeff, step_atol):

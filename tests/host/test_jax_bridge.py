@@ -96,8 +96,8 @@ def test_ode_block_engine_argument() -> None:
         OptionError, match=r"^method: expected .* with engine='scipy'.*got 'tsit5'"
     ):
         ODEBlock(f, engine="scipy", method="tsit5")
-    with pytest.raises(OptionError, match="regularizers"):
-        ODEBlock(f, engine="scipy", method="RK45", regularizers=("kinetic",))
+    with pytest.raises(OptionError, match="regularizers=.* engine='julia'"):
+        ODEBlock(f, engine="julia", method="tsit5", regularizers=("kinetic",))
     with pytest.raises(OptionError, match=r"^engine: expected one of .* in JAX; got 'torchode'$"):
         ODEBlock(f, engine="torchode")
 
@@ -260,3 +260,28 @@ def test_scipy_step_records() -> None:
                  record_steps=True).steps
     n = int(back.accepted.sum())
     assert float(back.t[0]) == 1.0 and np.all(back.dt[:n] < 0)  # the user's time direction
+
+
+@pytest.mark.slow  # ~9 s of compiling; the torch twin in test_torch_bridge.py is fast
+def test_rnode_regularisers_through_scipy_equal_the_native_engine() -> None:
+    """The augmented field of the regularisers is just another field to call back."""
+    key = jax.random.PRNGKey(5)
+
+    def outputs(engine: str, options: dict):
+        block = ODEBlock(ROTATION, engine=engine, regularizers=("kinetic", "jacobian"), **options)
+
+        def loss(model, y):
+            out = eqx.tree_at(lambda b: b.field, block, model).solve(y, key=key)
+            return jnp.sum(out.ys**2) + sum(jnp.sum(r) for r in out.regularization.values()), out
+
+        (_, out), grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(ROTATION, STATE)
+        return out, grads
+
+    host, host_grads = outputs("scipy", HOST)
+    native, native_grads = outputs("native", NATIVE)
+    np.testing.assert_allclose(host.ys, native.ys, rtol=0, atol=1e-9)
+    for name in ("kinetic", "jacobian"):
+        np.testing.assert_allclose(host.regularization[name], native.regularization[name],
+                                   rtol=1e-8)
+    np.testing.assert_allclose(host_grads[0].w, native_grads[0].w, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(host_grads[1], native_grads[1], rtol=1e-6, atol=1e-8)

@@ -278,10 +278,35 @@ def test_ode_block_with_any_field_and_errors() -> None:
     out = block(h0)
     torch.testing.assert_close(out, ODEBlock(field)(h0), rtol=0, atol=1e-5)
     assert int(block.last_stats.n_accepted[0]) >= 20  # dtmax reached SciPy
-    with pytest.raises(OptionError, match=r"regularizers=\['kinetic'\] are not supported with "):
-        ODEBlock(field, engine="scipy", method="RK45", regularizers=("kinetic",))
+    with pytest.raises(OptionError, match=r"regularizers=\['kinetic'\] are not supported with "
+                                          r"engine='julia'"):
+        ODEBlock(field, engine="julia", method="tsit5", regularizers=("kinetic",))
     solve(lambda t, h: -h, h0, TS, engine="scipy", method="RK45")  # a plain callable
     with pytest.raises(ShapeError, match=r"^y0: expected shape \(batch, 2\) for a TimeMLP"):
         solve(_film_mlp(), torch.zeros(2, 1, 2, dtype=F64), TS, engine="scipy", method="RK45")
     with pytest.raises(ShapeError, match=r"^field\(t, y\): expected dy/dt with the shape of y"):
         solve(lambda t, h: h[:, :1], h0, TS, engine="scipy", method="RK45")
+
+
+def test_rnode_regularisers_through_scipy_equal_the_native_engine() -> None:
+    """The augmented field of the regularisers is just another field to call back."""
+    field = MatrixField()
+    h0 = torch.randn(2, 2, 3, dtype=F64, generator=torch.Generator().manual_seed(3))
+    results = []
+    for engine in ("native", "scipy"):
+        options = dict(method="dopri5", **TIGHT) if engine == "scipy" else NATIVE
+        block = ODEBlock(field, engine=engine, regularizers=("kinetic", "jacobian"), **options)
+        field.zero_grad()
+        h = h0.clone().requires_grad_(True)
+        torch.manual_seed(4)  # the same Hutchinson noise
+        out = block.solve(h)
+        loss = out.ys.square().sum() + sum(r.sum() for r in out.regularization.values())
+        loss.backward()
+        results.append((out, [h.grad.clone()] + [q.grad.clone() for q in field.parameters()]))
+    (native, native_grads), (host, host_grads) = results
+    torch.testing.assert_close(host.ys, native.ys, rtol=0, atol=1e-9)
+    for name in ("kinetic", "jacobian"):
+        torch.testing.assert_close(host.regularization[name], native.regularization[name],
+                                   rtol=1e-8, atol=0)
+    for g_host, g_native in zip(host_grads, native_grads, strict=True):
+        torch.testing.assert_close(g_host, g_native, rtol=1e-7, atol=1e-9)

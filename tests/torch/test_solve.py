@@ -380,3 +380,19 @@ def test_engine_that_is_not_installed_says_how_to_get_it(problem, monkeypatch):
     )
     with pytest.raises(UnavailableError, match="pip install torchode"):
         solve(*problem, engine="torchode")
+
+
+def test_torchdiffeq_records_what_its_hooks_show(problem):
+    """torchdiffeq reports each attempt's start, size and acceptance through its hooks; it
+    keeps the error ratio and any stiffness estimate to itself (None)."""
+    field, y0, ts = problem
+    sol = solve(field, y0, ts, method="dopri5", rtol=1e-6, atol=1e-8, engine="torchdiffeq",
+                record_steps=True)
+    rec = sol.steps
+    assert rec.error_ratio is None and rec.stiffness is None
+    assert rec.t.shape == (3, int(sol.stats.n_steps[0]))
+    assert rec.accepted.sum(1).tolist() == sol.stats.n_accepted.tolist()
+    accepted = rec.accepted[0]
+    ends = (rec.t[0] + rec.dt[0])[accepted]
+    torch.testing.assert_close(rec.t[0][accepted][1:], ends[:-1], rtol=0, atol=1e-15)
+    assert float(ends[-1]) >= 2.0  # torchdiffeq steps past the end and interpolates back

@@ -45,7 +45,7 @@ from jax.typing import ArrayLike
 
 from ...errors import OptionError, SolverError, UnavailableError
 from ...methods import grid_counts
-from ...solver import SolveOptions, solve_options
+from ...solver import SolveOptions, failure_message, nonfinite_step_message, solve_options
 from ...stats import RESULTS, SolveStats, StepRecord
 from .core import (
     EngineOutput,
@@ -228,26 +228,9 @@ def _initial_only(y0: Array, ts: Array) -> Solution:
 
 def _messages(opts: SolveOptions) -> dict[str, str]:
     """The failure message of each outcome code (and of a NaN ``y0``)."""
-    fixed_nonfinite = (
-        "a step produced NaN or inf; the dynamics blow up or the steps are too large: take "
-        "smaller steps or an adaptive method"
-    )
-    adaptive_nonfinite = (
-        "the vector field returned NaN or inf at every step size tried; the dynamics blow up "
-        "or leave the field's domain"
-    )
     return {
+        **{name: failure_message(name, opts) for name in RESULTS[1:]},
         "successful": "",
-        "max_steps_reached": (
-            f"the solve reached max_steps={opts.max_steps}; raise max_steps, loosen rtol/atol, "
-            "or regularise the dynamics"
-        ),
-        "dt_min_reached": (
-            "the step size underflowed; the dynamics may be stiff or blow up (try "
-            "engine='scipy' with method='Radau')"
-        ),
-        "nonfinite": adaptive_nonfinite if opts.adaptive else fixed_nonfinite,
-        "failed": f"the {opts.engine} solve failed",
         "y0": "y0: expected finite values; got NaN or inf",
     }
 
@@ -273,9 +256,7 @@ def _raise_on_failure(
     n_steps = stats.n_steps if stats.n_steps is not None else stats.n_accepted
     steps = -1 if n_steps is None else int(n_steps)
     if name == "nonfinite" and failure is not None:
-        message = (
-            f"step {int(failure.step)} of {steps} (from t={float(failure.t0):.6g} to "
-            f"t={float(failure.t1):.6g}) produced NaN or inf; the dynamics blow up or the "
-            "steps are too large: take smaller steps or an adaptive method"
+        message = nonfinite_step_message(
+            int(failure.step), steps, float(failure.t0), float(failure.t1)
         )
     raise SolverError(message, t_reached=float(sol.t_reached), n_steps=steps)

@@ -314,17 +314,10 @@ def step_grid(times: Array, n_steps: int | None, counts: tuple[int, ...] | None)
     """The grid of a fixed-step solve: :func:`sciml_seq.methods.fixed_grid` of ``times``.
 
     ``n_steps`` per interval, or ``counts[i]`` steps on interval ``i`` (what
-    ``step_size`` gives on the concrete times, counted before ``jit``): each
-    interval is then its own ``fixed_grid``, which computes the same numbers
-    as one call on the concrete times would.  Differentiable in ``times``.
+    ``step_size`` gives on the concrete times, counted before ``jit``).
+    Differentiable in ``times``.
     """
-    if n_steps is not None:
-        return fixed_grid(times, None, n_steps, xp=jnp)
-    assert counts is not None
-    if len(set(counts)) == 1:
-        return fixed_grid(times, None, counts[0], xp=jnp)
-    pieces = [fixed_grid(times[i : i + 2], None, n, xp=jnp)[:-1] for i, n in enumerate(counts)]
-    return jnp.concatenate([*pieces, times[-1:]])
+    return fixed_grid(times, None, n_steps, xp=jnp, counts=None if n_steps else counts)
 
 
 def grid_steps(n_times: int, n_steps: int | None, counts: tuple[int, ...] | None) -> list[int]:

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from ...errors import SolverError, UnavailableError
-from ...solver import SolveOptions, solve_options
+from ...solver import SolveOptions, failure_message, solve_options
 from ...stats import RESULTS, StepRecord
 from .core import (
     Counter,
@@ -202,23 +202,7 @@ def _raise_on_failure(out: EngineOutput, direction: int, opts: SolveOptions) -> 
     n_steps = out.stats.get("n_steps")
     steps = int(n_steps[sample]) if n_steps is not None else -1
     reached = float(out.t_reached[sample]) * direction
-    if out.failure is not None:
-        message = out.failure
-    elif code == "max_steps_reached":
-        message = (
-            f"sample {sample} reached max_steps={opts.max_steps}; raise max_steps, loosen "
-            "rtol/atol, or regularise the dynamics"
-        )
-    elif code == "dt_min_reached":
-        message = (
-            f"the step size of sample {sample} underflowed; the dynamics may be stiff or blow "
-            "up (try engine='scipy' with method='Radau')"
-        )
-    elif code == "nonfinite":
-        message = (
-            f"the vector field returned NaN or inf for sample {sample} at every step size "
-            "tried; the dynamics blow up or leave the field's domain"
-        )
-    else:
-        message = f"the {opts.engine} solve failed for sample {sample} ({code})"
+    message = out.failure or failure_message(code, opts)
+    if out.ys.shape[0] > 1:
+        message += f" (sample {sample})"
     raise SolverError(message, t_reached=reached, n_steps=steps)

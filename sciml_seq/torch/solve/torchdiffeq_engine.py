@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ...errors import SolverError
 from ...methods import fixed_grid
+from ...solver import nonfinite_step_message
 from ...stats import RESULTS, StepRecord
 from .core import EngineOutput, FieldWrapper, Problem, per_sample, reads_values
 
@@ -197,11 +198,7 @@ def _first_nonfinite(
         return None, result
     evaluation = int(torch.nonzero(~finite)[0])
     step = evaluation // FIXED_STAGES[problem.options.method]
-    message = (
-        f"step {step} of {hooked.n_steps} produced NaN or inf (the field returned them at its "
-        f"evaluation {evaluation}); the dynamics blow up or the steps are too large: take "
-        "smaller steps or an adaptive method"
-    )
+    message = nonfinite_step_message(step, hooked.n_steps)
     return message, torch.full_like(result, RESULTS.index("nonfinite"))
 
 

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ....solver import nonfinite_step_message
 from ....stats import RESULTS
 from ....tableaus import TABLEAUS
 from ..core import EngineOutput, Problem, reads_values
@@ -159,14 +160,10 @@ def _solve_fixed(problem: Problem, tab, times: Tensor) -> EngineOutput:
     first = torch.argmax(bad.to(torch.int8), dim=0)
     failure = None
     if reads_values(bad) and bool(any_bad.any()):
-        sample = int(torch.nonzero(any_bad)[0])
-        step = int(first[sample])
+        step = int(first[int(torch.nonzero(any_bad)[0])])
         grid = run.grid.detach().cpu()
-        failure = (
-            f"step {step} of {n_steps} (from t={float(grid[step]):.6g} to "
-            f"t={float(grid[step + 1]):.6g}) produced NaN or inf in sample {sample}; "
-            "the dynamics blow up or the steps are too large: take smaller steps or an "
-            "adaptive method"
+        failure = nonfinite_step_message(
+            step, n_steps, float(grid[step]), float(grid[step + 1])
         )
     counts = torch.full((batch,), n_steps, dtype=torch.int64, device=ys.device)
     return EngineOutput(

@@ -53,7 +53,7 @@ def run_fixed(
         if n_steps is not None
         else grid_counts(values, step_size, None)
     )
-    grid = fixed_grid(times, step_size, n_steps, xp=torch, values=values)
+    grid = fixed_grid(times, step_size, n_steps, xp=torch, counts=counts)
     outputs_at = set(np.cumsum(counts).tolist())
     batch = y0.shape[0]
     total = grid.shape[0] - 1
