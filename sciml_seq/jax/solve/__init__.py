@@ -107,8 +107,8 @@ def solve(
         ``field(t, y) -> dy/dt``; ``t`` a scalar in ``y``'s dtype, ``y`` of shape
         ``(*state)``.  Make it an ``eqx.Module`` (arrays as fields) for
         ``adjoint="backsolve"`` to differentiate its arrays; closed-over arrays
-        are fine with the other adjoints.  The host engines take a
-        :class:`~sciml_seq.jax.TimeMLP`.
+        are fine with the other adjoints.  The host engines take any field (a
+        :class:`~sciml_seq.jax.TimeMLP` natively, others called back through JAX).
     y0:
         Initial state, shape ``(*state)``, floating point, finite.
     ts:
