@@ -79,13 +79,14 @@ class TimeMLP(nn.Module):
         t_col = t[:, None].to(h.dtype)
         act = _ACTIVATIONS[self.activation]
         x = h
-        for i, layer in enumerate(self.layers[:-1]):
-            z = layer(self._with_time(x, t_col))
+        layers = self.layers
+        for i in range(len(layers) - 1):  # not layers[:-1]: a slice builds a ModuleList per call
+            z = layers[i](self._with_time(x, t_col))
             if self.film:
                 gamma, beta = self.film[i](t_col).chunk(2, dim=1)
                 z = z * (1 + gamma) + beta
             x = act(z)
-        return self.layers[-1](self._with_time(x, t_col))
+        return layers[-1](self._with_time(x, t_col))
 
     def _with_time(self, x: Tensor, t_col: Tensor) -> Tensor:
         if "concat" in self.time_conditioning:
