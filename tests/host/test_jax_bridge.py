@@ -285,3 +285,34 @@ def test_rnode_regularisers_through_scipy_equal_the_native_engine() -> None:
                                    rtol=1e-8)
     np.testing.assert_allclose(host_grads[0].w, native_grads[0].w, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(host_grads[1], native_grads[1], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.slow  # compiles a transformer's forward and gradient through both engines
+def test_an_ode_transformer_through_scipy_against_the_native_engine() -> None:
+    from sciml_seq.jax.transformer import TransformerEncoder
+
+    native = TransformerEncoder(4, 2, depth="ode", mlp_hidden=8, rtol=1e-12, atol=1e-14,
+                                key=jax.random.PRNGKey(0))
+    leaves, tree = jax.tree_util.tree_flatten(eqx.filter(native, eqx.is_inexact_array))
+    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+    leaves = [x + 0.3 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
+    native = eqx.combine(jax.tree_util.tree_unflatten(tree, leaves), native)  # time matters
+    hosted = TransformerEncoder(4, 2, depth="ode", mlp_hidden=8, engine="scipy",
+                                method="dopri5", rtol=1e-10, atol=1e-12, key=jax.random.PRNGKey(0))
+    # the same arrays (the solver options are static: part of the tree's structure)
+    hosted = jax.tree_util.tree_unflatten(
+        jax.tree_util.tree_structure(hosted), jax.tree_util.tree_leaves(native)
+    )
+    x = jax.random.normal(jax.random.PRNGKey(2), (5, 4))
+    positions = jnp.arange(5.0)
+    w = jax.random.normal(jax.random.PRNGKey(3), (5, 4))
+
+    def loss(model):
+        return jnp.sum(model(x, positions) * w)
+
+    outputs = [encoder(x, positions) for encoder in (native, hosted)]
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=0, atol=1e-8)
+    grads = [eqx.filter_grad(loss)(encoder) for encoder in (native, hosted)]
+    for g_host, g_native in zip(jax.tree_util.tree_leaves(grads[1]),
+                                jax.tree_util.tree_leaves(grads[0]), strict=True):
+        np.testing.assert_allclose(g_host, g_native, rtol=1e-6, atol=1e-8)

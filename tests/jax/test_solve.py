@@ -577,6 +577,8 @@ def test_bad_initial_state():
         solve(LINEAR, jnp.array([1, 2]), TS)
     with pytest.raises(ShapeError, match=r"^y0: expected an array of shape \(\*state\)"):
         solve(lambda t, y: -y, jnp.asarray(1.0), TS)
+    with pytest.raises(ShapeError, match=r"one entry; got shape \(0,\)$"):
+        solve(lambda t, y: -y, jnp.zeros(0), TS)
 
 
 def test_float32_times_with_float64_state():

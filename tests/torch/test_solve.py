@@ -312,8 +312,10 @@ def test_non_finite_initial_state(problem, bad):
 
 def test_empty_batch_is_refused(problem):
     field, _, ts = problem
-    with pytest.raises(ShapeError, match=r"^y0: expected .* batch >= 1; got \(0, 2\)"):
+    with pytest.raises(ShapeError, match=r"^y0: expected .* batch >= 1 .*; got \(0, 2\)"):
         solve(field, torch.zeros(0, 2, dtype=torch.float64), ts)
+    with pytest.raises(ShapeError, match=r"^y0: expected .* non-empty state; got \(3, 0\)"):
+        solve(lambda t, y: y, torch.zeros(3, 0, dtype=torch.float64), ts)
 
 
 @pytest.mark.parametrize(

@@ -215,10 +215,10 @@ def check_inputs(field: Field, y0: Any, ts: Any) -> tuple[Array, Array, int | No
     on a GPU).
     """
     y0, ts = jnp.asarray(y0), jnp.asarray(ts)
-    if y0.ndim < 1:
+    if y0.ndim < 1 or y0.size == 0:
         raise ShapeError(
-            f"y0: expected an array of shape (*state) with at least one axis; got shape "
-            f"{y0.shape}"
+            f"y0: expected an array of shape (*state) with at least one axis and one entry; "
+            f"got shape {y0.shape}"
         )
     if not jnp.issubdtype(y0.dtype, jnp.floating):
         raise DTypeError(f"y0: expected a floating-point array; got dtype {y0.dtype}")

@@ -220,10 +220,11 @@ def check_inputs(field: Field, y0: Tensor, ts: Tensor) -> int:
     Value checks (finite, monotone) are skipped where values cannot be read
     (:func:`reads_values`).
     """
-    if not isinstance(y0, Tensor) or y0.ndim < 2 or y0.shape[0] == 0:
+    if not isinstance(y0, Tensor) or y0.ndim < 2 or y0.numel() == 0:
         got = tuple(y0.shape) if isinstance(y0, Tensor) else type(y0).__name__
         raise ShapeError(
-            f"y0: expected a tensor of shape (batch, *state) with batch >= 1; got {got}"
+            f"y0: expected a tensor of shape (batch, *state) with batch >= 1 and a non-empty "
+            f"state; got {got}"
         )
     if not y0.is_floating_point():
         raise DTypeError(f"y0: expected a floating-point tensor; got dtype {y0.dtype}")
