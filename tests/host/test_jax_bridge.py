@@ -295,7 +295,10 @@ def test_an_ode_transformer_through_scipy_against_the_native_engine() -> None:
                                 key=jax.random.PRNGKey(0))
     leaves, tree = jax.tree_util.tree_flatten(eqx.filter(native, eqx.is_inexact_array))
     keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
-    leaves = [x + 0.3 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
+    leaves = [
+        x + 0.3 * jax.random.normal(k, x.shape, x.dtype)
+        for x, k in zip(leaves, keys, strict=True)
+    ]
     native = eqx.combine(jax.tree_util.tree_unflatten(tree, leaves), native)  # time matters
     hosted = TransformerEncoder(4, 2, depth="ode", mlp_hidden=8, engine="scipy",
                                 method="dopri5", rtol=1e-10, atol=1e-12, key=jax.random.PRNGKey(0))
