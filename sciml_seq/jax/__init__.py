@@ -4,6 +4,7 @@ Modules act on one example, equinox-style; ``jax.vmap`` batches them.
 """
 
 from .attention import MultiheadAttention
+from .depth import ACTOutput, ACTStack, ReversibleStack
 from .fields import TimeMLP
 from .ode import BlockOutput, ODEBlock, ResidualStack, block_keys
 from .position import (
@@ -22,6 +23,8 @@ __all__ = [
     "LSSL",
     "S4",
     "S4D",
+    "ACTOutput",
+    "ACTStack",
     "BlockOutput",
     "ComplexOrderEncoding",
     "EncodingTable",
@@ -30,6 +33,7 @@ __all__ = [
     "NeuralODEEncoding",
     "ODEBlock",
     "ResidualStack",
+    "ReversibleStack",
     "RotaryEncoding",
     "SinusoidalEncoding",
     "Solution",

@@ -2,6 +2,7 @@
 
 from ..solver import SolveOptions
 from .attention import MultiheadAttention
+from .depth import ACTOutput, ACTStack, ReversibleStack
 from .fields import TimeMLP
 from .ode import BlockOutput, ODEBlock, ResidualStack
 from .position import (
@@ -19,6 +20,8 @@ __all__ = [
     "LSSL",
     "S4",
     "S4D",
+    "ACTOutput",
+    "ACTStack",
     "BlockOutput",
     "ComplexOrderEncoding",
     "LearnedEncoding",
@@ -26,6 +29,7 @@ __all__ = [
     "NeuralODEEncoding",
     "ODEBlock",
     "ResidualStack",
+    "ReversibleStack",
     "RotaryEncoding",
     "SinusoidalEncoding",
     "Solution",
