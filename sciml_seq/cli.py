@@ -46,45 +46,128 @@ def main() -> None:
     """sciml-seq: compare adaptive ODE solvers with fixed-depth networks, and more."""
 
 
+def _names(value: str | None) -> tuple[str, ...] | None:
+    """``"a,b"`` -> ``("a", "b")``; None stays None."""
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+QUICK_GRID = {
+    "tasks": ("oscillator",),
+    "schemes": ("untied-8", "tied-8", "rk4-8", "dopri5-1e-3", "act-8"),
+    "regularizers": ("none", "error"),
+    "seeds": 1,
+}
+"""What ``sciml-seq compare --quick`` (``make demo``) runs unless told otherwise."""
+
+
 @app.command()
 def compare(
-    quick: Annotated[
-        bool, typer.Option("--quick", help="Small sizes: under 3 minutes on 2 CPU cores.")
-    ] = False,
-    epochs: Annotated[
-        int | None, typer.Option(min=1, help="Override the number of epochs.")
+    task: Annotated[
+        str | None, typer.Option(help="Tasks, comma-separated (sciml_seq.compare.TASKS).")
     ] = None,
-    output: Annotated[Path, typer.Option(help="Where to save the plot.")] = Path(
-        "outputs/compare_quick.png"
+    schemes: Annotated[
+        str | None,
+        typer.Option(help="Depth schemes, e.g. untied-8,tied-8,rk4-8,dopri5-1e-3,act-8."),
+    ] = None,
+    engines: Annotated[
+        str | None, typer.Option(help="Engines of the adaptive schemes (native, torchdiffeq, ...).")
+    ] = None,
+    regularizers: Annotated[
+        str | None,
+        typer.Option(help="Regularisers of the adaptive schemes: none, rnode, steer, error, ..."),
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per cell (0..n-1).")] = None,
+    budget_steps: Annotated[
+        int | None, typer.Option(min=1, help="Optimizer steps per cell.")
+    ] = None,
+    budget_seconds: Annotated[
+        float | None, typer.Option(help="Seconds of training per cell (instead of steps).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda[:i].")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Folder of files a task reads (etth1: the ETT CSVs).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A TOML file with the same keys; flags given here override it."),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Quick sizes (and, alone, the demo grid): ~2 min on a CPU."),
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder of records.jsonl and the plots.")] = Path(
+        "outputs/compare"
     ),
-    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 2,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads.")] = None,
 ) -> None:
-    """Train a residual stack and ODE blocks (rk4, dopri5 at two tolerances) on the
-    damped-oscillator flow map; print test error, NFE and time; plot error vs NFE."""
-    import dataclasses
+    """Train depth schemes (residual stacks, fixed and adaptive ODE solvers, ACT halting,
+    reversible stacks) on tasks with the same data, weights and budget; print the table,
+    draw Pareto plots and NFE histograms.  Finished cells are skipped on a rerun."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    import torch
-    from rich.progress import Progress
+    from .compare import GridConfig, run_grid
+    from .compare.report import (
+        paper_check,
+        paper_check_table,
+        plot_nfe_histograms,
+        plot_pareto,
+        summarize,
+        summary_table,
+    )
 
-    from .compare import CompareConfig, default_candidates, run_comparison
-    from .compare.report import plot_error_vs_nfe, results_table
+    given = {
+        "tasks": _names(task),
+        "schemes": _names(schemes),
+        "engines": _names(engines),
+        "regularizers": _names(regularizers),
+        "seeds": seeds,
+        "budget_steps": budget_steps,
+        "budget_seconds": budget_seconds,
+        "device": device,
+        "data": data,
+        "threads": threads,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if quick:
+        given["quick"] = True
+    if config is not None:
+        grid = GridConfig.from_toml(config).replace(**given)
+    else:
+        base = QUICK_GRID if quick and not (set(given) - {"quick", "threads", "device"}) else {}
+        grid = GridConfig(**{**base, **given})
+    cells = grid.cells()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        overall = bar.add_task("cells", total=len(cells))
+        current = bar.add_task("", total=None)
 
-    torch.set_num_threads(threads)
-    config = CompareConfig.quick() if quick else CompareConfig()
-    if epochs is not None:
-        config = dataclasses.replace(config, epochs=epochs)
-    candidates = default_candidates(config)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("training", total=config.epochs * len(candidates))
+        def on_cell(cell, record) -> None:
+            if record is not None:
+                bar.advance(overall)
 
-        def report(name: str, epoch: int, loss: float) -> None:
-            progress.update(
-                task, advance=1, description=f"{name} epoch {epoch + 1} loss {loss:.2e}"
-            )
+        def progress(cell, step: int, total: int, loss: float) -> None:
+            description = f"{cell.task} {cell.name} seed {cell.seed}: loss {loss:.2e}"
+            bar.update(current, completed=step, total=total or None, description=description)
 
-        results = run_comparison(config, candidates, progress=report)
-    console.print(results_table(results, title="damped oscillator flow map (PyTorch, CPU)"))
-    console.print(f"plot: {plot_error_vs_nfe(results, output)}")
+        records = run_grid(grid, out, progress=progress, on_cell=on_cell)
+    summaries = summarize(records)
+    for name in grid.tasks:
+        console.print(summary_table(summaries, name))
+    checks = paper_check(summaries)
+    if checks:
+        console.print(paper_check_table(checks))
+    console.print(f"records: {out / 'records.jsonl'}")
+    console.print(
+        f"plots: {plot_pareto(summaries, out / 'pareto.png')}, "
+        f"{plot_nfe_histograms(summaries, out / 'nfe_histograms.png')}"
+    )
 
 
 data_app = typer.Typer(help="PDE datasets: list and generate (HDF5).", no_args_is_help=True)
