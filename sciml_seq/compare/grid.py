@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import os
 import platform
 import sys
@@ -40,8 +41,10 @@ from .schemes import DEFAULT_SCHEMES, Cell, Scheme, check_regularizers, expand_c
 PATH_TASKS = ("etth1",)
 """Built-in tasks that read files from ``GridConfig.data``."""
 
-FRAMEWORKS = ("torch",)
-"""Frameworks the runner trains in (the JAX runner is still to come)."""
+RUNNERS = {"torch": "torch_runner", "jax": "jax_runner"}
+"""framework -> the module (of this package) whose ``run_cell`` trains a cell."""
+
+FRAMEWORKS = tuple(RUNNERS)
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,12 @@ class GridConfig:
             raise OptionError(f"tasks: expected distinct task names; got {names}")
         for scheme in self.schemes:
             Scheme.parse(scheme)
-        _check_engines(self.engines)
+        check_choice("framework", self.framework, FRAMEWORKS)
+        _check_engines(self.engines, self.framework)
         check_regularizers(self.regularizers)
         object.__setattr__(self, "seeds", seeds_of(self.seeds))
         if self.budget_steps is not None or self.budget_seconds is not None:
             self.budget(None)
-        check_choice("framework", self.framework, FRAMEWORKS)
         check_int("threads", self.threads)
         if not isinstance(self.device, str) or not (
             self.device == "cpu" or self.device.startswith("cuda")
@@ -162,12 +165,12 @@ class GridConfig:
         return out
 
 
-def _check_engines(engines: tuple[str, ...]) -> None:
+def _check_engines(engines: tuple[str, ...], framework: str) -> None:
     from ..engines import ENGINES
 
-    torch_engines = tuple(name for name, spec in ENGINES.items() if "torch" in spec.frameworks)
+    known = tuple(name for name, spec in ENGINES.items() if framework in spec.frameworks)
     for i, engine in enumerate(engines):
-        check_choice(f"engines[{i}]", engine, torch_engines)
+        check_choice(f"engines[{i}]", engine, known)
 
 
 def task_fingerprint(task: Any) -> str:
@@ -188,7 +191,7 @@ def task_fingerprint(task: Any) -> str:
 def versions() -> dict[str, str]:
     """Python and the versions of the packages a record depends on."""
     out = {"python": platform.python_version()}
-    for name in ("sciml-seq", "torch", "numpy", "jax", "torchdiffeq", "torchode"):
+    for name in ("sciml-seq", "torch", "numpy", "jax", "equinox", "diffrax", "torchdiffeq"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -196,7 +199,12 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_name(device: str) -> str:
+def device_name(device: str, framework: str = "torch") -> str:
+    """The GPU's name for ``"cuda[:i]"`` (through the framework), else the CPU's."""
+    if device.startswith("cuda") and framework == "jax":
+        import jax
+
+        return jax.devices("gpu")[int(device.partition(":")[2] or 0)].device_kind
     if device.startswith("cuda"):
         import torch
 
@@ -222,11 +230,11 @@ def run_grid(
     measurements of :func:`~sciml_seq.compare.torch_runner.run_cell`, the
     versions, the device and ``key`` (the digest that a rerun skips on).
     """
-    import torch
+    runner = importlib.import_module(f".{RUNNERS[config.framework]}", __package__)
+    if config.framework == "torch":
+        import torch
 
-    from .torch_runner import run_cell
-
-    torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads)
     path = Path(out) / RECORDS_FILE
     done = finished_keys(path)
     tasks = config.load_tasks()
@@ -257,7 +265,7 @@ def run_grid(
                 progress(cell, step, total, loss)
 
         started = time.time()
-        numbers = run_cell(task, cell, sizes, budget, config.device, report)
+        numbers = runner.run_cell(task, cell, sizes, budget, config.device, report)
         record = {
             "key": key,
             "task": cell.task,
@@ -271,7 +279,7 @@ def run_grid(
             **context,
             **numbers,
             "versions": versions(),
-            "device_name": device_name(config.device),
+            "device_name": device_name(config.device, config.framework),
             "threads": config.threads,
             "argv": sys.argv,
             "started": started,
