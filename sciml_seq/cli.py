@@ -86,6 +86,7 @@ def compare(
         float | None, typer.Option(help="Seconds of training per cell (instead of steps).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda[:i].")] = None,
+    framework: Annotated[str | None, typer.Option(help="torch or jax.")] = None,
     data: Annotated[
         str | None, typer.Option(help="Folder of files a task reads (etth1: the ETT CSVs).")
     ] = None,
@@ -126,6 +127,7 @@ def compare(
         "budget_steps": budget_steps,
         "budget_seconds": budget_seconds,
         "device": device,
+        "framework": framework,
         "data": data,
         "threads": threads,
     }
