@@ -233,7 +233,7 @@ def lotka_volterra_field(
 def lotka_volterra_invariant(
     state: NDArray[np.floating], params: LotkaVolterraParams | None = None
 ) -> NDArray[np.floating]:
-    """The conserved ``delta x - gamma ln x + beta y - alpha ln y`` of ``(..., 2)`` positive states."""
+    """The conserved ``delta x - gamma ln x + beta y - alpha ln y`` of ``(..., 2)`` states > 0."""
     p = LotkaVolterraParams() if params is None else params
     state = _check_state(state)
     x, y = state[..., 0], state[..., 1]
