@@ -439,8 +439,8 @@ class Task:
         target = check_choice("target", target, TARGETS)
         seed = check_int("seed", seed, low=0)
         if (x_val is None) != (y_val is None):
-            given = "x_val" if x_val is not None else "y_val"
-            raise OptionError(f"x_val, y_val: expected both or neither; got only {given}")
+            only = "x_val" if x_val is not None else "y_val"
+            raise OptionError(f"x_val, y_val: expected both or neither; got only {only}")
         if weight_val is not None and x_val is None:
             raise OptionError(
                 "weight_val: expected None when the validation split is carved "
@@ -526,7 +526,7 @@ def _check_finite(name: str, array: np.ndarray) -> None:
     if bad.any():
         raise NonFiniteError(
             f"{name}: expected finite values; got {int(bad.sum())} NaN/inf "
-            f"entries (the first at index {tuple(np.argwhere(bad)[0])})"
+            f"entries (the first at index {tuple(int(i) for i in np.argwhere(bad)[0])})"
         )
 
 
