@@ -43,7 +43,7 @@ import numpy as np
 
 from ..checks import check_int
 from ..errors import OptionError, ShapeError
-from .task import QUICK_SIZES, SPLITS, Split, Task, TaskSizes
+from .task import QUICK_SIZES, SPLITS, Split, Task, TaskSizes, check_quick
 
 __all__ = [
     "KS_RESOLUTION",
@@ -57,12 +57,6 @@ __all__ = [
     "oscillator_task",
     "pendulum_task",
 ]
-
-
-def _check_quick(quick: object) -> bool:
-    if not isinstance(quick, bool):
-        raise OptionError(f"quick: expected True or False; got {quick!r}")
-    return quick
 
 
 def _rows(
@@ -142,7 +136,7 @@ def oscillator_task(
     """
     from ..data.oscillator import OscillatorParams, make_oscillator_task
 
-    rows = _rows(_check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
+    rows = _rows(check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
     params = OscillatorParams() if params is None else params
     data = make_oscillator_task(rows[0] + rows[1], rows[2], horizon, seed, params=params)
     x = np.concatenate([data.x_train, data.x_test])
@@ -168,7 +162,7 @@ def pendulum_task(
     """
     from ..data.flow_maps import PendulumParams, pendulum_flow_map
 
-    rows = _rows(_check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
+    rows = _rows(check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
     params = PendulumParams() if params is None else params
     x, y = pendulum_flow_map(sum(rows), horizon, seed=seed, params=params)
     meta = {"horizon": float(horizon), "params": vars(params), "seed": seed}
@@ -192,7 +186,7 @@ def lotka_volterra_task(
     """
     from ..data.flow_maps import LotkaVolterraParams, lotka_volterra_flow_map
 
-    rows = _rows(_check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
+    rows = _rows(check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
     params = LotkaVolterraParams() if params is None else params
     x, y = lotka_volterra_flow_map(sum(rows), horizon, seed=seed, params=params)
     meta = {"horizon": float(horizon), "params": vars(params), "seed": seed}
@@ -219,11 +213,13 @@ def irregular_task(
     ``y`` is the query values ``(n_forecast * channels)`` with ``weight`` the query
     mask (per channel); the metric is the MSE over the valid query entries.
     Series 2048 / 256 / 512 (quick 128 / 32 / 64), all drawn from ``seed``.
+    ``system="lorenz"`` solves every series with SciPy (about 0.1 s each: minutes
+    at full size).
     """
     from ..data.irregular import make_irregular_task
 
     rows = _rows(
-        _check_quick(quick),
+        check_quick(quick),
         {False: (2048, 256, 512), True: (128, 32, 64)},
         n_train=n_train,
         n_val=n_val,
@@ -323,7 +319,7 @@ def etth1_task(
     """
     from ..data.timeseries import ett_splits
 
-    quick = _check_quick(quick)
+    quick = check_quick(quick)
     file = _ett_file(path)
     data = _read_ett(str(file.resolve()), file.stat().st_mtime_ns)
     splits = ett_splits(data, seq_len, pred_len, features="M")
@@ -406,7 +402,7 @@ def digits_task(
     """
     from ..data.long_range import make_task as make_sequence_task
 
-    quick = _check_quick(quick)
+    quick = check_quick(quick)
     data = make_sequence_task("permuted_digits" if permuted else "digits", n_test=359, seed=seed)
     n_pool = len(data.x_train)
     full_val = round(0.1 * n_pool)
@@ -502,7 +498,7 @@ def ks_task(
     The first build per setting and process imports JAX and compiles (seconds);
     the trajectories are cached.
     """
-    quick = _check_quick(quick)
+    quick = check_quick(quick)
     rows = _rows(
         quick, {False: (48, 8, 16), True: (8, 2, 4)}, n_train=n_train, n_val=n_val, n_test=n_test
     )

@@ -49,6 +49,7 @@ __all__ = [
     "Split",
     "Task",
     "TaskSizes",
+    "check_quick",
     "metric_value",
 ]
 
@@ -513,6 +514,13 @@ class Task:
 
 
 # --- checks and conversions -------------------------------------------------------------------
+
+
+def check_quick(quick: object) -> bool:
+    """``quick`` if it is ``True`` or ``False`` (a task builder's size switch)."""
+    if not isinstance(quick, bool):
+        raise OptionError(f"quick: expected True or False; got {quick!r}")
+    return quick
 
 
 def _describe(value: Any) -> str:

@@ -42,6 +42,7 @@ from .task import (
     Split,
     Task,
     TaskSizes,
+    check_quick,
     metric_value,
 )
 
@@ -95,8 +96,7 @@ def make_task(
         builder does not take, or a missing ``path`` for a task that reads a file.
     """
     builder = TASKS[check_choice("name", name, tuple(TASKS))]
-    if not isinstance(quick, bool):
-        raise OptionError(f"quick: expected True or False; got {quick!r}")
+    check_quick(quick)
     parameters = inspect.signature(builder).parameters
     takes = [p for p in parameters if p not in ("quick", "seed", "path")]
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
