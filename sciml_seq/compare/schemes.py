@@ -72,6 +72,51 @@ def regularizations() -> dict[str, tuple[str, ...]]:
     return table
 
 
+@dataclass(frozen=True)
+class Regularization:
+    """A regulariser spec of the grid: ``"error"`` (its default weight schedule,
+    :data:`sciml_seq.regularization.SCHEDULES`) or ``"error=0.5"`` (a constant
+    weight); ``"steer=0.25"`` sets STEER's half-width instead (default
+    :data:`STEER_FRACTION` of ``t_end``).
+
+    Attributes
+    ----------
+    spec: the text it was parsed from (the cell's ``regularizer``).
+    names: the ``ODEBlock`` regularisers it switches on.
+    weight: the constant weight, or None for the default schedules.
+    steer: STEER's half-width (0: off).
+    """
+
+    spec: str
+    names: tuple[str, ...]
+    weight: float | None
+    steer: float
+
+    @classmethod
+    def parse(cls, spec: str, label: str = "regularizer") -> Regularization:
+        table = regularizations()
+        if not isinstance(spec, str):
+            raise OptionError(f"{label}: expected a name or 'name=weight'; got {spec!r}")
+        name, sep, value = spec.partition("=")
+        check_choice(label, name, tuple(table))
+        number = None
+        if sep:
+            if name == "none":
+                raise OptionError(f"{label}: 'none' takes no weight; got {spec!r}")
+            try:
+                number = float(value)
+            except ValueError:
+                raise OptionError(
+                    f"{label}: expected 'name=weight' with a real weight; got {spec!r}"
+                ) from None
+            check_real(label, number, ge=0.0) if name != "steer" else check_real(
+                label, number, gt=0.0, lt=1.0
+            )
+        if name == "steer":
+            return cls(spec, (), None, STEER_FRACTION if number is None else number)
+        return cls(spec, table[name], number, 0.0)
+
+
 def format_tolerance(tol: float) -> str:
     """``1e-3`` for 0.001, ``2.5e-4`` for 0.00025: the shortest exponent form."""
     mantissa, exponent = f"{tol:.6e}".split("e")
@@ -208,12 +253,13 @@ def expand_cells(
     return cells
 
 
-def check_regularizers(names: tuple[str, ...]) -> tuple[str, ...]:
-    """Each name a key of :func:`regularizations`; returned as a tuple."""
-    table = regularizations()
-    for i, name in enumerate(names):
-        check_choice(f"regularizers[{i}]", name, tuple(table))
-    return tuple(names)
+def check_regularizers(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Each a :class:`Regularization` spec, all distinct; returned as a tuple."""
+    for i, spec in enumerate(specs):
+        Regularization.parse(spec, f"regularizers[{i}]")
+    if len(set(specs)) != len(specs):
+        raise OptionError(f"regularizers: expected distinct specs; got {list(specs)}")
+    return tuple(specs)
 
 
 def seeds_of(seeds: int | tuple[int, ...]) -> tuple[int, ...]:

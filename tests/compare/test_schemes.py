@@ -124,3 +124,23 @@ def test_damaged_records_are_named(tmp_path):
     with pytest.raises(FormatError, match="line 2 is not a JSON record"):
         read_records(path)
     assert read_records(tmp_path / "missing.jsonl") == []
+
+
+def test_regularization_specs():
+    from sciml_seq.compare.schemes import STEER_FRACTION, Regularization
+
+    assert Regularization.parse("none") == Regularization("none", (), None, 0.0)
+    assert Regularization.parse("rnode").names == ("kinetic", "jacobian")
+    error = Regularization.parse("error=0.5")
+    assert (error.names, error.weight, error.steer) == (("error",), 0.5, 0.0)
+    assert Regularization.parse("steer").steer == STEER_FRACTION
+    assert Regularization.parse("steer=0.25") == Regularization("steer=0.25", (), None, 0.25)
+    for bad, fragment in [
+        ("lasso", "regularizer: expected one of"),
+        ("none=1", "'none' takes no weight"),
+        ("error=x", "a real weight"),
+        ("error=-1", "regularizer: expected"),
+        ("steer=1.5", "regularizer: expected"),
+    ]:
+        with pytest.raises(OptionError, match=fragment):
+            Regularization.parse(bad)
