@@ -247,6 +247,31 @@ def _reversible_layer(
     return y1, x2 + dt * field(t, y1)
 
 
+class _Bound:
+    """A layer's field with the parameters and buffers it held in the forward pass.
+
+    The backward pass re-evaluates the field after the forward call has
+    returned; under ``torch.func.functional_call`` the module holds other
+    tensors by then, so the field is called with the ones it was run with.
+    """
+
+    def __init__(self, field: nn.Module) -> None:
+        self.field = field
+        self.tensors = self._current()
+        self.params = [p for p in field.parameters() if p.requires_grad]
+
+    def _current(self) -> dict[str, Tensor]:
+        return {**dict(self.field.named_parameters()), **dict(self.field.named_buffers())}
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        current = self._current()
+        if current.keys() == self.tensors.keys() and all(
+            current[name] is value for name, value in self.tensors.items()
+        ):
+            return self.field(t, x)
+        return torch.func.functional_call(self.field, self.tensors, (t, x))
+
+
 class _ReversibleFunction(torch.autograd.Function):
     """The stack with a backward pass that reconstructs each layer's input from its output.
 
@@ -257,7 +282,10 @@ class _ReversibleFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, stack: ReversibleStack, h: Tensor, *params: Tensor) -> Tensor:
         y1, y2 = stack.streams(h)
-        ctx.stack = stack
+        fields = stack.layer_fields()
+        bound = {id(f): _Bound(f) for f in fields}
+        ctx.layers = [bound[id(f)] for f in fields]
+        ctx.grid = stack.grid_like(h)
         ctx.params = params
         ctx.save_for_backward(y1, y2)
         return (y1 + y2) / 2
@@ -266,35 +294,27 @@ class _ReversibleFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         y1, y2 = ctx.saved_tensors
-        stack: ReversibleStack = ctx.stack
         index = {id(p): i for i, p in enumerate(ctx.params)}
         grads: list[Tensor | None] = [None] * len(ctx.params)
         a1 = a2 = grad / 2  # dL/dy1, dL/dy2
-        grid, batch = stack.grid_like(y1), y1.shape[0]
-        for k in reversed(range(stack.n_layers)):
-            field = stack.layer_fields()[k]
+        grid, batch = ctx.grid, y1.shape[0]
+        for k in reversed(range(len(ctx.layers))):
+            layer: _Bound = ctx.layers[k]
             t, dt = grid[k].expand(batch), grid[k + 1] - grid[k]
-            params = [p for p in field.parameters() if p.requires_grad]
             # y2 = x2 + dt G(y1): G's value reconstructs x2, its VJP sends dt * a2 back.
-            g_y1, x2, g_params = _evaluate_and_pull(field, t, y1, y2, dt, a2, params)
+            g_y1, x2, g_params = _evaluate_and_pull(layer, t, y1, y2, dt, a2)
             a1 = a1 + g_y1
-            _accumulate(grads, index, params, g_params)
+            _accumulate(grads, index, layer.params, g_params)
             # y1 = x1 + dt F(x2): likewise for x1 and dt * a1.
-            g_x2, x1, g_params = _evaluate_and_pull(field, t, x2, y1, dt, a1, params)
+            g_x2, x1, g_params = _evaluate_and_pull(layer, t, x2, y1, dt, a1)
             a2 = a2 + g_x2
-            _accumulate(grads, index, params, g_params)
+            _accumulate(grads, index, layer.params, g_params)
             y1, y2 = x1, x2
         return None, a1 + a2, *grads
 
 
 def _evaluate_and_pull(
-    field: nn.Module,
-    t: Tensor,
-    x: Tensor,
-    y: Tensor,
-    dt: Tensor,
-    cotangent: Tensor,
-    params: list[Tensor],
+    layer: _Bound, t: Tensor, x: Tensor, y: Tensor, dt: Tensor, cotangent: Tensor
 ) -> tuple[Tensor, Tensor, tuple[Tensor | None, ...]]:
     """For ``y = z + dt f(t, x)``: ``z`` and the VJP of ``dt f(t, .)`` at ``x`` with ``cotangent``.
 
@@ -302,9 +322,11 @@ def _evaluate_and_pull(
     """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
-        value = field(t, x)
+        value = layer(t, x)
     z = y - dt * value.detach()
-    g_x, *g_params = torch.autograd.grad(value, (x, *params), dt * cotangent, allow_unused=True)
+    g_x, *g_params = torch.autograd.grad(
+        value, (x, *layer.params), dt * cotangent, allow_unused=True
+    )
     return (torch.zeros_like(x) if g_x is None else g_x), z, tuple(g_params)
 
 
