@@ -215,11 +215,13 @@ def _figure(rows: int, cols: int, width: float, height: float) -> tuple[Any, Any
     return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
 
 
-def _log_axis(axis: Any) -> None:
-    """Log scale with plain, non-overlapping tick labels (major ticks only)."""
-    from matplotlib.ticker import LogLocator, NullFormatter
+def _log_axis(axis: Any, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:
+    """Log scale labelled at ``subs`` x 10^k in plain numbers (``0.05``, ``20``): readable
+    over the narrow ranges of a comparison, no minor labels to overlap."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, numticks=6))
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -253,7 +255,7 @@ def plot_pareto(summaries: Sequence[Summary], path: str | Path) -> Path:
             ax.set_xscale("log")
             ax.set_yscale("log")
             _log_axis(ax.xaxis)
-            _log_axis(ax.yaxis)
+            _log_axis(ax.yaxis, subs=tuple(range(1, 10)))  # vertical labels do not collide
             ax.set_xlabel(label)
             ax.set_ylabel(f"test {rows[0].metric}")
             ax.set_title(task)
@@ -272,7 +274,9 @@ def plot_nfe_histograms(summaries: Sequence[Summary], path: str | Path) -> Path:
     rows = [s for s in summaries if s.test_nfe and s.scheme_kind in ("adaptive", "act")]
     fig, axes = _figure(1, max(len(rows), 1), 3.6, 3.0)
     for ax, s in zip(axes[0], rows, strict=False):
-        ax.hist(s.test_nfe, bins=20, color="tab:blue", alpha=0.8)
+        low, high = min(s.test_nfe), max(s.test_nfe)
+        bins = np.arange(math.floor(low) - 0.5, math.ceil(high) + 1.5) if high - low < 40 else 30
+        ax.hist(s.test_nfe, bins=bins, color="tab:blue", alpha=0.8)
         ax.set_title(f"{s.task}: {s.name}", fontsize=8)
         ax.set_xlabel("test NFE per sample")
     fig.tight_layout()
