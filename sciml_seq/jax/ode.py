@@ -9,7 +9,7 @@ Equinox modules acting on one example; ``jax.vmap`` them over a batch.
 Randomness is explicit: STEER's end time and the Hutchinson noise of the
 ``"jacobian"`` regulariser are drawn from the ``key`` given to
 :meth:`ODEBlock.solve`, split by :func:`block_keys` so the two draws are
-independent.
+independent; the time of the local regularisers from :func:`local_time_key`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,20 @@ from jax import Array
 
 from ..errors import DTypeError, OptionError, ShapeError
 from ..methods import fixed_grid
-from ..ode import check_block_engine, check_block_options, check_stack_layers
+from ..ode import (
+    INTEGRALS,
+    LOCAL_REGULARIZERS,
+    STEP_REGULARIZERS,
+    TAYLOR_ORDER,
+    check_block_engine,
+    check_block_options,
+    check_block_regularizers,
+    check_stack_layers,
+)
+from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
+from .regularizers import local_regularization, step_regularization, total_derivative
 from .solve import solve
 
 
@@ -45,6 +56,19 @@ def block_keys(key: Array) -> tuple[Array, Array]:
     return steer_key, noise_key
 
 
+def local_time_key(key: Array) -> Array:
+    """The key of the local regularisers' time: ``jax.random.fold_in(key, 1)``.
+
+    :class:`ODEBlock` draws ``u = jax.random.uniform(local_time_key(key), (),
+    h0.dtype)`` and regularises at ``t_r = ts[0] + u (ts[-1] - ts[0])``
+    (:func:`sciml_seq.regularization.local_time`); independent of
+    :func:`block_keys`' draws, which it leaves unchanged.  Pass every example the
+    same key for one ``t_r`` per batch (PyTorch's draw), split it for one per
+    example.
+    """
+    return jax.random.fold_in(key, 1)
+
+
 class BlockOutput(eqx.Module):
     """What :meth:`ODEBlock.solve` returns (a pytree, so it can leave ``jax.jit``).
 
@@ -52,19 +76,22 @@ class BlockOutput(eqx.Module):
     ----------
     ys: the final state ``(*state)``, or the states at ``ts`` ``(n_times, *state)``
         when times were given.
-    regularization: ``{name: scalar}`` integrals of the block's regularisers.
+    regularization: ``{name: scalar}`` values of the block's regularisers.
     t_end: the end time integrated to, a scalar array (random under STEER in training).
     stats: the solver statistics (:class:`~sciml_seq.stats.SolveStats`).
+    local_time: the time ``t_r`` of the local regularisers, or ``None`` (not drawn:
+        none asked for, or inference).
     """
 
     ys: Array
     regularization: dict[str, Array]
     t_end: Array
     stats: SolveStats
+    local_time: Array | None = None
 
 
 class _Regularized(eqx.Module):
-    """The field on an augmented flat state ``[h.ravel(), integrals...]`` (RNODE).
+    """The field on an augmented flat state ``[h.ravel(), integrals...]`` (RNODE, TayNODE).
 
     A module (not a closure) so the field's parameters stay visible to the
     solver's adjoint.
@@ -74,6 +101,7 @@ class _Regularized(eqx.Module):
     noise: Array | None
     state_shape: tuple[int, ...] = eqx.field(static=True)
     regularizers: tuple[str, ...] = eqx.field(static=True)
+    taylor_order: int = eqx.field(static=True)
 
     def __call__(self, t: Array, y: Array) -> Array:
         size = math.prod(self.state_shape)
@@ -83,7 +111,13 @@ class _Regularized(eqx.Module):
             (eps_jac,) = vjp(self.noise)
         else:
             dh = self.field(t, h)
-        rates = [jnp.sum((dh if name == "kinetic" else eps_jac) ** 2) for name in self.regularizers]
+        rates = []
+        for name in self.regularizers:
+            if name == "taylor":
+                rate = total_derivative(self.field, t, h, self.taylor_order, velocity=dh)
+            else:
+                rate = dh if name == "kinetic" else eps_jac
+            rates.append(jnp.sum(rate**2))
         return jnp.concatenate([dh.reshape(-1), jnp.stack(rates)])
 
 
@@ -102,15 +136,22 @@ class ODEBlock(eqx.Module):
         The :class:`~sciml_seq.solver.SolveOptions` of the solve, or its fields as
         keywords (``method="rk4", n_steps=8``); checked here, at construction.
         The engine's default adjoint in JAX is ``"checkpoint"``; the host engines
-        ``"scipy"``/``"julia"`` take their own method names and no regularisers.
+        ``"scipy"``/``"julia"`` take their own method names.
     regularizers:
-        Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
-        their integrals over the solve come back in
-        :attr:`BlockOutput.regularization`.  ``"jacobian"`` needs a ``key``.
+        Any of :data:`sciml_seq.ode.REGULARIZERS` (``docs/regularizers.md``; read
+        :class:`sciml_seq.torch.ODEBlock` for each); their values come back in
+        :attr:`BlockOutput.regularization`, scalars per example.  ``"jacobian"``
+        needs a ``key``, and so do ``"local_error"``/``"local_stiffness"`` outside
+        inference: their time ``t_r ~ U[ts[0], ts[-1]]`` is drawn from
+        :func:`local_time_key` (``BlockOutput.local_time``; zero values in
+        inference).  ``"error"``/``"stiffness"`` set ``record_steps=True``.
     steer:
         STEER (Ghosh et al., 2020): unless ``inference``, final-state solves
         (``ts=None``) end at ``t_end + U(-steer, steer)`` drawn from ``key``;
         inference uses ``t_end``.
+    taylor_order:
+        ``K`` of ``"taylor"`` (``int ||d^K h/dt^K||^2 dt``, Taylor mode): any
+        ``K >= 2``; default 3 (Kelly et al.'s MNIST and latent-ODE runs).
     inference:
         Evaluation mode, as in ``eqx.nn.Dropout``; toggle with
         ``eqx.nn.inference_mode``.  (PyTorch's ``block.eval()``.)
@@ -128,6 +169,7 @@ class ODEBlock(eqx.Module):
     t_end: float = eqx.field(static=True)
     regularizers: tuple[str, ...] = eqx.field(static=True)
     steer: float = eqx.field(static=True)
+    taylor_order: int = eqx.field(static=True)
     solver: SolveOptions = eqx.field(static=True)
     # Not static, as eqx.nn.Dropout: eqx.nn.inference_mode replaces it with tree_at.
     inference: bool
@@ -139,23 +181,28 @@ class ODEBlock(eqx.Module):
         t_end: float = 1.0,
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
+        taylor_order: int = TAYLOR_ORDER,
         inference: bool = False,
         solver: SolveOptions | None = None,
         **options: Any,
     ) -> None:
         self.regularizers = check_block_options(t_end, steer, regularizers)
-        self.solver = solve_options(solver, **options).for_framework("jax")
-        check_block_engine(self.solver, self.regularizers)
+        solver = solve_options(solver, **options).for_framework("jax")
+        self.taylor_order = check_block_regularizers(solver, self.regularizers, taylor_order, "jax")
+        check_block_engine(solver, self.regularizers)
+        if any(name in STEP_REGULARIZERS for name in self.regularizers):
+            solver = solver.replace(record_steps=True)
+        self.solver = solver
         self.field = field
         self.t_end = float(t_end)
         self.steer = float(steer)
         self.inference = inference
 
     def solve(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> BlockOutput:
-        """Solve and return the states with statistics and regularisation integrals.
+        """Solve and return the states with statistics and regularisation values.
 
         ``key`` is required when the block draws randomness: the ``"jacobian"``
-        regulariser, or STEER outside inference on a final-state solve.
+        regulariser, or STEER or a local regulariser outside inference.
         """
         if not isinstance(h0, jax.Array | np.ndarray) or jnp.ndim(h0) < 1:
             got = jnp.shape(h0) if isinstance(h0, jax.Array | np.ndarray) else type(h0).__name__
@@ -165,11 +212,20 @@ class ODEBlock(eqx.Module):
             raise DTypeError(f"h0 must be a floating-point array, got dtype {h0.dtype}")
         use_steer = ts is None and not self.inference and self.steer > 0
         use_noise = "jacobian" in self.regularizers
-        if key is None and (use_steer or use_noise):
-            needs = "the 'jacobian' regulariser" if use_noise else "STEER (steer > 0, training)"
+        local = tuple(n for n in self.regularizers if n in LOCAL_REGULARIZERS)
+        n_times = 2 if ts is None else jnp.shape(ts)[0]
+        use_local = bool(local) and not self.inference and n_times >= 2
+        if key is None and (use_steer or use_noise or use_local):
+            needs = (
+                "the 'jacobian' regulariser"
+                if use_noise
+                else "STEER (steer > 0, training)"
+                if use_steer
+                else f"the local regularisers {list(local)} (training)"
+            )
             raise OptionError(
                 f"key is required: {needs} draws random numbers; pass key=jax.random.key(...) "
-                "(or use eqx.nn.inference_mode for STEER at evaluation)"
+                "(or use eqx.nn.inference_mode for STEER and local regularisers at evaluation)"
             )
         if key is not None:
             steer_key, noise_key = block_keys(key)
@@ -178,25 +234,43 @@ class ODEBlock(eqx.Module):
             t_end = t_end + self.steer * jax.random.uniform(
                 steer_key, (), dtype=h0.dtype, minval=-1.0, maxval=1.0
             )
-        times = jnp.stack([jnp.zeros_like(t_end), t_end]) if ts is None else ts
+        times = jnp.stack([jnp.zeros_like(t_end), t_end]) if ts is None else jnp.asarray(ts)
+        index = None
+        if use_local:
+            u = jax.random.uniform(local_time_key(key), (), dtype=times.dtype)
+            times, index = local_time(times, u, jnp)
         state_shape = h0.shape
+        integrals = tuple(n for n in self.regularizers if n in INTEGRALS)
         field, y0 = self.field, h0
-        if self.regularizers:
+        if integrals:
             noise = jax.random.normal(noise_key, state_shape, h0.dtype) if use_noise else None
-            field = _Regularized(self.field, noise, state_shape, self.regularizers)
-            y0 = jnp.concatenate([h0.reshape(-1), jnp.zeros(len(self.regularizers), h0.dtype)])
+            field = _Regularized(self.field, noise, state_shape, integrals, self.taylor_order)
+            y0 = jnp.concatenate([h0.reshape(-1), jnp.zeros(len(integrals), h0.dtype)])
         solution = solve(field, y0, times, solver=self.solver)
         ys = solution.ys
-        regularization: dict[str, Array] = {}
-        if self.regularizers:
+        values: dict[str, Array] = {}
+        if index is not None:
+            y_local = ys[index]
+            values.update(
+                local_regularization(field, y_local, times[index], times[-1], self.solver, local)
+            )
+            rows = jnp.arange(n_times)
+            ys = ys[jnp.where(rows < index, rows, rows + 1)]
+        elif local:  # inference: not drawn
+            values.update({name: jnp.zeros((), h0.dtype) for name in local})
+        on_records = tuple(n for n in self.regularizers if n in STEP_REGULARIZERS)
+        if on_records:
+            values.update(step_regularization(solution.steps, on_records))
+        if integrals:
             size = math.prod(state_shape)
-            regularization = {n: ys[-1, size + i] for i, n in enumerate(self.regularizers)}
+            values.update({n: ys[-1, size + i] for i, n in enumerate(integrals)})
             ys = ys[:, :size].reshape(ys.shape[0], *state_shape)
         return BlockOutput(
             ys=ys[-1] if ts is None else ys,
-            regularization=regularization,
+            regularization={name: values[name] for name in self.regularizers},
             t_end=t_end if ts is None else jnp.asarray(times[-1]),
             stats=solution.stats,
+            local_time=None if index is None else times[index],
         )
 
     def __call__(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> Array:
@@ -254,4 +328,4 @@ class ResidualStack(eqx.Module):
         return h
 
 
-__all__ = ["BlockOutput", "ODEBlock", "ResidualStack", "block_keys"]
+__all__ = ["BlockOutput", "ODEBlock", "ResidualStack", "block_keys", "local_time_key"]

@@ -16,10 +16,21 @@ from torch import Tensor, nn
 
 from ..errors import OptionError, ShapeError
 from ..methods import fixed_grid
-from ..ode import check_block_engine, check_block_options, check_stack_layers
+from ..ode import (
+    INTEGRALS,
+    LOCAL_REGULARIZERS,
+    STEP_REGULARIZERS,
+    TAYLOR_ORDER,
+    check_block_engine,
+    check_block_options,
+    check_block_regularizers,
+    check_stack_layers,
+)
+from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
 from .cache import cacheable_tensor
+from .regularizers import local_regularization, step_regularization, total_derivative
 from .solve import Solution, solve
 
 
@@ -33,13 +44,17 @@ class BlockOutput:
         ``(batch, n_times, *state)`` when times were given.
     regularization: ``{name: (batch,)}`` integrals of the block's regularisers.
     t_end: the end time integrated to (random under STEER in training).
-    solution: the underlying :class:`~sciml_seq.torch.solve.Solution`.
+    solution: the underlying :class:`~sciml_seq.torch.solve.Solution` (its ``ys``
+        include the state at ``local_time`` when one was drawn).
+    local_time: the time ``t_r`` of the local regularisers, or ``None`` (not drawn:
+        none asked for, or evaluation mode).
     """
 
     ys: Tensor
     regularization: dict[str, Tensor]
     t_end: float
     solution: Solution
+    local_time: float | None = None
 
     @property
     def stats(self) -> SolveStats:
@@ -48,16 +63,22 @@ class BlockOutput:
 
 
 class _Regularized(nn.Module):
-    """The field on an augmented flat state ``[h, integrals...]`` (RNODE)."""
+    """The field on an augmented flat state ``[h, integrals...]`` (RNODE, TayNODE)."""
 
     def __init__(
-        self, field: nn.Module, state_shape: torch.Size, regularizers: tuple[str, ...], noise
+        self,
+        field: nn.Module,
+        state_shape: torch.Size,
+        regularizers: tuple[str, ...],
+        noise,
+        taylor_order: int,
     ) -> None:
         super().__init__()
         self.field = field
         self.state_shape = state_shape
         self.regularizers = regularizers
         self.noise = noise
+        self.taylor_order = taylor_order
         self.size = math.prod(state_shape)
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
@@ -75,7 +96,10 @@ class _Regularized(nn.Module):
         else:
             dh = self.field(t, h)
         for name in self.regularizers:
-            rate = dh if name == "kinetic" else eps_jac
+            if name == "taylor":
+                rate = total_derivative(self.field, t, h, self.taylor_order, velocity=dh)
+            else:
+                rate = dh if name == "kinetic" else eps_jac
             rates.append(rate.pow(2).flatten(1).sum(1))
         return torch.cat([dh.flatten(1), torch.stack(rates, dim=1)], dim=1)
 
@@ -93,16 +117,34 @@ class ODEBlock(nn.Module):
         The :class:`~sciml_seq.solver.SolveOptions` of the solve, or its fields as
         keywords (``method="rk4", n_steps=8``); checked here, at construction.
     regularizers:
-        Any of ``("kinetic", "jacobian")`` (:data:`sciml_seq.ode.REGULARIZERS`);
-        their integrals come back in :attr:`BlockOutput.regularization` and
-        :attr:`last_regularization`, per sample, for the loss.
+        Any of :data:`sciml_seq.ode.REGULARIZERS` (``docs/regularizers.md``); their
+        values come back in :attr:`BlockOutput.regularization` and
+        :attr:`last_regularization`, per sample ``(batch,)``, for the loss
+        (weights: :mod:`sciml_seq.regularization`):
+
+        - ``"kinetic"``, ``"jacobian"`` (RNODE) and ``"taylor"`` (TayNODE's
+          ``int ||d^K h/dt^K||^2 dt``): integrals along the solve, accumulated by
+          augmenting the state (their channels enter the error norm);
+        - ``"error"``, ``"stiffness"`` (Pal et al., 2021): ``R_E``, ``R_S`` summed
+          over the accepted steps, from the step records (the block sets
+          ``record_steps=True``); native engine, adaptive method,
+          ``adjoint="direct"`` or ``"checkpoint"``;
+        - ``"local_error"``, ``"local_stiffness"`` (Pal et al., 2023): the same
+          estimates for one step from a random time ``t_r ~ U[ts[0], ts[-1]]``
+          drawn in training mode from torch's global generator (after STEER's
+          draw; :attr:`BlockOutput.local_time`); zero in evaluation mode; any
+          adjoint of the native engine.
     steer:
         STEER (Ghosh et al., 2020): in training mode, final-state solves
         (``ts=None``) end at ``t_end + U(-steer, steer)``; evaluation uses ``t_end``.
+    taylor_order:
+        ``K`` of ``"taylor"``: 2 or 3 in PyTorch (exact nested forward-mode
+        JVPs); default 3 (Kelly et al.'s MNIST and latent-ODE runs).
 
     Shapes: ``forward(h0)`` maps ``(batch, *state)`` to ``(batch, *state)``;
     ``forward(h0, ts)`` with ``ts: (n_times,)`` returns ``(batch, n_times, *state)``.
-    After each call :attr:`last_stats` holds the solver statistics.
+    After each call :attr:`last_stats` holds the solver statistics (of the solve;
+    the local regularisers' step costs ``1 + stages`` more evaluations).
     """
 
     def __init__(
@@ -112,13 +154,19 @@ class ODEBlock(nn.Module):
         t_end: float = 1.0,
         regularizers: Sequence[str] = (),
         steer: float = 0.0,
+        taylor_order: int = TAYLOR_ORDER,
         solver: SolveOptions | None = None,
         **options: Any,
     ) -> None:
         super().__init__()
         self.regularizers = check_block_options(t_end, steer, regularizers)
         self.solver = solve_options(solver, **options).for_framework("torch")
+        self.taylor_order = check_block_regularizers(
+            self.solver, self.regularizers, taylor_order, "torch"
+        )
         check_block_engine(self.solver, self.regularizers)
+        if any(name in STEP_REGULARIZERS for name in self.regularizers):
+            self.solver = self.solver.replace(record_steps=True)
         self.field = field
         self.t_end = float(t_end)
         self.steer = float(steer)
@@ -126,7 +174,7 @@ class ODEBlock(nn.Module):
         self.last_output: BlockOutput | None = None
 
     def solve(self, h0: Tensor, ts: Tensor | None = None) -> BlockOutput:
-        """Solve and return the states with statistics and regularisation integrals."""
+        """Solve and return the states with statistics and regularisation values."""
         if not isinstance(h0, Tensor) or h0.ndim < 2:
             got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
             raise ShapeError(f"h0 must be a tensor of shape (batch, *state), got {got}")
@@ -139,25 +187,47 @@ class ODEBlock(nn.Module):
                 times = self._span(h0.device, h0.dtype)
         else:
             times = ts
+        local = tuple(n for n in self.regularizers if n in LOCAL_REGULARIZERS)
+        index = None
+        if local and self.training and times.shape[0] >= 2:
+            host = times.detach().cpu().numpy()
+            u = np.asarray(float(torch.rand((), dtype=torch.float64)), dtype=host.dtype)
+            host, index = local_time(host, u)
+            index = int(index)
+            times = torch.as_tensor(host, dtype=times.dtype, device=times.device)
         batch, state_shape = h0.shape[0], h0.shape[1:]
+        integrals = tuple(n for n in self.regularizers if n in INTEGRALS)
         field, y0 = self.field, h0
-        if self.regularizers:
-            noise = torch.randn_like(h0) if "jacobian" in self.regularizers else None
-            field = _Regularized(self.field, state_shape, self.regularizers, noise)
-            y0 = torch.cat([h0.flatten(1), h0.new_zeros(batch, len(self.regularizers))], dim=1)
+        if integrals:
+            noise = torch.randn_like(h0) if "jacobian" in integrals else None
+            field = _Regularized(self.field, state_shape, integrals, noise, self.taylor_order)
+            y0 = torch.cat([h0.flatten(1), h0.new_zeros(batch, len(integrals))], dim=1)
         solution = solve(field, y0, times, solver=self.solver)
         ys = solution.ys
-        regularization: dict[str, Tensor] = {}
-        if self.regularizers:
+        values: dict[str, Tensor] = {}
+        if index is not None:
+            values.update(
+                local_regularization(
+                    field, ys[:, index], times[index], times[-1], self.solver, local
+                )
+            )
+            keep = [i for i in range(times.shape[0]) if i != index]
+            ys = ys[:, keep]
+        elif local:  # evaluation mode: not drawn
+            values.update({name: h0.new_zeros(batch) for name in local})
+        on_records = tuple(n for n in self.regularizers if n in STEP_REGULARIZERS)
+        if on_records:
+            values.update(step_regularization(solution.steps, on_records))
+        if integrals:
             size = math.prod(state_shape)
-            integrals = ys[:, -1, size:]
-            regularization = {n: integrals[:, i] for i, n in enumerate(self.regularizers)}
-            ys = ys[..., :size].reshape(batch, times.shape[0], *state_shape)
+            values.update({n: ys[:, -1, size + i] for i, n in enumerate(integrals)})
+            ys = ys[..., :size].reshape(batch, ys.shape[1], *state_shape)
         out = BlockOutput(
             ys=ys[:, -1] if ts is None else ys,
-            regularization=regularization,
-            t_end=t_end if ts is None else float(times[-1]),
+            regularization={name: values[name] for name in self.regularizers},
+            t_end=t_end if ts is None else float(ts[-1]),
             solution=solution,
+            local_time=None if index is None else float(times[index]),
         )
         self.last_output = out
         return out
