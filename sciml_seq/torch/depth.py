@@ -286,6 +286,12 @@ class _ReversibleFunction(torch.autograd.Function):
         bound = {id(f): _Bound(f) for f in fields}
         ctx.layers = [bound[id(f)] for f in fields]
         ctx.grid = stack.grid_like(h)
+        device = h.device.type
+        ctx.autocast = dict(  # the backward re-evaluates the fields under the same autocast
+            device_type=device,
+            enabled=torch.is_autocast_enabled(device),
+            dtype=torch.get_autocast_dtype(device),
+        )
         ctx.params = params
         ctx.save_for_backward(y1, y2)
         return (y1 + y2) / 2
@@ -302,11 +308,11 @@ class _ReversibleFunction(torch.autograd.Function):
             layer: _Bound = ctx.layers[k]
             t, dt = grid[k].expand(batch), grid[k + 1] - grid[k]
             # y2 = x2 + dt G(y1): G's value reconstructs x2, its VJP sends dt * a2 back.
-            g_y1, x2, g_params = _evaluate_and_pull(layer, t, y1, y2, dt, a2)
+            g_y1, x2, g_params = _evaluate_and_pull(layer, t, y1, y2, dt, a2, ctx.autocast)
             a1 = a1 + g_y1
             _accumulate(grads, index, layer.params, g_params)
             # y1 = x1 + dt F(x2): likewise for x1 and dt * a1.
-            g_x2, x1, g_params = _evaluate_and_pull(layer, t, x2, y1, dt, a1)
+            g_x2, x1, g_params = _evaluate_and_pull(layer, t, x2, y1, dt, a1, ctx.autocast)
             a2 = a2 + g_x2
             _accumulate(grads, index, layer.params, g_params)
             y1, y2 = x1, x2
@@ -314,13 +320,19 @@ class _ReversibleFunction(torch.autograd.Function):
 
 
 def _evaluate_and_pull(
-    layer: _Bound, t: Tensor, x: Tensor, y: Tensor, dt: Tensor, cotangent: Tensor
+    layer: _Bound,
+    t: Tensor,
+    x: Tensor,
+    y: Tensor,
+    dt: Tensor,
+    cotangent: Tensor,
+    autocast: dict,
 ) -> tuple[Tensor, Tensor, tuple[Tensor | None, ...]]:
     """For ``y = z + dt f(t, x)``: ``z`` and the VJP of ``dt f(t, .)`` at ``x`` with ``cotangent``.
 
     Returns ``(d/dx, z, d/dparams)``; one evaluation of ``f``, one VJP.
     """
-    with torch.enable_grad():
+    with torch.enable_grad(), torch.autocast(**autocast):
         x = x.detach().requires_grad_(True)
         value = layer(t, x)
     z = y - dt * value.detach()

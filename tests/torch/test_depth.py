@@ -280,3 +280,25 @@ def test_reversible_without_gradients_and_refusals():
         ReversibleStack([lambda t, x: x])
     with pytest.raises(ShapeError, match=r"\(batch, \*state\)"):
         stack(state(3))
+
+
+def test_reversible_backward_keeps_the_forward_autocast():
+    """Under CPU autocast (bfloat16) the backward re-evaluates the fields as the forward did.
+
+    The input's gradient is compared (re-evaluating in float32 instead misses it by ~3 %);
+    the parameters' are not: autograd accumulates a tied weight's gradient in bfloat16 (the
+    autocast cache holds one cast per forward), the custom backward in float32.
+    """
+    torch.manual_seed(0)
+    stack, h = ReversibleStack(TimeMLP(3, 16, 2), 4), torch.randn(6, 3)
+
+    def input_grad(apply):
+        x = h.clone().requires_grad_(True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = apply(stack, x)
+        out.float().pow(2).sum().backward()
+        return x.grad
+
+    torch.testing.assert_close(
+        input_grad(lambda s, x: s(x)), input_grad(reversible_reference), rtol=1e-5, atol=1e-6
+    )
