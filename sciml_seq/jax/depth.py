@@ -257,6 +257,13 @@ class ReversibleStack(eqx.Module):
     layers when tied, unrolled when untied).  :meth:`streams` is the plain
     autodiff recurrence, the reference (:func:`reversible_reference`).
 
+    Memory: the compiled gradient's temporary buffers do not grow with depth.
+    Under ``jax.vmap`` the custom VJP's backward pass is batched by JAX, which
+    forms each example's parameter cotangents before summing them: a term of
+    ``batch x parameters`` (also independent of depth) that plain autodiff,
+    contracting over the batch, does not have.  With few parameters and a
+    large state (the case reversible depth is for) it is small.
+
     Shapes: ``(*state) -> (*state)``; ``jax.vmap`` over a batch.
     """
 
