@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,13 +21,17 @@ import torch
 from torch import Tensor, nn
 
 from ..regularization import regularizer_weight
-from ..solver import SolveOptions
 from .budget import Budget
-from .schemes import ACT_PONDER_COST, STEER_FRACTION, Cell, Scheme, regularizations
+from .measure import (
+    Batches,
+    Progress,
+    TrainingLog,
+    adaptive_block_options,
+    evaluate_splits,
+    median_seconds,
+)
+from .schemes import ACT_PONDER_COST, Cell, Scheme, regularizations
 from .tasks import Task, TaskSizes
-
-Progress = Callable[[int, float], None]
-"""``progress(step, loss)``, called after every training step."""
 
 
 class SequenceEmbedding(nn.Module):
@@ -82,14 +85,7 @@ def build_block(scheme: Scheme, field: nn.Module, engine: str, regularizer: str)
         return ACTStack(field, n)
     if scheme.kind == "reversible":
         return ReversibleStack([copy.deepcopy(field) for _ in range(n)])
-    tol = scheme.tolerance
-    solver = SolveOptions(method=scheme.method, rtol=tol, atol=tol, engine=engine)
-    return ODEBlock(
-        field,
-        solver=solver,
-        regularizers=regularizations()[regularizer],
-        steer=STEER_FRACTION if regularizer == "steer" else 0.0,
-    )
+    return ODEBlock(field, **adaptive_block_options(scheme, engine, regularizer))
 
 
 def build_model(task: Task, cell: Cell, sizes: TaskSizes) -> DepthModel:
@@ -116,13 +112,6 @@ def task_loss(task: Task, pred: Tensor, y: Tensor, weight: Tensor | None) -> Ten
     if weight is None:
         return nn.functional.mse_loss(pred, y)
     return ((pred - y) ** 2 * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def per_sample(value: Any, batch: int) -> np.ndarray:
-    """A statistic that is a number or a ``(batch,)`` tensor, as ``(batch,)`` floats."""
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
-    return np.broadcast_to(np.asarray(value, dtype=np.float64), (batch,))
 
 
 class SavedBytes:
@@ -179,7 +168,6 @@ def run_cell(
     x_train, y_train = _to(task.train.x, dev), _to(task.train.y, dev)
     w_train = _to(task.train.weight, dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=sizes.learning_rate)
-    generator = torch.Generator().manual_seed(cell.seed)
     names = regularizations()[cell.regularizer]
     cuda = dev.type == "cuda"
     if cuda:
@@ -189,56 +177,33 @@ def run_cell(
         if cuda:
             torch.cuda.synchronize(dev)
 
-    n = x_train.shape[0]
-    order = torch.randperm(n, generator=generator)
-    cursor, step, train_seconds = 0, 0, 0.0
-    step_seconds: list[float] = []
-    losses: list[tuple[int, float]] = []
-    nfe_f: list[float] = []
-    nfe_b: list[float] = []
+    batches = Batches(x_train.shape[0], sizes.batch_size, cell.seed)
+    log = TrainingLog(cell, progress)
     activation_bytes = 0
     model.train()
-    while not budget.done(step, train_seconds):
-        if cursor + sizes.batch_size > n:  # a new epoch: the same order for every cell
-            order, cursor = torch.randperm(n, generator=generator), 0
-        idx = order[cursor : cursor + sizes.batch_size].to(dev)
-        cursor += sizes.batch_size
+    while not budget.done(log.steps, log.seconds):
+        idx = torch.as_tensor(batches.next(), device=dev)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        saved = SavedBytes(list(model.parameters())) if step == 0 else None
+        saved = SavedBytes(list(model.parameters())) if log.steps == 0 else None
         with saved or contextlib.nullcontext():
             pred = model(x_train[idx])
             loss = task_loss(task, pred, y_train[idx], None if w_train is None else w_train[idx])
-            total = loss + _penalty(block, names, budget.fraction(step, train_seconds))
+            total = loss + _penalty(block, names, budget.fraction(log.steps, log.seconds))
         total.backward()
         optimizer.step()
         sync()
         elapsed = time.perf_counter() - start
         if saved is not None:
             activation_bytes = saved.total
-        train_seconds += elapsed
-        step_seconds.append(elapsed)
         stats = block.last_stats
-        nfe_f.append(stats.mean("nfe_forward"))
-        nfe_b.append(stats.mean("nfe_backward"))
-        value = float(loss)
-        if not np.isfinite(value):
-            raise_nonfinite(cell, step, value)
-        losses.append((step, value))
-        step += 1
-        if progress is not None:
-            progress(step, value)
+        log.add(elapsed, loss.item(), stats.mean("nfe_forward"), stats.mean("nfe_backward"))
     record = evaluate(task, model, sizes, dev, sync)
     record.update(
+        log.numbers(),
         parameters=sum(p.numel() for p in model.parameters()),
-        steps=step,
-        train_seconds=train_seconds,
-        seconds_per_step=statistics.median(step_seconds[2:] or step_seconds),
-        train_nfe_forward=float(np.mean(nfe_f)),
-        train_nfe_backward=float(np.mean(nfe_b)),
         activation_bytes=int(activation_bytes),
         peak_memory_bytes=int(torch.cuda.max_memory_allocated(dev)) if cuda else None,
-        losses=thin(losses, 50),
     )
     return record
 
@@ -256,58 +221,19 @@ def _penalty(block: nn.Module, names: tuple[str, ...], fraction: float) -> Tenso
     return total
 
 
-def raise_nonfinite(cell: Cell, step: int, value: float) -> None:
-    from ..errors import SolverError
-
-    raise SolverError(
-        f"{cell.task} / {cell.name} / seed {cell.seed}: the training loss became {value} at "
-        f"step {step}; lower the learning rate or the tolerance"
-    )
-
-
-def thin(points: list[tuple[int, float]], count: int) -> list[tuple[int, float]]:
-    """At most ``count`` evenly spaced points of a curve, the last one included."""
-    if len(points) <= count:
-        return points
-    index = np.unique(np.linspace(0, len(points) - 1, count).round().astype(int))
-    return [points[i] for i in index]
-
-
 @torch.no_grad()
 def evaluate(
     task: Task, model: DepthModel, sizes: TaskSizes, dev: torch.device, sync: Callable
 ) -> dict[str, Any]:
     """Test and validation metrics, per-sample test NFE and the prediction time."""
     model.eval()
-    out: dict[str, Any] = {}
-    for split_name in ("val", "test"):
-        split = getattr(task, split_name)
-        preds, nfe, nfe_batch = [], [], []
-        for start in range(0, split.x.shape[0], sizes.batch_size):
-            xb = torch.as_tensor(split.x[start : start + sizes.batch_size], device=dev)
-            preds.append(model(xb).float().cpu().numpy())
-            stats = model.block.last_stats
-            nfe.append(per_sample(stats.nfe_forward, xb.shape[0]))
-            nfe_batch.append(stats.batch_evaluations())
-        out[f"{split_name}_metric"] = float(task.evaluate(np.concatenate(preds), split_name))
-        if split_name == "test":
-            per = np.concatenate(nfe)
-            out["test_nfe_forward"] = [round(float(v), 3) for v in per]
-            out["test_nfe_mean"] = float(per.mean())
-            out["test_nfe_batch"] = float(np.mean(nfe_batch))
+
+    def predict(x: np.ndarray) -> tuple[np.ndarray, Any]:
+        pred = model(torch.as_tensor(x, device=dev))
+        return pred.float().cpu().numpy(), model.block.last_stats
+
+    out = evaluate_splits(task, sizes.batch_size, predict)
     xb = torch.as_tensor(task.test.x[: sizes.batch_size], device=dev)
-
-    def predict() -> None:
-        model(xb)
-
-    times = []
-    predict()
-    for _ in range(5):
-        sync()
-        start = time.perf_counter()
-        predict()
-        sync()
-        times.append(time.perf_counter() - start)
-    out["seconds_per_prediction"] = statistics.median(times)
+    out["seconds_per_prediction"] = median_seconds(lambda: model(xb), sync)
     model.train()
     return out
