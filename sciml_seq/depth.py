@@ -27,6 +27,7 @@ __all__ = [
     "ACT_HALTING_BIAS",
     "ACTOutput",
     "act_stats",
+    "check_act_depth",
     "check_act_options",
     "check_reversible_options",
     "reversible_stats",
