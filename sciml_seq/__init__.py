@@ -33,6 +33,8 @@ _SUBMODULES = (
     "errors",
     "fields",
     "ode",
+    "depth",
+    "regularization",
     "data",
     "compare",
     "cli",

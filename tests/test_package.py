@@ -36,6 +36,10 @@ HEAVY = ("torch", "jax", "jaxlib", "juliacall", "triton", "equinox", "diffrax")
         # the framework-free halves of mirrored torch/JAX modules
         "sciml_seq.fields",
         "sciml_seq.ode",
+        "sciml_seq.depth",
+        "sciml_seq.regularization",
+        "sciml_seq.compare.grid",
+        "sciml_seq.compare.report",
         "sciml_seq.models",
         "sciml_seq.position",
         "sciml_seq.ssm",
