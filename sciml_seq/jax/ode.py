@@ -38,7 +38,7 @@ from ..ode import (
 )
 from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
-from ..stats import SolveStats
+from ..stats import SolveStats, StepRecord
 from .regularizers import local_regularization, step_regularization, total_derivative
 from .solve import solve
 
@@ -81,6 +81,9 @@ class BlockOutput(eqx.Module):
     stats: the solver statistics (:class:`~sciml_seq.stats.SolveStats`).
     local_time: the time ``t_r`` of the local regularisers, or ``None`` (not drawn:
         none asked for, or inference).
+    steps: the solve's step records (:class:`~sciml_seq.stats.StepRecord`) when it
+        recorded them (``record_steps=True``, set by ``"error"``/``"stiffness"``),
+        else ``None``; PyTorch has them in ``BlockOutput.solution.steps``.
     """
 
     ys: Array
@@ -88,6 +91,7 @@ class BlockOutput(eqx.Module):
     t_end: Array
     stats: SolveStats
     local_time: Array | None = None
+    steps: StepRecord | None = None
 
 
 class _Regularized(eqx.Module):
@@ -271,6 +275,7 @@ class ODEBlock(eqx.Module):
             t_end=t_end if ts is None else jnp.asarray(times[-1]),
             stats=solution.stats,
             local_time=None if index is None else times[index],
+            steps=solution.steps,
         )
 
     def __call__(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> Array:
