@@ -34,9 +34,9 @@ Field = Callable[[Array, Array], Array]
 def step_regularization(steps: StepRecord, names: tuple[str, ...]) -> dict[str, Array]:
     """``R_E = sum_j E_j |dt_j|`` and ``R_S = sum_j S_j |dt_j|`` over the accepted steps.
 
-    Pal et al. (2021), Sec. 3; see
-    :func:`sciml_seq.torch.regularizers.step_regularization`.  The records are
-    the buffers of one example, ``(max_steps,)``; padding counts nothing.
+    Pal et al. (2021); see :func:`sciml_seq.torch.regularizers.step_regularization`.
+    The records are the buffers of one example, ``(max_steps,)``; padding counts
+    nothing.
     Differentiable where the records are (native engine, ``adjoint="checkpoint"``
     or ``"direct"``).
 

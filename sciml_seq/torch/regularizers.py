@@ -40,7 +40,8 @@ Field = Callable[[Tensor, Tensor], Tensor]
 def step_regularization(steps: StepRecord, names: tuple[str, ...]) -> dict[str, Tensor]:
     """``R_E`` and ``R_S`` of a solve from its step records, per sample.
 
-    Pal et al. (2021), Sec. 3, the error-estimate and stiffness regularisers::
+    Pal et al. (2021), the error-estimate and stiffness regularisers (``docs/regularizers.md``
+    names the source read and where the authors' code differs)::
 
         R_E = sum_j E_j |dt_j|        R_S = sum_j S_j |dt_j|
 
@@ -81,7 +82,7 @@ def local_regularization(
 ) -> dict[str, Tensor]:
     """``E |dt|`` and ``S |dt|`` of the solver's first step attempt from ``(t, y)`` to ``t_end``.
 
-    Pal et al. (2023), Algorithm 1 and the unbiased ``(R_E)`` of their Sec. 3:
+    Pal et al. (2023), Algorithm 1 and their unbiased ``(R_E)``:
     "run single step for the solver with time-span ``(t_r, t1)``" from the solution
     at ``t_r`` and regularise ``(E_est)_{t_r} |dt_{t_r}|``.  The step is the native
     engine's first attempt of a solve over ``[t, t_end]`` with ``solver``'s

@@ -153,7 +153,7 @@ def test_total_derivative_closed_form():
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("order", [2, 4])
+@pytest.mark.parametrize("order", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_taylor_regulariser_closed_form(order):
     """R_K = int ||A^K expm(A t) h0||^2 dt in closed form; K = 4 is beyond PyTorch."""
     a = symmetric_matrix()
