@@ -175,15 +175,17 @@ def test_taylor_regulariser_closed_form(order):
 
 
 @pytest.mark.slow
-def test_step_regulariser_gradient_by_finite_differences():
+@pytest.mark.parametrize("adjoint", ["checkpoint", "direct"])
+def test_step_regulariser_gradient_by_finite_differences(adjoint):
     """With the step sequence frozen (dt0, step factor clipped to 1), R_E + R_S is smooth in
-    the parameters: jax.grad through the checkpointed records equals a central difference,
-    and the steps at +-eps are the very same."""
+    the parameters: jax.grad through the records (checkpointed or direct) equals a central
+    difference, and the steps at +-eps are the very same."""
     block = ODEBlock(
         mlp(),
         t_end=T,
         regularizers=("error", "stiffness"),
         method="dopri5",
+        adjoint=adjoint,
         dt0=0.15,
         factormin=1.0,
         factormax=1.0,
