@@ -3,7 +3,6 @@ Euler bridge, costs, records, resume after a kill, the views and the command lin
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -176,28 +175,25 @@ def test_config_refuses_bad_grids(tmp_path):
     assert config.schemes == ("tied-2",) and config.seeds == (0, 1) and config.budget_steps == 3
 
 
-def test_cli_runs_a_grid_and_reports_errors_in_one_line(tmp_path):
-    args = [
-        "compare",
-        "--task",
-        "oscillator",
-        "--schemes",
-        "tied-2,dopri5-1e-2",
-        "--seeds",
-        "1",
-        "--budget-steps",
-        "2",
-        "--quick",
-        "--out",
-        str(tmp_path),
-    ]
-    result = CliRunner().invoke(app, args)
+def test_the_demo_command_runs_its_grid_and_writes_the_views(tmp_path, monkeypatch):
+    from sciml_seq import cli
+
+    monkeypatch.setitem(cli.QUICK_GRID, "budget_steps", 2)  # the grid as is, two steps a cell
+    result = CliRunner().invoke(app, ["compare", "--quick", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+    names = [r["name"] for r in read_records(tmp_path / "records.jsonl")]
+    assert names == ["untied-8", "tied-8", "rk4-4", "dopri5-1e-3 native",
+                     "dopri5-1e-3 native +error", "act-8"]  # fmt: skip
     assert "oscillator: test rel_l2" in result.output and "records:" in result.output
     for plot in ("pareto.png", "nfe_histograms.png"):  # the views: PNG files
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(read_records(tmp_path / "records.jsonl")) == 2
+
+
+def test_the_command_line_takes_grid_options_and_reports_errors_in_one_line(tmp_path):
     bad = CliRunner().invoke(app, ["compare", "--schemes", "resnet-8", "--out", str(tmp_path)])
     assert bad.exit_code == 2
     assert bad.output.strip().startswith("error: scheme:")
-    assert json.loads((tmp_path / "records.jsonl").read_text().splitlines()[0])["seed"] == 0
+    toml = tmp_path / "grid.toml"
+    toml.write_text('tasks = ["oscillator"]\nschemes = ["tied-2"]\nseeds = 1\n')
+    bad = CliRunner().invoke(app, ["compare", "--config", str(toml), "--engines", "nope"])
+    assert bad.exit_code == 2 and "engines[0]: expected one of" in bad.output
