@@ -238,9 +238,10 @@ class ODEBlock(eqx.Module):
             t_end = t_end + self.steer * jax.random.uniform(
                 steer_key, (), dtype=h0.dtype, minval=-1.0, maxval=1.0
             )
-        times = jnp.stack([jnp.zeros_like(t_end), t_end]) if ts is None else jnp.asarray(ts)
+        times = jnp.stack([jnp.zeros_like(t_end), t_end]) if ts is None else ts
         index = None
         if use_local:
+            times = jnp.asarray(times)
             u = jax.random.uniform(local_time_key(key), (), dtype=times.dtype)
             times, index = local_time(times, u, jnp)
         state_shape = h0.shape
