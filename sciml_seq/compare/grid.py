@@ -97,6 +97,7 @@ class GridConfig:
         check_choice("framework", self.framework, FRAMEWORKS)
         _check_engines(self.engines, self.framework)
         check_regularizers(self.regularizers)
+        _check_adaptive_cells(self)
         object.__setattr__(self, "seeds", seeds_of(self.seeds))
         if self.budget_steps is not None or self.budget_seconds is not None:
             self.budget(None)
@@ -186,6 +187,39 @@ def task_fingerprint(task: Any) -> str:
             str(rule if isinstance(rule, str) else getattr(rule, "__qualname__", rule)).encode()
         )
     return digest.hexdigest()[:16]
+
+
+def _check_adaptive_cells(config: GridConfig) -> None:
+    """Build the solve options of every adaptive scheme x engine x regulariser and check
+    the block options, as ``ODEBlock`` would when the cell starts: a grid that cannot run
+    fails here, before any cell trains."""
+    from ..ode import (
+        TAYLOR_ORDER,
+        check_block_engine,
+        check_block_options,
+        check_block_regularizers,
+    )
+    from ..solver import SolveOptions
+    from .schemes import Regularization
+
+    for text in config.schemes:
+        scheme = Scheme.parse(text)
+        if not scheme.adaptive:
+            continue
+        for engine in config.engines:
+            where = f"scheme {scheme.name} on engine {engine!r}"
+            try:
+                tol = scheme.tolerance
+                solver = SolveOptions(method=scheme.method, rtol=tol, atol=tol, engine=engine)
+                solver = solver.for_framework(config.framework)
+                for spec in config.regularizers:
+                    where = f"scheme {scheme.name} on engine {engine!r} with regularizer {spec!r}"
+                    reg = Regularization.parse(spec)
+                    check_block_options(1.0, reg.steer, reg.names)
+                    check_block_engine(solver, reg.names)
+                    check_block_regularizers(solver, reg.names, TAYLOR_ORDER, config.framework)
+            except OptionError as err:
+                raise OptionError(f"{where}: {err}") from None
 
 
 def versions() -> dict[str, str]:

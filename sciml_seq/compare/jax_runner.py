@@ -35,7 +35,6 @@ import numpy as np
 import optax
 from jax import Array
 
-from ..regularization import regularizer_weight
 from ..stats import SolveStats
 from .budget import Budget
 from .measure import (
@@ -45,8 +44,9 @@ from .measure import (
     adaptive_block_options,
     evaluate_splits,
     median_seconds,
+    regularizer_weights,
 )
-from .schemes import ACT_PONDER_COST, Cell, Scheme, regularizations
+from .schemes import ACT_PONDER_COST, Cell, Scheme
 from .tasks import Task, TaskSizes
 
 
@@ -338,12 +338,12 @@ def _run(
     split = task.train
     arrays = (split.x, split.y, split.weight)
     data = tuple(None if a is None else jax.device_put(a, dev) for a in arrays)
-    names = regularizations()[cell.regularizer]
     train_key = init_keys(cell.seed)[4]
 
     def weights_at(log: TrainingLog) -> dict[str, Array]:
         fraction = budget.fraction(log.steps, log.seconds)
-        return {n: jnp.asarray(regularizer_weight(n, fraction), jnp.float32) for n in names}
+        weights = regularizer_weights(cell.regularizer, fraction)
+        return {n: jnp.asarray(w, jnp.float32) for n, w in weights.items()}
 
     batches = Batches(split.x.shape[0], sizes.batch_size, cell.seed)
     log = TrainingLog(cell, progress)

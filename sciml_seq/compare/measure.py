@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import NonFiniteError
+from ..regularization import regularizer_weight
 from ..solver import SolveOptions
 from ..stats import SolveStats
-from .schemes import STEER_FRACTION, Cell, Scheme, regularizations
+from .schemes import Cell, Regularization, Scheme
 
 Progress = Callable[[int, float], None]
 """``progress(step, loss)``, called after every training step."""
@@ -43,13 +44,22 @@ split, predictions as a float numpy array and the block's per-sample statistics.
 def adaptive_block_options(scheme: Scheme, engine: str, regularizer: str) -> dict[str, Any]:
     """The keyword arguments of ``ODEBlock(field, **options)`` for an adaptive scheme:
     ``solver`` (its method, ``rtol = atol = tolerance``, ``engine``), ``regularizers``
-    (:func:`~sciml_seq.compare.schemes.regularizations`) and ``steer``."""
+    and ``steer`` (:class:`~sciml_seq.compare.schemes.Regularization` of the spec)."""
     tol = scheme.tolerance
+    spec = Regularization.parse(regularizer)
     return {
         "solver": SolveOptions(method=scheme.method, rtol=tol, atol=tol, engine=engine),
-        "regularizers": regularizations()[regularizer],
-        "steer": STEER_FRACTION if regularizer == "steer" else 0.0,
+        "regularizers": spec.names,
+        "steer": spec.steer,
     }
+
+
+def regularizer_weights(regularizer: str, fraction: float) -> dict[str, float]:
+    """The loss weight of each regulariser of the spec at ``fraction`` of the budget: its
+    constant ``name=weight``, else the default schedule
+    (:func:`sciml_seq.regularization.regularizer_weight`)."""
+    spec = Regularization.parse(regularizer)
+    return {n: regularizer_weight(n, fraction, spec.weight) for n in spec.names}
 
 
 def permutations(n: int, seed: int) -> Iterator[np.ndarray]:

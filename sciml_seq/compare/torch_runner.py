@@ -2,7 +2,7 @@
 
 :func:`build_model` puts a task's head around a depth scheme;
 :func:`run_cell` trains it for the budget and measures it
-(:class:`~sciml_seq.compare.run.Budget`).  Every cell of a seed starts from the
+(:class:`~sciml_seq.compare.budget.Budget`).  Every cell of a seed starts from the
 same weights (encoder, field and decoder are drawn first, in that order, from
 ``torch.manual_seed(seed)``; the untied and reversible stacks copy the field)
 and sees the same batches in the same order.
@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..regularization import regularizer_weight
 from .budget import Budget
 from .measure import (
     Batches,
@@ -29,8 +28,9 @@ from .measure import (
     adaptive_block_options,
     evaluate_splits,
     median_seconds,
+    regularizer_weights,
 )
-from .schemes import ACT_PONDER_COST, Cell, Scheme, regularizations
+from .schemes import ACT_PONDER_COST, Cell, Scheme
 from .tasks import Task, TaskSizes
 
 
@@ -168,7 +168,6 @@ def run_cell(
     x_train, y_train = _to(task.train.x, dev), _to(task.train.y, dev)
     w_train = _to(task.train.weight, dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=sizes.learning_rate)
-    names = regularizations()[cell.regularizer]
     cuda = dev.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
@@ -189,7 +188,8 @@ def run_cell(
         with saved or contextlib.nullcontext():
             pred = model(x_train[idx])
             loss = task_loss(task, pred, y_train[idx], None if w_train is None else w_train[idx])
-            total = loss + _penalty(block, names, budget.fraction(log.steps, log.seconds))
+            fraction = budget.fraction(log.steps, log.seconds)
+            total = loss + _penalty(block, cell.regularizer, fraction)
         total.backward()
         optimizer.step()
         sync()
@@ -208,13 +208,12 @@ def run_cell(
     return record
 
 
-def _penalty(block: nn.Module, names: tuple[str, ...], fraction: float) -> Tensor | float:
-    """The regularisers' weighted batch means (their schedules at ``fraction`` of the
-    budget) and ACT's ponder cost."""
+def _penalty(block: nn.Module, regularizer: str, fraction: float) -> Tensor | float:
+    """The regularisers' weighted batch means (:func:`.measure.regularizer_weights` at
+    ``fraction`` of the budget) and ACT's ponder cost."""
     total: Tensor | float = 0.0
-    if names:
-        for name, value in block.last_regularization.items():
-            total = total + regularizer_weight(name, fraction) * value.mean()
+    for name, weight in regularizer_weights(regularizer, fraction).items():
+        total = total + weight * block.last_regularization[name].mean()
     ponder = getattr(block, "last_ponder", None)
     if ponder is not None:
         total = total + ACT_PONDER_COST * ponder.mean()

@@ -166,6 +166,11 @@ def test_config_refuses_bad_grids(tmp_path):
         GridConfig(regularizers=("none", "lasso"))
     with pytest.raises(OptionError, match="budget: expected exactly one"):
         GridConfig(budget_steps=3, budget_seconds=1.0)
+    # combinations that could only fail once their cell starts are refused up front
+    with pytest.raises(OptionError, match="engine 'scipy' with regularizer 'error': .*native"):
+        GridConfig(engines=("scipy",), regularizers=("none", "error"))
+    with pytest.raises(OptionError, match="bosh3-1e-3 on engine 'native' with regularizer"):
+        GridConfig(schemes=("bosh3-1e-3",), regularizers=("stiffness",))
     toml = tmp_path / "grid.toml"
     toml.write_text('tasks = ["oscillator"]\nschemes = ["tied-2"]\nseeds = 2\nbudget_step = 3\n')
     with pytest.raises(OptionError, match="unknown keys \\['budget_step'\\]"):
