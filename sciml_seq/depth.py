@@ -89,30 +89,9 @@ def state_width(field: object, d_model: object) -> int:
 
 
 def check_act_depth(field: object, max_depth: object, untied: bool) -> int:
-    """``max_depth`` of an ``ACTStack``: given with one field; the length of a sequence.
-
-    A sequence of fields (untied) has one field per step, so its length is the
-    maximum depth; ``max_depth`` may then be omitted, and given must equal it.
-    """
-    if not untied:
-        if max_depth is None:
-            raise OptionError(
-                "max_depth: expected an integer >= 1 with one (weight-tied) field; pass a "
-                "sequence of fields for untied steps; got None"
-            )
-        return check_int("max_depth", max_depth)
-    count = len(field)  # type: ignore[arg-type]
-    if count == 0:
-        raise OptionError(
-            "field: expected one field (weight-tied) or a non-empty sequence of fields "
-            f"(untied); got {field!r}"
-        )
-    if max_depth is not None and check_int("max_depth", max_depth) != count:
-        raise OptionError(
-            f"max_depth: expected None or len(field) = {count} with a sequence of fields (one "
-            f"step each); got {max_depth!r}"
-        )
-    return count
+    """``max_depth`` of an ``ACTStack``: given with one field; the length of a sequence
+    (one field per step; ``max_depth`` may then be omitted, and given must equal it)."""
+    return check_stack_layers(field, max_depth, untied, name="max_depth", unit="step")
 
 
 def check_act_options(

@@ -141,8 +141,11 @@ def check_block_regularizers(
     return order
 
 
-def check_stack_layers(field: object, n_layers: object, untied: bool) -> int:
-    """The number of layers of a ``ResidualStack``, from its two first arguments.
+def check_stack_layers(
+    field: object, n_layers: object, untied: bool, name: str = "n_layers", unit: str = "layer"
+) -> int:
+    """The depth of a stack (``ResidualStack``, ``ReversibleStack``; ``ACTStack`` with
+    ``name="max_depth", unit="step"``) from its two first arguments.
 
     One field (``untied=False``): ``n_layers``, an integer ``>= 1``.  A sequence
     of fields (``untied=True``): its length, which must be ``>= 1`` and equal
@@ -151,19 +154,19 @@ def check_stack_layers(field: object, n_layers: object, untied: bool) -> int:
     if not untied:
         if n_layers is None:
             raise OptionError(
-                "n_layers: expected an integer >= 1 with one (weight-tied) field; pass a "
-                "sequence of fields for an untied stack; got None"
+                f"{name}: expected an integer >= 1 with one (weight-tied) field; pass a "
+                f"sequence of fields for an untied stack; got None"
             )
-        return check_int("n_layers", n_layers)
+        return check_int(name, n_layers)
     count = len(field)  # type: ignore[arg-type]
     if count == 0:
         raise OptionError(
             "field: expected one field (weight-tied) or a non-empty sequence of fields "
             f"(untied); got {field!r}"
         )
-    if n_layers is not None and check_int("n_layers", n_layers) != count:
+    if n_layers is not None and check_int(name, n_layers) != count:
         raise OptionError(
-            f"n_layers: expected None or len(field) = {count} with a sequence of fields (one "
-            f"layer each); got {n_layers!r}"
+            f"{name}: expected None or len(field) = {count} with a sequence of fields (one "
+            f"{unit} each); got {n_layers!r}"
         )
     return count
