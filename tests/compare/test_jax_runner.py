@@ -127,6 +127,7 @@ def arrays(module, name):
     return jax.tree_util.tree_leaves(eqx.filter(getattr(module, name), eqx.is_array))
 
 
+@pytest.mark.slow  # fast suite: the vector-head parity and the first-steps test cover it
 def test_every_cell_of_a_seed_starts_from_the_same_weights():
     task = vector_task()
 
@@ -266,6 +267,7 @@ def test_float64_parity_of_a_vector_model_more_schemes(scheme):
     parity(vector_task(), scheme, tol=1e-9 if scheme.startswith("dopri5") else 1e-10)
 
 
+@pytest.mark.slow  # fast suite: the vector-head parity and the first-steps test cover it
 def test_float64_parity_of_a_sequence_classifier():
     parity(sequence_task(), "act-2")  # embedding, transformer field, halting per position, pool
 

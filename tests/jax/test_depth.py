@@ -104,6 +104,7 @@ def ponder_grad(act: ACTStack, weight: jax.Array, bias: jax.Array, x: jax.Array)
     return jax.grad(lambda w, b: ponder_of(act, w, b, x), argnums=(0, 1))(weight, bias)
 
 
+@pytest.mark.slow  # fast suite: torch's gradcheck and the parity cover it
 def test_act_ponder_gradient_by_finite_differences():
     """d(N + R)/d(halting unit) through the checkpointed while loop, against central differences."""
     act = ACTStack(TANH, 5, key=KEY)

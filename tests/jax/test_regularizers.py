@@ -74,6 +74,7 @@ def solve_batch(block: ODEBlock, h0: jax.Array, ts: jax.Array | None, key: jax.A
 # --- R_E and R_S --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # fast suite: torch's float64 test and the torch/JAX parity cover it
 def test_step_regularisers_replayed_in_float64():
     """Every attempt re-run from the tableau in numpy: same error ratios, final state, and R_E,
     R_S as the sums over accepted steps (the JAX records are max_steps-long buffers)."""
@@ -102,6 +103,7 @@ def test_step_regularisers_replayed_in_float64():
 # --- local regularisation -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # fast suite: torch's float64 test and the torch/JAX parity cover it
 def test_local_regularisers_at_the_drawn_time_against_float64():
     """t_r from local_time_key(key) over [ts[0], ts[-1]] (here backwards); E|dt| and S|dt| of
     the solver's first attempt from h(t_r) = expm(A (t_r - ts[0])) h0 towards ts[-1]; outputs
@@ -137,6 +139,7 @@ def test_local_regularisers_at_the_drawn_time_against_float64():
 # --- TayNODE ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # fast suite: torch's float64 test and the torch/JAX parity cover it
 def test_total_derivative_closed_form():
     """f = A h + sin(t) b: h'' = A f + cos(t) b, h''' = A h'' - sin(t) b, h'''' = A h''' -
     cos(t) b; any order by Taylor mode."""

@@ -300,7 +300,7 @@ def test_total_derivative_closed_form():
         np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("order", [2, 3])
+@pytest.mark.parametrize("order", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_taylor_regulariser_closed_form(order):
     a = symmetric_matrix()
     h0 = np.array([[0.7, -1.1, 0.4], [0.2, 0.5, -0.3]])
