@@ -33,8 +33,11 @@ from sciml_seq.compare import GridConfig, run_grid
 from sciml_seq.compare.report import markdown_table, paper_check, paper_check_table, summarize
 
 TASKS = ("pendulum", "oscillator")
-SCHEMES = ("untied-8", "tied-8", "rk4-4", "act-8", "dopri5-1e-5")
-REGULARIZERS = ("none", "error", "stiffness", "local_error", "rnode", "steer")
+SCHEMES = ("untied-8", "tied-8", "reversible-8", "rk4-4", "act-8", "dopri5-1e-5")
+REGULARIZERS = (
+    *("none", "error", "stiffness", "local_error", "rnode", "steer"),
+    *("error=1", "error=0.1", "stiffness=0.01", "local_error=1e5"),  # weights other than defaults
+)
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
