@@ -36,7 +36,9 @@ TASKS = ("pendulum", "oscillator")
 SCHEMES = ("untied-8", "tied-8", "reversible-8", "rk4-4", "act-8", "dopri5-1e-5")
 REGULARIZERS = (
     *("none", "error", "stiffness", "local_error", "rnode", "steer"),
-    *("error=1", "error=0.1", "stiffness=0.01", "local_error=1e5"),  # weights other than defaults
+    # constant weights other than the defaults, down to the scale of the task loss
+    *("error=1", "error=0.1", "error=0.001", "error=0.0001"),
+    *("stiffness=0.01", "stiffness=0.0001", "local_error=1e5"),
 )
 
 
