@@ -103,7 +103,11 @@ def _device(device: str) -> str:
 
 
 def report(records: list[dict], args: argparse.Namespace, argv: list[str] | None) -> str:
-    summaries = summarize(records)
+    schemes, regularizers = _names(args.schemes), _names(args.regularizers)
+    summaries = sorted(
+        summarize(records),
+        key=lambda s: (schemes.index(s.scheme), regularizers.index(s.regularizer)),
+    )
     lines = ["# Adaptive vs fixed depth (sciml_seq.compare)", ""]
     lines += header(__file__, argv, args.device, ["torch", "numpy", "jax"])
     lines += [
