@@ -265,7 +265,9 @@ def act_pair(untied: bool, depth: int = 4):
 X_VECTOR = torch.randn(12, 3, dtype=F64, generator=torch.Generator().manual_seed(2))
 
 
-@pytest.mark.parametrize("untied", [False, True], ids=["tied", "untied"])
+@pytest.mark.parametrize(
+    "untied", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["tied", "untied"]
+)
 def test_act_parity_time_mlp(untied):
     """Vector state: outputs, ponder costs and steps agree to 1e-10."""
     t_act, j_act = act_pair(untied)

@@ -27,6 +27,7 @@ def test_readme_has_both_quick_starts():
 
 
 @pytest.mark.parametrize("index", range(len(_blocks())))
+@pytest.mark.usefixtures("quick_jax_compiles")  # the JAX quick start compiles a gradient
 def test_readme_block_runs(index, tmp_path, capsys):
     block = _blocks()[index]
     if ETT_PLACEHOLDER in block:

@@ -63,7 +63,11 @@ def jax_batch(block, h0):
     "options",
     [
         dict(method="dopri5", rtol=1e-4, atol=1e-6, regularizers=("error", "stiffness")),
-        dict(method="rk4", n_steps=8, regularizers=("taylor", "kinetic")),  # K = 3
+        # K = 3; slow: each framework's closed-form test is in the fast suite
+        pytest.param(
+            dict(method="rk4", n_steps=8, regularizers=("taylor", "kinetic")),
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=["error-stiffness", "taylor"],
 )

@@ -60,7 +60,9 @@ def apply_batch(module, xs):
     return jax.vmap(module)(xs)
 
 
-@pytest.mark.parametrize("untied", [False, True], ids=["tied", "untied"])
+@pytest.mark.parametrize(
+    "untied", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["tied", "untied"]
+)
 def test_act_without_halting_is_the_residual_stack(untied):
     """p = 0 at every step: max_depth steps, R = 1, and ResidualStack's output."""
     depth = 5
@@ -155,7 +157,9 @@ def reference_loss(stack, xs):
     return jnp.sum(out**2 + jnp.sin(out))
 
 
-@pytest.mark.parametrize("untied", [False, True], ids=["tied", "untied"])
+@pytest.mark.parametrize(
+    "untied", [pytest.param(False, marks=pytest.mark.slow), True], ids=["tied", "untied"]
+)
 def test_reversible_gradients_equal_plain_autodiff(untied):
     """The custom VJP under jax.vmap (parameter cotangents summed over the batch) and autodiff."""
     stack = ReversibleStack([tanh(k) for k in range(4)] if untied else TANH, None if untied else 4)
