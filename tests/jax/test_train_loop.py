@@ -195,6 +195,7 @@ class _NaNGradient(eqx.Module):
         return self.base(x, time) + 0.0 * jnp.sqrt(self.scale)
 
 
+@pytest.mark.slow  # ~10 s of compiles; the torch Trainer's NaN-guard tests are fast
 def test_nonfinite_gradient_names_the_parameter_and_skips_the_update():
     u, t = decay_trajectories(n=2, n_times=3, size=6)
     u = u.astype(np.float64)

@@ -75,6 +75,7 @@ def test_jit_vmap_and_padding_mask():
     np.testing.assert_allclose(y[0, :2], y[1, :2], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # ~14 s (compiles an adaptive encoder); torch's padding test is fast
 def test_padded_contents_reach_no_valid_output_of_an_adaptive_solve():
     """Padded tokens start at zero: not even NaN there reaches a valid output or a step size."""
     enc = perturbed(TransformerEncoder(DIM, HEADS, depth="ode", key=KEY))
