@@ -44,9 +44,8 @@ from .measure import (
     adaptive_block_options,
     evaluate_splits,
     median_seconds,
-    regularizer_weights,
 )
-from .schemes import ACT_PONDER_COST, Cell, Scheme
+from .schemes import ACT_PONDER_COST, Cell, Regularization, Scheme
 from .tasks import Task, TaskSizes
 
 
@@ -340,9 +339,11 @@ def _run(
     data = tuple(None if a is None else jax.device_put(a, dev) for a in arrays)
     train_key = init_keys(cell.seed)[4]
 
+    regularization = Regularization.parse(cell.regularizer)  # once, not per step
+
     def weights_at(log: TrainingLog) -> dict[str, Array]:
         fraction = budget.fraction(log.steps, log.seconds)
-        weights = regularizer_weights(cell.regularizer, fraction)
+        weights = regularization.weights(fraction)
         return {n: jnp.asarray(w, jnp.float32) for n, w in weights.items()}
 
     batches = Batches(split.x.shape[0], sizes.batch_size, cell.seed)

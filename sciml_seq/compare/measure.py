@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import NonFiniteError
-from ..regularization import regularizer_weight
 from ..solver import SolveOptions
 from ..stats import SolveStats
 from .schemes import Cell, Regularization, Scheme
@@ -52,14 +51,6 @@ def adaptive_block_options(scheme: Scheme, engine: str, regularizer: str) -> dic
         "regularizers": spec.names,
         "steer": spec.steer,
     }
-
-
-def regularizer_weights(regularizer: str, fraction: float) -> dict[str, float]:
-    """The loss weight of each regulariser of the spec at ``fraction`` of the budget: its
-    constant ``name=weight``, else the default schedule
-    (:func:`sciml_seq.regularization.regularizer_weight`)."""
-    spec = Regularization.parse(regularizer)
-    return {n: regularizer_weight(n, fraction, spec.weight) for n in spec.names}
 
 
 def permutations(n: int, seed: int) -> Iterator[np.ndarray]:

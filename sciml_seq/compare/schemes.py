@@ -51,25 +51,21 @@ ACT_PONDER_COST = 0.01
 ``{0.001, 0.01, 0.1}``)."""
 
 
-def _base_regularizations() -> dict[str, tuple[str, ...]]:
-    table = {"none": (), "kinetic": ("kinetic",), "jacobian": ("jacobian",)}
-    table["rnode"] = ("kinetic", "jacobian")
-    table["steer"] = ()
-    return table
-
-
 def regularizations() -> dict[str, tuple[str, ...]]:
     """Every regulariser name of the grid and the ``ODEBlock`` regularisers it switches on.
 
-    ``steer`` switches on none (it is the block's ``steer=``); the names of
-    :data:`sciml_seq.ode.REGULARIZERS` beyond RNODE's are added as themselves.
+    ``none``; ``rnode`` (kinetic and jacobian together); ``steer``, which switches on
+    none (it is the block's ``steer=``); and each name of
+    :data:`sciml_seq.ode.REGULARIZERS` as itself.
     """
     from ..ode import REGULARIZERS
 
-    table = _base_regularizations()
-    for name in REGULARIZERS:
-        table.setdefault(name, (name,))
-    return table
+    return {
+        "none": (),
+        "rnode": ("kinetic", "jacobian"),
+        "steer": (),
+        **{name: (name,) for name in REGULARIZERS},
+    }
 
 
 @dataclass(frozen=True)
@@ -115,6 +111,14 @@ class Regularization:
         if name == "steer":
             return cls(spec, (), None, STEER_FRACTION if number is None else number)
         return cls(spec, table[name], number, 0.0)
+
+    def weights(self, fraction: float) -> dict[str, float]:
+        """The loss weight of each regulariser at ``fraction`` of the budget: the constant
+        ``weight`` if given, else its default schedule
+        (:func:`sciml_seq.regularization.regularizer_weight`)."""
+        from ..regularization import regularizer_weight
+
+        return {n: regularizer_weight(n, fraction, self.weight) for n in self.names}
 
 
 def format_tolerance(tol: float) -> str:

@@ -28,9 +28,8 @@ from .measure import (
     adaptive_block_options,
     evaluate_splits,
     median_seconds,
-    regularizer_weights,
 )
-from .schemes import ACT_PONDER_COST, Cell, Scheme
+from .schemes import ACT_PONDER_COST, Cell, Regularization, Scheme
 from .tasks import Task, TaskSizes
 
 
@@ -176,6 +175,7 @@ def run_cell(
         if cuda:
             torch.cuda.synchronize(dev)
 
+    regularization = Regularization.parse(cell.regularizer)  # once, not per step
     batches = Batches(x_train.shape[0], sizes.batch_size, cell.seed)
     log = TrainingLog(cell, progress)
     activation_bytes = 0
@@ -189,7 +189,7 @@ def run_cell(
             pred = model(x_train[idx])
             loss = task_loss(task, pred, y_train[idx], None if w_train is None else w_train[idx])
             fraction = budget.fraction(log.steps, log.seconds)
-            total = loss + _penalty(block, cell.regularizer, fraction)
+            total = loss + _penalty(block, regularization, fraction)
         total.backward()
         optimizer.step()
         sync()
@@ -208,11 +208,11 @@ def run_cell(
     return record
 
 
-def _penalty(block: nn.Module, regularizer: str, fraction: float) -> Tensor | float:
-    """The regularisers' weighted batch means (:func:`.measure.regularizer_weights` at
-    ``fraction`` of the budget) and ACT's ponder cost."""
+def _penalty(block: nn.Module, regularization: Regularization, fraction: float) -> Tensor | float:
+    """The regularisers' weighted batch means (their weights at ``fraction`` of the
+    budget, :meth:`Regularization.weights`) and ACT's ponder cost."""
     total: Tensor | float = 0.0
-    for name, weight in regularizer_weights(regularizer, fraction).items():
+    for name, weight in regularization.weights(fraction).items():
         total = total + weight * block.last_regularization[name].mean()
     ponder = getattr(block, "last_ponder", None)
     if ponder is not None:
