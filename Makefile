@@ -14,7 +14,7 @@ TORCH_SPEC ?= torch==2.13.0
 .PHONY: help venv .venv demo test test-all bench lint
 
 help:
-	@echo "make demo      compare depth schemes (stacks, rk4, dopri5 +/- R_E, ACT) on the oscillator (~2 min)"
+	@echo "make demo      compare depth schemes (stacks, rk4, dopri5 +/- R_E, ACT) on the oscillator (~1 min)"
 	@echo "make test      run the test suite without slow tests"
 	@echo "make test-all  run every test, slow ones included"
 	@echo "make bench     run benchmarks/solvers.py"
