@@ -164,9 +164,9 @@ def pendulum_task(
 
     rows = _rows(check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
     params = PendulumParams() if params is None else params
-    x, y = pendulum_flow_map(sum(rows), horizon, seed=seed, params=params)
-    meta = {"horizon": float(horizon), "params": vars(params), "seed": seed}
-    return _flow_map_task("pendulum", x, y, rows, "nonlinear pendulum flow map", meta)
+    return _generated_flow_map_task(
+        "pendulum", pendulum_flow_map, params, rows, horizon, seed, "nonlinear pendulum flow map"
+    )
 
 
 def lotka_volterra_task(
@@ -188,9 +188,26 @@ def lotka_volterra_task(
 
     rows = _rows(check_quick(quick), _FLOW_ROWS, n_train=n_train, n_val=n_val, n_test=n_test)
     params = LotkaVolterraParams() if params is None else params
-    x, y = lotka_volterra_flow_map(sum(rows), horizon, seed=seed, params=params)
+    return _generated_flow_map_task(
+        "lotka_volterra", lotka_volterra_flow_map, params, rows, horizon, seed,
+        "Lotka-Volterra flow map",
+    )  # fmt: skip
+
+
+def _generated_flow_map_task(
+    name: str,
+    flow_map: Any,
+    params: Any,
+    rows: list[int],
+    horizon: float,
+    seed: int,
+    description: str,
+) -> Task:
+    """A flow-map task from a :mod:`sciml_seq.data.flow_maps` generator
+    ``flow_map(n, horizon, seed=, params=) -> (x, y)``."""
+    x, y = flow_map(sum(rows), horizon, seed=seed, params=params)
     meta = {"horizon": float(horizon), "params": vars(params), "seed": seed}
-    return _flow_map_task("lotka_volterra", x, y, rows, "Lotka-Volterra flow map", meta)
+    return _flow_map_task(name, x, y, rows, description, meta)
 
 
 def irregular_task(
