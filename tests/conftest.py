@@ -17,6 +17,19 @@ ETTH1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "ETT" / "ETTh1
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that skips without a GPU but lacks the ``gpu`` marker, so that
+    ``pytest -m gpu`` on a lent GPU runs every CUDA test (see pyproject's markers)."""
+
+    def needs_gpu(item) -> bool:
+        reasons = [str(mark.kwargs.get("reason", "")) for mark in item.iter_markers("skipif")]
+        return any(("GPU" in r or "CUDA" in r) and not r.startswith("checks") for r in reasons)
+
+    unmarked = [i.nodeid for i in items if i.get_closest_marker("gpu") is None and needs_gpu(i)]
+    if unmarked:
+        raise pytest.UsageError(f"tests that need a GPU lack the gpu marker: {unmarked[:5]}")
+
+
 @pytest.fixture
 def quick_jax_compiles():
     """Compile with most XLA optimisations off for the test, then restore the setting.

@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+pytestmark = pytest.mark.gpu
+
 
 class _Wrapped(torch.nn.Module):
     """A TimeMLP behind another module: evaluated by torch on its device at every callback."""

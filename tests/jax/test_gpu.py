@@ -9,9 +9,12 @@ import pytest
 
 from sciml_seq.jax import ODEBlock, TimeMLP
 
-pytestmark = pytest.mark.skipif(
-    not any(d.platform == "gpu" for d in jax.devices()), reason="needs a JAX GPU device"
-)
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not any(d.platform == "gpu" for d in jax.devices()), reason="needs a JAX GPU device"
+    ),
+]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from sciml_seq import kernels
 from sciml_seq.errors import DTypeError, OptionError, ShapeError
 from sciml_seq.torch.ssm import S4, S4D
 
+#: On CUDA where there is one (``pytest -m gpu``), else in the Triton interpreter.
+pytestmark = pytest.mark.gpu
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 #: (rtol, atol) per complex dtype, relative to the output scale.
 TOL = {torch.complex128: (1e-12, 1e-12), torch.complex64: (2e-5, 2e-5)}

@@ -14,7 +14,10 @@ from sciml_seq.torch import ODEBlock, TimeMLP, solve
 from sciml_seq.torch.attention import MultiheadAttention
 from sciml_seq.torch.position import RotaryEncoding
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 NO_TORCHODE = pytest.mark.skipif(
     importlib.util.find_spec("torchode") is None, reason="torchode is not installed"
 )
@@ -28,8 +31,10 @@ NO_TORCHODE = pytest.mark.skipif(
         (dict(method="tsit5", rtol=1e-9, atol=1e-11, adjoint="checkpoint"), 1e-7),
         (dict(method="dopri5", rtol=1e-9, atol=1e-11, adjoint="backsolve"), 1e-7),
         (dict(method="dopri5", rtol=1e-9, atol=1e-11, engine="torchdiffeq"), 1e-7),
-        (dict(method="dopri5", rtol=1e-9, atol=1e-11, adjoint="backsolve",
-              engine="torchdiffeq"), 1e-7),
+        (
+            dict(method="dopri5", rtol=1e-9, atol=1e-11, adjoint="backsolve", engine="torchdiffeq"),
+            1e-7,
+        ),
         pytest.param(
             dict(method="tsit5", rtol=1e-9, atol=1e-11, engine="torchode"), 1e-7, marks=NO_TORCHODE
         ),

@@ -15,7 +15,10 @@ from sciml_seq.operator import ScOTConfig
 from sciml_seq.torch.operator import ScOT
 from tests.operator.reference import FLOAT64_ATOL, fixture_dirs, load_io
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 
 def test_forward_backward_never_synchronise_and_attention_is_fused():

@@ -61,8 +61,9 @@ def test_batch_control_is_one_system_over_the_whole_batch():
         return field(t.expand(3), y.reshape(3, 2)).reshape(1, 6)
 
     one = solve(flat_field, y0.reshape(1, 6), ts, solver=options)
-    torch.testing.assert_close(coupled.ys, one.ys.reshape(1, 4, 3, 2).transpose(1, 2)[0],
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        coupled.ys, one.ys.reshape(1, 4, 3, 2).transpose(1, 2)[0], rtol=0, atol=1e-14
+    )
     assert coupled.stats.n_steps.tolist() == [int(one.stats.n_steps[0])] * 3
     # per-sample control takes fewer steps in total on this heterogeneous batch
     per_sample = solve(field, y0, ts, solver=options)
@@ -95,16 +96,22 @@ def test_stiffness_estimate_of_a_linear_decay_is_its_rate():
     field = lambda t, y: -rates[:, None] * y  # noqa: E731
     y0 = torch.ones(3, 4, **F64)
     for method in ("dopri5", "tsit5"):
-        rec = solve(field, y0, torch.tensor([0.0, 1.0], **F64), method=method,
-                    record_steps=True).steps
+        rec = solve(
+            field, y0, torch.tensor([0.0, 1.0], **F64), method=method, record_steps=True
+        ).steps
         for b in range(3):
             torch.testing.assert_close(
                 rec.stiffness[b][rec.attempted[b]],
                 torch.full((int(rec.attempted[b].sum()),), float(rates[b]), **F64),
-                rtol=1e-9, atol=0,
+                rtol=1e-9,
+                atol=0,
             )
-    assert solve(field, y0, torch.tensor([0.0, 1.0], **F64), method="bosh3",
-                 record_steps=True).steps.stiffness is None
+    assert (
+        solve(
+            field, y0, torch.tensor([0.0, 1.0], **F64), method="bosh3", record_steps=True
+        ).steps.stiffness
+        is None
+    )
 
 
 def test_records_carry_the_gradient_of_the_solve():
@@ -118,8 +125,9 @@ def test_records_carry_the_gradient_of_the_solve():
         def decay(t, y):
             return -rates[:, None] * y + torch.sin(t)[:, None]
 
-        rec = solve(decay, y0, ts, method="dopri5", rtol=1e-5, atol=1e-7, dt0=0.05,
-                    record_steps=True).steps
+        rec = solve(
+            decay, y0, ts, method="dopri5", rtol=1e-5, atol=1e-7, dt0=0.05, record_steps=True
+        ).steps
         return rec.error_ratio[:, 0]
 
     rates = torch.tensor([0.5, 2.0, 60.0], **F64, requires_grad=True)
@@ -143,8 +151,12 @@ def test_check_every_changes_syncs_not_numbers():
         assert torch.equal(other.ys, base.ys)
         assert torch.equal(other.stats.n_steps, base.stats.n_steps)
         assert other.stats.nfe_batch >= base.stats.nfe_batch  # finished samples ride along
-    assert solve(field, y0, ts, solver=options.replace(engine_options={"check_every": None})
-                 ).stats.nfe_batch == 2 + 6 * 200
+    assert (
+        solve(
+            field, y0, ts, solver=options.replace(engine_options={"check_every": None})
+        ).stats.nfe_batch
+        == 2 + 6 * 200
+    )
 
 
 def test_the_step_loop_reads_nothing_on_the_host():
@@ -153,8 +165,9 @@ def test_the_step_loop_reads_nothing_on_the_host():
     field = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 4)).to("meta")
     y0 = torch.empty(5, 4, device="meta")
     ts = torch.empty(3, device="meta")
-    options = SolveOptions(method="tsit5", max_steps=6, engine_options={"check_every": None},
-                           record_steps=True)
+    options = SolveOptions(
+        method="tsit5", max_steps=6, engine_options={"check_every": None}, record_steps=True
+    )
     sol = solve(lambda t, y: field(y), y0, ts, solver=options, throw=False)
     assert sol.ys.shape == (5, 3, 4) and sol.ys.is_meta
     assert sol.steps.error_ratio.shape == (5, 6)
@@ -201,8 +214,15 @@ def test_checkpoint_keeps_fewer_tensors_for_backward(method):
             return tensor
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            sol = solve(lambda t, y: net(y), y0, ts, method=method, adjoint=adjoint,
-                        engine_options={"segment": 8}, **extra)
+            sol = solve(
+                lambda t, y: net(y),
+                y0,
+                ts,
+                method=method,
+                adjoint=adjoint,
+                engine_options={"segment": 8},
+                **extra,
+            )
         saved[adjoint] = total
         assert int(sol.stats.n_steps[0]) >= 40
     assert saved["checkpoint"] * 3 < saved["direct"]
@@ -225,8 +245,16 @@ def test_backsolve_seminorm_takes_fewer_backward_evaluations():
     ts = torch.tensor([0.0, 3.0], **F64)
     costs, grads = {}, {}
     for seminorm in (False, True):
-        sol = solve(field, y0, ts, method="dopri5", rtol=1e-6, atol=1e-8, adjoint="backsolve",
-                    seminorm=seminorm)
+        sol = solve(
+            field,
+            y0,
+            ts,
+            method="dopri5",
+            rtol=1e-6,
+            atol=1e-8,
+            adjoint="backsolve",
+            seminorm=seminorm,
+        )
         grads[seminorm] = torch.autograd.grad(sol.ys.square().sum(), [y0, *net.parameters()])
         costs[seminorm] = sol.stats.nfe_backward
     direct = solve(field, y0, ts, method="dopri5", rtol=1e-6, atol=1e-8)
@@ -241,8 +269,14 @@ def test_a_stuck_rejected_step_is_a_failure_not_a_loop():
     """Through y' = y^2's blow-up the step cannot shrink below the spacing of t: the solve
     stops with dt_min_reached long before max_steps."""
     y0 = torch.ones(1, 1, **F64)
-    sol = solve(lambda t, y: y**2, y0, torch.tensor([0.0, 2.0], **F64), method="dopri5",
-                max_steps=100_000, throw=False)
+    sol = solve(
+        lambda t, y: y**2,
+        y0,
+        torch.tensor([0.0, 2.0], **F64),
+        method="dopri5",
+        max_steps=100_000,
+        throw=False,
+    )
     assert RESULTS[int(sol.result[0])] == "dt_min_reached"
     assert int(sol.stats.n_steps[0]) < 1000
     assert float(sol.t_reached[0]) == pytest.approx(1.0, abs=1e-3)
@@ -269,18 +303,27 @@ def test_initial_step_is_hairers():
         h1 = (0.01 / max(d1, d2)) ** (1 / order)
         expected.append(min(100 * h0, h1))
     field = lambda t, y: -torch.tensor(rates)[:, None] * y  # noqa: E731
-    rec = solve(field, torch.tensor(y0), torch.tensor([0.0, 1.0], **F64), method="tsit5",
-                rtol=rtol, atol=atol, record_steps=True).steps
+    rec = solve(
+        field,
+        torch.tensor(y0),
+        torch.tensor([0.0, 1.0], **F64),
+        method="tsit5",
+        rtol=rtol,
+        atol=atol,
+        record_steps=True,
+    ).steps
     np.testing.assert_allclose(rec.dt[:, 0].numpy(), expected, rtol=1e-13)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_solve_is_captured_in_a_cuda_graph_and_replays():
     net = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 8)).cuda()
     y0 = torch.randn(64, 8, device="cuda")
     ts = torch.tensor([0.0, 1.0], device="cuda")
-    options = SolveOptions(method="tsit5", rtol=1e-4, atol=1e-6, max_steps=16,
-                           engine_options={"check_every": None})
+    options = SolveOptions(
+        method="tsit5", rtol=1e-4, atol=1e-6, max_steps=16, engine_options={"check_every": None}
+    )
     eager = solve(lambda t, y: net(y), y0, ts, solver=options, throw=False)
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())

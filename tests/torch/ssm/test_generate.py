@@ -15,7 +15,8 @@ LAYERS = {
     "S4": lambda: S4(3, 8, 16, init="legt"),
     "LSSL": lambda: LSSL(3, 5),
 }
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, CUDA])]
 
 
 def reference(layer, u, state, rate):
@@ -123,7 +124,9 @@ def test_graph_mode_needs_cuda():
 
 
 # ------------------------------------------------------------------ CUDA only
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def cuda_only(test):
+    """Mark ``test`` ``gpu`` and skip it without CUDA."""
+    return pytest.mark.gpu(CUDA(test))
 
 
 @cuda_only
