@@ -5,6 +5,7 @@
 * :class:`LSSL`: dense HiPPO state matrix, Krylov kernel (the original layer).
 * :func:`load_official_state_dict`: official ``state-spaces/s4`` checkpoints.
 * :class:`StepGenerator`: fast recurrent generation (a CUDA-graph captured step).
+* :class:`Mamba`: the Mamba (S6) block; :func:`selective_scan`: its selective scan.
 
 Sequences are ``(batch, length, channels)``; every layer returns
 ``(y, next_state)`` and has a recurrent ``step`` mode (see :class:`SSMLayer`).
@@ -12,10 +13,18 @@ Sequences are ``(batch, length, channels)``; every layer returns
 
 from .generate import StepGenerator
 from .lssl import LSSL, LSSLKernel
+from .mamba import InferenceParams, Mamba, from_official_state_dict
 from .s4 import S4, S4Kernel
 from .s4d import S4D, S4DKernel, SSMLayer, load_official_state_dict
+from .selective_scan import associative_linear_scan, selective_scan, selective_scan_ref
 
 __all__ = [
+    "InferenceParams",
+    "Mamba",
+    "associative_linear_scan",
+    "from_official_state_dict",
+    "selective_scan",
+    "selective_scan_ref",
     "LSSL",
     "LSSLKernel",
     "S4",
