@@ -332,8 +332,12 @@ def train_operator(
         list[str], typer.Option(help="Model option KEY=VALUE (JSON value), repeatable.")
     ] = [],  # noqa: B006 - typer reads the default
     resume: Annotated[
-        Path | None, typer.Option(exists=True, help="Checkpoint to continue from.")
+        Path | None,
+        typer.Option(help="Checkpoint to continue from (same model, data and batch size)."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the checkpoints of a run already in --out.")
+    ] = False,
     normalize: Annotated[
         bool, typer.Option(help="Standardise channels with the data's mean/std in the model.")
     ] = True,
@@ -371,6 +375,7 @@ def train_operator(
             max_lead=max_lead,
             model_options=_model_options(option),
             resume=resume,
+            overwrite=overwrite,
             max_seconds=max_seconds,
             normalize=normalize,
             progress=True,
@@ -389,7 +394,7 @@ def train_operator(
 
 @app.command()
 def evaluate(
-    checkpoint: Annotated[Path, typer.Option(exists=True, help="A checkpoint directory.")],
+    checkpoint: Annotated[Path, typer.Option(help="A checkpoint directory (run/final).")],
     data: Annotated[Path, typer.Option(exists=True, help="Test trajectories (HDF5).")],
     out: Annotated[Path, typer.Option(help="Where metrics.json and PNGs go.")] = Path(
         "outputs/evaluation"

@@ -7,12 +7,13 @@ writes and what its ``from_pretrained(dir)`` reads: tensors under the official
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import FormatError, OptionError
 from .config import ScOTConfig
 
 WEIGHTS_NAME = "model.safetensors"
@@ -37,8 +38,25 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[ScOTConfig, dict[str, np.n
     from safetensors.numpy import load_file
 
     folder = _folder(path)
-    config = ScOTConfig.from_json(os.path.join(folder, CONFIG_NAME))
-    return config, load_file(os.path.join(folder, WEIGHTS_NAME))
+    file = os.path.join(folder, CONFIG_NAME)
+    try:
+        with open(file, encoding="utf-8") as f:
+            values = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FormatError(f"path: {file!r}: {CONFIG_NAME} is not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise FormatError(
+            f"path: {file!r}: {CONFIG_NAME}: expected a JSON object; got {type(values).__name__}"
+        )
+    config = ScOTConfig.from_dict(values)
+    try:
+        arrays = load_file(os.path.join(folder, WEIGHTS_NAME))
+    except Exception as err:  # safetensors' own SafetensorError for a truncated file
+        raise FormatError(
+            f"path: {folder!r}: {WEIGHTS_NAME} is not a readable safetensors file "
+            f"(truncated or corrupt: {' '.join(str(err).split())})"
+        ) from None
+    return config, arrays
 
 
 def write_checkpoint(

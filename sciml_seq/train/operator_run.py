@@ -12,6 +12,8 @@ is stored in the checkpoint and reused by :func:`evaluate_operator`, which write
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +47,7 @@ def train_operator(
     max_lead: int | None = None,
     model_options: dict[str, Any] | None = None,
     resume: str | Path | None = None,
+    overwrite: bool = False,
     max_seconds: float | None = None,
     normalize: bool = True,
     progress: bool = False,
@@ -60,7 +63,13 @@ def train_operator(
         Stop early after this much training wall-clock time (a fixed budget for
         comparisons); the schedule still spans ``config.steps``.
     resume:
-        A checkpoint directory to continue from (same model and data).
+        A checkpoint directory to continue from (same model, data and batch size;
+        the run keeps its run id).  To continue a run in place, pass its
+        ``out / "final"`` and the same ``out``: each checkpoint is replaced safely
+        (:mod:`sciml_seq.train.checkpoint`).
+    overwrite:
+        Without ``resume``, an ``out`` that already holds checkpoints is refused
+        unless ``overwrite``; with it, they are removed before training starts.
     normalize:
         Standardise each channel with the training data's mean and std inside
         the model (:class:`~sciml_seq.train.normalize.ChannelNormalized`).
@@ -77,7 +86,23 @@ def train_operator(
     from .trainer import TrainConfig, Trainer
 
     config = config or TrainConfig(steps=1000)
+    if max_seconds is not None:
+        max_seconds = check_real("max_seconds", max_seconds, gt=0.0)
+    held = run_checkpoints(out)
+    if held and resume is None and not overwrite:
+        raise OptionError(
+            f"out: {str(out)!r} already holds a run ({', '.join(p.name for p in held)}); "
+            f"resume it (--resume {Path(out) / 'final'}) or replace it (--overwrite)"
+        )
+    resume_meta = None
+    if resume is not None:
+        from .checkpoint import read_checkpoint_meta
+
+        resume_meta = read_checkpoint_meta(resume)
     device_obj = distributed.init_from_env(device)
+    if held and resume is None and distributed.is_main():
+        for folder in held:
+            shutil.rmtree(folder)
     traj = _read(data)
     if time_scale is not None:
         scale = check_real("time_scale", time_scale, gt=0.0)
@@ -96,6 +121,18 @@ def train_operator(
         normalization=channel_stats(traj.u) if normalize else None,
         **(model_options or {}),
     )
+    if resume_meta is not None:
+        saved = resume_meta["model_spec"]
+        here = json.loads(json.dumps(spec))
+        for key in ("name", "config"):
+            if saved.get(key) != here.get(key):
+                a, b = saved.get("config", {}), here.get("config", {})
+                differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                raise OptionError(
+                    f"model: expected the model of the checkpoint to resume "
+                    f"({_describe(saved)}); got {_describe(here)} (differs in "
+                    f"{differ if key == 'config' else ['name']})"
+                )
     dataset = PairDataset(traj.u, traj.t / scale, min_lead=min_lead, max_lead=max_lead)
     trainer = Trainer(
         net,
@@ -106,8 +143,8 @@ def train_operator(
         model_spec=spec,
         extra={"time_scale": scale, "data": str(data)},
     )
-    if resume is not None:
-        trainer.load(resume)
+    if resume_meta is not None:
+        trainer.load(resume_meta["path"])
     start = time.perf_counter()
     losses = trainer.fit(progress=progress, callback=callback, max_seconds=max_seconds)
     return {
@@ -117,6 +154,27 @@ def train_operator(
         "losses": losses,
         "parameters": sum(p.numel() for p in net.parameters()),
     }
+
+
+def run_checkpoints(out: str | Path) -> list[Path]:
+    """The checkpoint folders of a run folder: ``final``, ``step_<n>`` and the left-overs of
+    interrupted saves (``*.tmp-*``, ``*.old-*``); empty when ``out`` does not exist."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    return sorted(
+        p
+        for p in out.iterdir()
+        if p.is_dir() and re.fullmatch(r"(final|step_\d+)(\.(tmp|old)-\w+)?", p.name)
+    )
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    """A model spec in a few words: its name and the config entries that identify it."""
+    config = spec.get("config", {})
+    keys = ("embed_dim", "depths", "patch_size", "hidden_channels", "n_layers", "n_modes")
+    shown = {k: config[k] for k in keys if k in config}
+    return f"{spec.get('name')!r} {shown}"
 
 
 def load_operator(checkpoint: str | Path) -> tuple[Any, dict[str, Any]]:

@@ -44,7 +44,13 @@ import torch
 from ..checks import check_choice, check_int, check_real
 from ..errors import NonFiniteError, OptionError
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    new_run_id,
+    read_checkpoint_meta,
+    rng_state,
+    save_checkpoint,
+)
 from .losses import REDUCTIONS, relative_l1_loss
 from .pair_dataset import PairDataset
 from .param_groups import param_groups
@@ -177,6 +183,7 @@ class Trainer:
         self.model_spec = model_spec
         self.extra = dict(extra or {})
         self.step = 0
+        self.run_id = new_run_id()  # kept by load(): a resumed run is the same run
 
     # -- data -------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> torch.Tensor:
@@ -257,6 +264,8 @@ class Trainer:
         """
         from rich.progress import Progress
 
+        if max_seconds is not None:
+            max_seconds = check_real("max_seconds", max_seconds, gt=0.0)
         losses: list[float] = []
         start = time.perf_counter()
         show = progress and self.rank == 0
@@ -310,14 +319,28 @@ class Trainer:
                 model_spec=self.model_spec,
                 extra={**self.extra, "train_config": config},
                 rng_states=rng_states,
+                run_id=self.run_id,
             )
         if self.world > 1:
             torch.distributed.barrier()
 
     def load(self, path: str | Path) -> None:
-        """Restore model, optimizer, scheduler, scaler, this rank's random state and step."""
+        """Restore model, optimizer, scheduler, scaler, this rank's random state, step and run id.
+
+        Refuses (:class:`~sciml_seq.errors.OptionError`) a checkpoint trained with
+        another ``batch_size``: the data order and the step's batch are functions of
+        the batch size, so such a resume would not continue the run it claims to.
+        (Other settings, e.g. more ``steps``, may change.)
+        """
+        saved = read_checkpoint_meta(path)
+        config = saved["extra"].get("train_config", {})
+        if "batch_size" in config and config["batch_size"] != self.config.batch_size:
+            raise OptionError(
+                f"batch_size: expected the batch size of the run in {str(saved['path'])!r} "
+                f"({config['batch_size']}) to resume it; got {self.config.batch_size}"
+            )
         state = load_checkpoint(
-            path,
+            saved["path"],
             model=self.module,
             optimizer=self.optimizer,
             scheduler=self.scheduler,
@@ -325,3 +348,4 @@ class Trainer:
             rank=self.rank,
         )
         self.step = state["step"]
+        self.run_id = state["run_id"]
