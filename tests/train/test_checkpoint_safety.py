@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from sciml_seq.cli import app
 from sciml_seq.errors import FormatError, OptionError
 from sciml_seq.train.checkpoint import (
-    PAUSE_ENV,
     load_checkpoint,
     read_checkpoint_meta,
     resolve_checkpoint,
