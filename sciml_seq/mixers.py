@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from .checks import check_choice, check_int, format_choices
-from .errors import OptionError
+from .errors import OptionError, ShapeError
 from .position import check_heads
 
 MIXERS = ("softmax", "performer", "sliding_window", "lsh", "fnet", "gmlp", "aaren")
@@ -79,10 +79,17 @@ MIXER_FACTS: dict[str, MixerFacts] = {
     "lsh": MixerFacts(
         "O(n_hashes L c)", "O(n_hashes L c)", True, True, True, "Kitaev et al. 2020 (Reformer)"
     ),
-    # ---- helper B (fnet / gmlp / aaren): fill in / correct these three rows ----
+    # FNet: a 2-D FFT over (length, dim), no parameters; exact: it computes what it says.
     "fnet": MixerFacts("O(L log L)", "O(L)", False, True, False, "Lee-Thorp et al. 2021 (FNet)"),
-    "gmlp": MixerFacts("O(L^2)", "O(L^2)", True, True, False, "Liu et al. 2021 (gMLP)"),
-    "aaren": MixerFacts("O(L log L)", "O(L)", True, True, False, "Feng et al. 2024 (Aaren)"),
+    # gMLP: an (L x L) token-mixing matmul; activations O(L), weights max_length^2 per head.
+    "gmlp": MixerFacts(
+        "O(L^2)", "O(L) + max_length^2 weights", True, True, False, "Liu et al. 2021 (gMLP)"
+    ),
+    # Aaren: torch's Hillis-Steele scan does O(L log L) work and keeps O(L log L) for
+    # autograd; jax.lax.associative_scan O(L); decoding O(1) per token.
+    "aaren": MixerFacts(
+        "O(L log L)", "O(L log L) torch / O(L) JAX", True, True, False, "Feng et al. 2024 (Aaren)"
+    ),
 }
 """Per-mixer facts: time and memory in length, causal support, exactness, RoPE."""
 
@@ -159,21 +166,56 @@ def _no_options(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str,
     return {}
 
 
-# ---- helper B (fnet / gmlp / aaren): replace these three checkers ----
+FNET_NORMS = ("ortho", "backward")
+"""``norm`` of the fnet mixer: ``"ortho"`` (``1 / sqrt(length * dim)``, the default) or the
+paper's unnormalised ``"backward"``."""
+
+FNET_CAUSAL = (
+    "causal: expected False for mixer='fnet' (a Fourier transform over the whole sequence "
+    "mixes every token with every other); got True"
+)
+"""The message of the fnet mixer called with ``causal=True`` (torch and JAX)."""
+
+
+def check_no_rope(mixer: str, rope: object) -> None:
+    """Mixers without positions in their token mixing refuse a rotary encoding."""
+    if rope is not None:
+        raise OptionError(
+            f"rope: expected None for mixer={mixer!r} (it takes no rotary encoding); "
+            f"got {type(rope).__name__}"
+        )
+
+
+def check_max_length(max_length: object) -> int:
+    """gMLP's ``max_length`` (required: it sizes the ``max_length x max_length`` weight)."""
+    if max_length is None:
+        raise OptionError(
+            "max_length: expected the longest sequence length (an integer >= 1) for "
+            "mixer='gmlp' (its token-mixing weight is max_length x max_length); got None"
+        )
+    return check_int("max_length", max_length)
+
+
+def check_length(length: int, max_length: int) -> None:
+    """A sequence for gMLP is at most ``max_length`` tokens long (``ShapeError`` otherwise)."""
+    if length > max_length:
+        raise ShapeError(
+            f"x: expected at most max_length={max_length} tokens for mixer='gmlp'; "
+            f"got length {length}"
+        )
+
+
 def _fnet(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
-    return {"norm": check_choice("norm", options.get("norm", "ortho"), ("ortho", "backward"))}
+    return {"norm": check_choice("norm", options.get("norm", "ortho"), FNET_NORMS)}
 
 
 def _gmlp(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
-    max_length = options.get("max_length")
-    return {"max_length": None if max_length is None else check_int("max_length", max_length)}
+    return {"max_length": check_max_length(options.get("max_length"))}
 
 
 def _aaren(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
     return {}
 
-
-# ---- end of helper B's entries ----
 
 _CHECKERS: dict[str, Callable[[dict[str, Any], int, bool], dict[str, Any]]] = {
     "softmax": _no_options,
@@ -295,13 +337,18 @@ def lsh_counts(buckets: np.ndarray, bucket_size: int) -> np.ndarray:
 
 
 __all__ = [
+    "FNET_CAUSAL",
+    "FNET_NORMS",
     "MIXERS",
     "MIXER_FACTS",
     "MIXER_OPTIONS",
     "PERFORMER_KERNELS",
     "SELF_PENALTY",
     "MixerFacts",
+    "check_length",
+    "check_max_length",
     "check_mixer_options",
+    "check_no_rope",
     "default_n_features",
     "lsh_counts",
     "sliding_window_mask",
