@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from sciml_seq.cli import app
 from sciml_seq.errors import FormatError, OptionError
 from sciml_seq.train.checkpoint import (
+    PAUSE_ENV,
     load_checkpoint,
     read_checkpoint_meta,
     resolve_checkpoint,
@@ -281,3 +282,40 @@ def test_official_checkpoint_with_a_broken_config_is_one_error(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(FormatError, match="config.json: expected a JSON object"):
         read_checkpoint(tmp_path)
+
+
+@pytest.mark.slow  # a CLI process (~5 s on an idle machine)
+def test_cli_run_killed_while_replacing_final_resumes_from_the_previous_one(run, tmp_path):
+    """The issue's case: continuing a run into the same --out, killed while ``final`` is
+    replaced; the next --resume continues from the previous complete checkpoint and ends
+    with the weights of the same continuation not interrupted."""
+    data, args, out = run
+    marker = tmp_path / "paused"
+    four = [*args, "--steps", "4", "--out", str(out), "--resume", str(out / "final")]
+    env = {**os.environ, PAUSE_ENV: f"between-renames:{marker}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "sciml_seq.cli", *four], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 300
+        while not marker.exists():
+            assert proc.poll() is None, f"the run exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "the run never paused"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "final").exists()
+    with pytest.warns(UserWarning, match="interrupted save"):
+        assert read_checkpoint_meta(out / "final")["step"] == 2
+    with pytest.warns(UserWarning, match="interrupted save"):
+        result = runner.invoke(app, four)
+    assert result.exit_code == 0, result.output
+    assert "2 steps in" in result.output and "now at step 4" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["final"]
+    straight = tmp_path / "straight"  # the same two runs, not interrupted
+    assert runner.invoke(app, [*args, "--out", str(straight)]).exit_code == 0
+    continued = [*args, "--steps", "4", "--out", str(straight)]
+    result = runner.invoke(app, [*continued, "--resume", str(straight / "final")])
+    assert result.exit_code == 0, result.output
+    a, b = _weights(out / "final"), _weights(straight / "final")
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
