@@ -39,6 +39,9 @@ class TrajectoryDataset(Dataset[TrajectorySample]):
     source: a :class:`~sciml_seq.data.pde.Trajectories` or a path (read lazily,
         one trajectory per item).
     dtype: floating dtype of the returned ``u`` and ``t`` (default float32).
+    check_finite: an item read from a file that holds NaN or infinity raises
+        :class:`~sciml_seq.errors.NonFiniteError` (as ``read_trajectories``
+        does; in-memory trajectories were checked when built).
 
     Attributes
     ----------
@@ -51,8 +54,10 @@ class TrajectoryDataset(Dataset[TrajectorySample]):
         source: Trajectories | str | os.PathLike[str],
         *,
         dtype: torch.dtype = torch.float32,
+        check_finite: bool = True,
     ) -> None:
         self.dtype = check_float_dtype("dtype", dtype)
+        self.check_finite = bool(check_finite)
         self._traj: Trajectories | None = None
         self._path: str | None = None
         self._file: TrajectoryFile | None = None
@@ -83,7 +88,7 @@ class TrajectoryDataset(Dataset[TrajectorySample]):
     def _open(self) -> TrajectoryFile:
         # h5py handles must not cross fork(): reopen in every DataLoader worker
         if self._file is None or self._pid != os.getpid():
-            self._file = open_trajectories(self._path)  # type: ignore[arg-type]
+            self._file = open_trajectories(self._path, check_finite=self.check_finite)  # type: ignore[arg-type]
             self._pid = os.getpid()
         return self._file
 

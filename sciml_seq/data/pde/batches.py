@@ -22,6 +22,7 @@ def iterate_batches(
     shuffle: bool = False,
     seed: int = 0,
     drop_last: bool = False,
+    check_finite: bool = True,
 ) -> Iterator[NDArray[np.float32]]:
     """Yield float32 batches ``(b, n_times, channels, *grid)`` of trajectories.
 
@@ -36,6 +37,10 @@ def iterate_batches(
     seed: seed of the permutation (one epoch per iterator; pass a new seed per
         epoch for a new order).
     drop_last: skip a last batch smaller than ``batch_size``.
+    check_finite: raise :class:`~sciml_seq.errors.NonFiniteError` on a batch
+        read from a file that holds NaN or infinity (as
+        :func:`~sciml_seq.data.pde.read_trajectories` does; in-memory
+        :class:`Trajectories` were checked when built).
 
     The times are common to all trajectories: ``source.t`` (or
     ``open_trajectories(path).t``).
@@ -46,7 +51,7 @@ def iterate_batches(
         ):
             yield source.u[index]
     elif isinstance(source, (str, os.PathLike)):
-        with open_trajectories(source) as f:
+        with open_trajectories(source, check_finite=check_finite) as f:
             for index in batch_indices(
                 len(f), batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last
             ):

@@ -3,7 +3,9 @@
 Layout (format ``sciml_seq.pde``, version 1)::
 
     /u   float32 (n_trajectories, n_times, channels, *grid), one chunk per
-         trajectory (or per snapshot when a trajectory exceeds 4 MiB)
+         trajectory (or per snapshot when a trajectory exceeds 4 MiB), each
+         chunk with a Fletcher-32 checksum (h5py ``fletcher32=True``: a
+         corrupted chunk fails to read instead of giving wrong numbers)
     /t   float64 (n_times,)
     attributes of the root group:
          format = "sciml_seq.pde", format_version = 1,
@@ -11,7 +13,9 @@ Layout (format ``sciml_seq.pde``, version 1)::
          and, for a quick look with h5dump, equation / dt / seed copied from meta.
 
 :func:`read_trajectories` loads everything and validates it;
-:func:`open_trajectories` validates the layout and reads trajectories lazily.
+:func:`open_trajectories` validates the layout and reads trajectories lazily,
+checking that each read is finite (``check_finite=True``, as
+:func:`read_trajectories` does); a checksum mismatch is a ``FormatError``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ...errors import FormatError, ShapeError, UnavailableError
+from ...errors import FormatError, NonFiniteError, ShapeError, UnavailableError
 from .trajectories import Trajectories, check_meta, check_trajectory_arrays
 
 __all__ = [
@@ -99,8 +103,10 @@ class TrajectoryWriter:
         per_trajectory = 4 * int(np.prod(shape[1:]))
         chunks = (1,) + shape[1:] if per_trajectory <= _CHUNK_BYTES else (1, 1) + shape[2:]
         self._file = h5py.File(self._tmp, "w")
-        self._u = self._file.create_dataset("u", shape=shape, dtype=np.float32, chunks=chunks)
-        self._file.create_dataset("t", data=t)
+        self._u = self._file.create_dataset(
+            "u", shape=shape, dtype=np.float32, chunks=chunks, fletcher32=True
+        )
+        self._file.create_dataset("t", data=t, fletcher32=True)
         self._file.attrs["format"] = FORMAT
         self._file.attrs["format_version"] = FORMAT_VERSION
         self._file.attrs["meta"] = meta_json
@@ -149,6 +155,10 @@ class TrajectoryFile:
     ``file[i]`` reads trajectory ``i`` as float32 ``(n_times, channels, *grid)``;
     ``file[indices]`` (a slice or a sequence of ints) reads ``(k, n_times,
     channels, *grid)``.  Only the requested trajectories are read from disk.
+    With ``check_finite`` (the default, as :func:`read_trajectories`) a read
+    containing NaN or infinity raises :class:`~sciml_seq.errors.NonFiniteError`
+    naming the trajectory; a chunk whose checksum does not match raises
+    :class:`~sciml_seq.errors.FormatError`.
 
     Attributes
     ----------
@@ -158,8 +168,9 @@ class TrajectoryFile:
     shape: shape of the whole ``u`` array.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, check_finite: bool = True) -> None:
         self.path = Path(path)
+        self.check_finite = bool(check_finite)
         if not self.path.is_file():
             raise FileNotFoundError(f"path: no trajectory file at {str(self.path)!r}")
         h5py = _h5py()
@@ -182,19 +193,40 @@ class TrajectoryFile:
         if isinstance(index, (int, np.integer)):
             if not -len(self) <= index < len(self):
                 raise IndexError(f"trajectory index {index} out of range for {len(self)}")
-            return self._u[int(index) % len(self)]
+            position = int(index) % len(self)
+            return self._checked(self._read(position), np.array([position]), single=True)
         if isinstance(index, slice):
-            return self._u[index]
+            return self._checked(self._read(index), np.arange(len(self))[index])
         order = np.asarray(index, dtype=np.int64)
         if order.size and not (-len(self) <= order.min() and order.max() < len(self)):
             raise IndexError(f"trajectory indices {index} out of range for {len(self)}")
         order = order % max(len(self), 1)
         unique, inverse = np.unique(order, return_inverse=True)  # h5py needs sorted indices
-        return self._u[unique][inverse]
+        return self._checked(self._read(unique), unique)[inverse]
+
+    def _read(self, selection: Any) -> NDArray[np.float32]:
+        try:
+            return self._u[selection]
+        except OSError as err:  # a Fletcher-32 mismatch or an unreadable chunk
+            raise FormatError(
+                f"path: trajectory file {str(self.path)!r} is corrupted ({err})"
+            ) from None
+
+    def _checked(
+        self, u: NDArray[np.float32], positions: NDArray[np.int64], single: bool = False
+    ) -> NDArray[np.float32]:
+        if self.check_finite and not np.isfinite(u).all():
+            bad = np.argwhere(~np.isfinite(u[None] if single else u))[0]
+            raise NonFiniteError(
+                f"trajectory file {str(self.path)!r}: u has non-finite values (first in "
+                f"trajectory {int(positions[bad[0]])} at time index {int(bad[1])}); "
+                "pass check_finite=False to read it anyway"
+            )
+        return u
 
     def load(self) -> Trajectories:
         """Everything in memory, validated (finite values included)."""
-        return Trajectories(u=self._u[()], t=self.t, meta=self.meta)
+        return Trajectories(u=self._read(()), t=self.t, meta=self.meta)
 
     def close(self) -> None:
         """Close the HDF5 file."""
@@ -212,9 +244,13 @@ class TrajectoryFile:
         self.close()
 
 
-def open_trajectories(path: str | os.PathLike[str]) -> TrajectoryFile:
-    """Open ``path`` for lazy reading; the layout and metadata are validated now."""
-    return TrajectoryFile(path)
+def open_trajectories(path: str | os.PathLike[str], *, check_finite: bool = True) -> TrajectoryFile:
+    """Open ``path`` for lazy reading; the layout and metadata are validated now.
+
+    ``check_finite``: every read raises :class:`~sciml_seq.errors.NonFiniteError`
+    on NaN or infinity (as :func:`read_trajectories` does for the whole file).
+    """
+    return TrajectoryFile(path, check_finite=check_finite)
 
 
 def read_trajectories(path: str | os.PathLike[str]) -> Trajectories:
@@ -247,7 +283,10 @@ def _validate(f: Any, path: Path) -> tuple[NDArray[np.float64], dict[str, Any]]:
         meta = json.loads(f.attrs["meta"])
     except (KeyError, TypeError, ValueError) as err:
         raise FormatError(f"{where}: attribute 'meta' must be JSON text ({err})") from None
-    u, t = f["u"], f["t"][()]
+    try:
+        u, t = f["u"], f["t"][()]
+    except OSError as err:  # a Fletcher-32 mismatch or an unreadable chunk
+        raise FormatError(f"{where}: dataset 't' is corrupted ({err})") from None
     # check everything but the values of u (those are checked when loaded)
     check_trajectory_arrays(np.empty((0,) + u.shape[1:], u.dtype), t, where=where)
     check_meta(meta, u.shape, where=where)
