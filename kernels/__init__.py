@@ -8,6 +8,7 @@ before the first import of Triton (the CPU interpreter, used by the tests).
 
 * :mod:`.vandermonde`: the S4D kernel ``2 Re Σ_n v_n exp(l x_n)``.
 * :mod:`.cauchy`: the bilinear Cauchy sums of the S4 (DPLR) kernel.
+* :mod:`.selective_scan`: the selective scan of Mamba (S6), forward and backward.
 
 The layers reach these through one dispatch point,
 :mod:`sciml_seq.torch.ssm.kernels` (``backend="triton"``).
@@ -29,12 +30,15 @@ from __future__ import annotations
 
 from .cauchy import bilinear_cauchy_ref, bilinear_cauchy_triton
 from .common import require_triton, triton_available
+from .selective_scan import selective_scan_ref, selective_scan_triton
 from .vandermonde import vandermonde_ref, vandermonde_triton
 
 __all__ = [
     "bilinear_cauchy_ref",
     "bilinear_cauchy_triton",
     "require_triton",
+    "selective_scan_ref",
+    "selective_scan_triton",
     "triton_available",
     "vandermonde_ref",
     "vandermonde_triton",
