@@ -3,6 +3,8 @@
 * :class:`S4D`: diagonal state matrix, Vandermonde kernel.
 * :class:`S4`: diagonal-plus-low-rank state matrix, Cauchy kernel + Woodbury.
 * :class:`LSSL`: dense HiPPO state matrix, Krylov kernel (the original layer).
+* :class:`S5`: MIMO diagonal SSM (HiPPO-N init) run by a parallel scan; irregular steps.
+* :func:`linear_scan`: the linear recurrence ``h_t = a_t h_{t-1} + b_t`` (parallel scan).
 * :func:`load_official_state_dict`: official ``state-spaces/s4`` checkpoints.
 
 Modules act on one example: a sequence is ``(length, channels)``; every layer
@@ -12,6 +14,8 @@ returns ``(y, next_state)`` and has a recurrent ``step`` mode.
 from .lssl import LSSL, LSSLKernel
 from .s4 import S4, S4Kernel
 from .s4d import S4D, S4DKernel, SSMLayer, load_official_state_dict
+from .s5 import S5
+from .scan import linear_scan, linear_scan_sequential
 
 __all__ = [
     "LSSL",
@@ -20,6 +24,9 @@ __all__ = [
     "S4D",
     "S4DKernel",
     "S4Kernel",
+    "S5",
     "SSMLayer",
+    "linear_scan",
+    "linear_scan_sequential",
     "load_official_state_dict",
 ]
