@@ -283,6 +283,23 @@ def check_mixer_options(
     return _CHECKERS[mixer](dict(options), head_dim, rope)
 
 
+# --------------------------------------------------------------------------- shared
+
+
+def window_block_length(length: int, window: int, dilation: int) -> int:
+    """Sliding-window attention's query-block length: ``window * dilation`` (at least 32),
+    at most ``length``."""
+    return max(1, min(length, max(window * dilation, 32)))
+
+
+def check_global_tokens(global_tokens: Sequence[int], length: int) -> None:
+    """Every global token must be an index of the sequence (``OptionError`` otherwise)."""
+    if global_tokens and max(global_tokens) >= length:
+        raise OptionError(
+            f"global_tokens: expected indices < length={length}; got {max(global_tokens)}"
+        )
+
+
 # --------------------------------------------------------------------------- references
 
 
@@ -347,9 +364,11 @@ __all__ = [
     "MixerFacts",
     "check_length",
     "check_max_length",
+    "check_global_tokens",
     "check_mixer_options",
     "check_no_rope",
     "default_n_features",
     "lsh_counts",
     "sliding_window_mask",
+    "window_block_length",
 ]
