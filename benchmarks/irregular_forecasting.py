@@ -93,7 +93,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         position_mode=mode,
         time_scale=1.0 / dt,
         depth=depth,
-        n_layers=args.layers,
+        n_layers=1 if depth == "ode" else args.layers,  # ODE depth: one block
         mlp_hidden=2 * dim,
         encoding="neural_ode" if encoding in FLOATER_INITS else encoding,
         per_layer=per_layer,

@@ -21,7 +21,8 @@ Defaults (one table for both frameworks)
 option             default       meaning
 =================  ============  ===============================================
 method             ``"dopri5"``  a name of the engine's :attr:`~EngineSpec.methods`
-rtol, atol         1e-6, 1e-8    tolerances of adaptive methods (>= 0, not both 0)
+rtol, atol         1e-6, 1e-8    tolerances of adaptive methods (>= 0, not both 0;
+                                 refused with a fixed-step method)
 step_size/n_steps  None          fixed-step methods: exactly one of them
 max_steps          4096          step attempts allowed (host engines: accepted steps)
 adjoint            None          the engine's default (:mod:`sciml_seq.engines`)
@@ -214,6 +215,13 @@ def _check_steps(options: SolveOptions) -> None:
                 "for fixed steps"
             )
         return
+    tolerances = [n for n in ("rtol", "atol") if getattr(options, n) != _FIELD_DEFAULTS[n]]
+    if tolerances:
+        raise OptionError(
+            f"{', '.join(tolerances)}: tolerances apply to adaptive methods; "
+            f"method={options.method!r} steps on a fixed grid (step_size or n_steps sets "
+            "its accuracy); leave them at their defaults or use an adaptive method"
+        )
     if (step_size is None) == (n_steps is None):
         raise OptionError(
             f"method={options.method!r} is a fixed-step method: give exactly one of "
@@ -335,7 +343,13 @@ def solve_options(
             f"{format_choices(_FIELD_DEFAULTS)}"
         )
     if solver is None:
-        return SolveOptions(**given) if base is None else base.replace(**given)
+        if base is None:
+            return SolveOptions(**given)
+        if "method" not in given or not _fixed_from_base(base, given):
+            return base.replace(**given)
+        # a fixed method replacing the base's adaptive one drops the base's tolerances
+        tolerances = {n: _FIELD_DEFAULTS[n] for n in ("rtol", "atol") if n not in given}
+        return base.replace(**tolerances, **given)
     if not isinstance(solver, SolveOptions):
         raise OptionError(
             f"solver: expected a sciml_seq.solver.SolveOptions; got {type(solver).__name__}"
@@ -346,6 +360,15 @@ def solve_options(
             "pass the options one way (e.g. solver.replace(...))"
         )
     return solver
+
+
+def _fixed_from_base(base: SolveOptions, given: dict[str, Any]) -> bool:
+    """Whether ``given`` switches ``base`` to a known fixed-step method."""
+    spec = ENGINES.get(given.get("engine", base.engine))
+    method = given["method"]
+    if spec is None or not isinstance(method, str) or method not in spec.methods:
+        return False  # the checks of SolveOptions name the problem
+    return not _is_adaptive(method, spec)
 
 
 def failure_message(result: str, options: SolveOptions) -> str:

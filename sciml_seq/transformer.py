@@ -59,6 +59,12 @@ def check_transformer_options(
     check_choice("activation", activation, ACTIVATIONS)
     check_int("n_layers", n_layers)
     check_choice("depth", depth, DEPTH_MODES)
+    if depth == "ode" and n_layers != 1:
+        raise OptionError(
+            f"n_layers: depth='ode' integrates one field (its depth is t_end and the solver's "
+            f"steps), so n_layers must stay 1; got {n_layers!r} (use depth='tied' or "
+            "'untied' for layers)"
+        )
     check_choice("encoding", encoding, ENCODINGS)
     if per_layer and encoding not in ADDITIVE_ENCODINGS:
         raise OptionError(

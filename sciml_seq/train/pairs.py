@@ -40,7 +40,7 @@ class PairIndex:
     min_lead:
         Smallest ``j - i``: 0 (default) includes ``i == j``, 1 excludes it.
     max_lead:
-        Largest ``j - i`` in steps; ``None`` (default) means ``n_times - 1``.
+        Largest ``j - i`` in steps, at least 1; ``None`` (default) means ``n_times - 1``.
     """
 
     n_trajectories: int
@@ -59,8 +59,9 @@ class PairIndex:
             raise OptionError(
                 f"n_times: expected at least 2 time points with min_lead=1; got {self.n_times}"
             )
-        max_lead = top if self.max_lead is None else self.max_lead
-        max_lead = min(check_int("max_lead", max_lead, low=self.min_lead), top)
+        # max_lead=0 would keep only the identity pairs (lead time 0): nothing to learn
+        max_lead = top if self.max_lead is None else check_int("max_lead", self.max_lead)
+        max_lead = min(max_lead, top)
         set_(self, "max_lead", max_lead)
         i = np.arange(self.n_times)
         counts = np.clip(np.minimum(top, i + max_lead) - (i + self.min_lead) + 1, 0, None)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...checks import format_choices
+from ...checks import check_int, format_choices
 from ...errors import DTypeError, OptionError, ShapeError, UnavailableError
 
 __all__ = ["TimeFNO"]
@@ -39,7 +39,9 @@ class TimeFNO(nn.Module):
     in_channels, out_channels:
         ``C_in`` and ``C_out`` of the fields.
     n_modes:
-        Fourier modes kept per axis, e.g. ``(16, 16)`` for 2-D fields.
+        Fourier modes kept per axis, e.g. ``(16, 16)`` for 2-D fields; at most
+        the grid size of that axis (a larger value would silently keep fewer
+        modes than asked, so the forward refuses it with an ``OptionError``).
     hidden_channels, n_layers:
         Width and number of Fourier layers.
     **fno_kwargs:
@@ -74,7 +76,8 @@ class TimeFNO(nn.Module):
                 f"fno_kwargs: expected neuralop FNO arguments, among {format_choices(accepted)}; "
                 f"got {unknown}"
             )
-        n_modes = tuple(int(m) for m in n_modes)
+        n_modes = tuple(check_int(f"n_modes[{i}]", m) for i, m in enumerate(n_modes))
+        self.n_modes = n_modes
         self.in_channels, self.dims = in_channels, len(n_modes)
         self.fno = FNO(
             n_modes=n_modes,
@@ -100,6 +103,11 @@ class TimeFNO(nn.Module):
             grid = ", ".join(["n"] * self.dims)
             raise ShapeError(
                 f"x: expected (batch, {self.in_channels}, {grid}); got {tuple(x.shape)}"
+            )
+        if any(m > n for m, n in zip(self.n_modes, x.shape[2:], strict=True)):
+            raise OptionError(
+                f"n_modes: expected at most the grid size {tuple(x.shape[2:])} per axis; got "
+                f"{self.n_modes} (the extra modes would be dropped silently)"
             )
         time = torch.as_tensor(time, device=x.device).to(x.dtype)
         if time.dim() == 0:

@@ -3,14 +3,17 @@
 Official parameter names throughout (Hugging Face ``Swinv2*`` as used by
 Poseidon).  The window layout (gather/scatter maps, shift mask, relative
 coordinates) comes from :mod:`sciml_seq.operator.geometry`; each block keeps it
-as non-persistent buffers for the grid of ``config.image_size`` and caches
-other grids on first use, so a forward pass builds nothing on the host and
-never synchronises.  Attention runs through ``F.scaled_dot_product_attention``
-with the position bias (and shift mask) as the additive ``attn_mask``.
+as non-persistent buffers for the grid of ``config.image_size``; other grids'
+tables are built on first use and kept in a bounded LRU cache
+(:data:`TABLE_CACHE_SIZE` grids x devices, shared by the blocks), so a forward
+pass builds nothing on the host and never synchronises.  Attention runs through
+``F.scaled_dot_product_attention`` with the position bias (and shift mask) as the
+additive ``attn_mask``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -23,6 +26,9 @@ from .norm import make_norm
 
 LOGIT_SCALE_MAX = math.log(100.0)
 """Cosine-attention temperature clamp ``log(1 / 0.01)``."""
+
+TABLE_CACHE_SIZE = 64
+"""Window tables kept on devices for grids other than ``config.image_size`` (LRU)."""
 
 
 class DropPath(nn.Module):
@@ -122,6 +128,25 @@ class _Intermediate(nn.Module):
         return F.gelu(self.dense(x))
 
 
+@functools.lru_cache(maxsize=TABLE_CACHE_SIZE)
+def _device_tables(
+    resolution: tuple[int, int],
+    window_size: int,
+    shifted: bool,
+    pretrained_window_size: int,
+    device: torch.device,
+) -> tuple[Tensor | None, ...]:
+    """:func:`~sciml_seq.operator.geometry.window_tables` as tensors on ``device``.
+
+    Built (and copied to the device) once per arguments and shared by every
+    block with those settings; the least recently used of at most
+    :data:`TABLE_CACHE_SIZE` grids/devices is dropped, so a model evaluated on
+    many grid sizes does not keep every grid's tables.
+    """
+    arrays = window_tables(resolution, window_size, shifted, pretrained_window_size)
+    return tuple(None if a is None else cacheable_tensor(a, device=device) for a in arrays)
+
+
 class WindowAttention(nn.Module):
     """``output(self(windows))``: the names ``attention.self.*`` and ``attention.output.dense``."""
 
@@ -179,7 +204,6 @@ class SwinBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
         self.default_resolution = tuple(resolution)
         self.reset_tables()
-        self._cache: dict[tuple[int, int, str], tuple[Tensor | None, ...]] = {}
 
     _TABLES = ("window_gather", "window_scatter", "relative_coords_table",
                "relative_position_index", "shift_mask")  # fmt: skip
@@ -214,10 +238,8 @@ class SwinBlock(nn.Module):
         """``(gather, scatter, coords_table, position_index, shift_mask)`` for ``resolution``."""
         if tuple(resolution) == self.default_resolution:
             return tuple(getattr(self, name) for name in self._TABLES)
-        key = (resolution[0], resolution[1], str(device))
-        if key not in self._cache:
-            self._cache[key] = self._build(resolution, device)
-        return self._cache[key]
+        settings = (self.window_size, self.shifted, self.pretrained_window_size)
+        return _device_tables(tuple(resolution), *settings, torch.device(device))
 
     def forward(self, x: Tensor, time: Tensor, resolution: tuple[int, int]) -> Tensor:
         batch, length, dim = x.shape

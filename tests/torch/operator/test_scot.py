@@ -99,15 +99,22 @@ def test_window_tables_are_buffers_for_the_configured_grid_and_cached_for_others
     assert not any(
         "window_" in k or "relative_" in k or "shift_mask" in k for k in micro.state_dict()
     )
+    from sciml_seq.torch.operator import swin
+
+    swin._device_tables.cache_clear()
     x, t = micro_inputs(height=16, width=16)
     with torch.no_grad():
         micro(x, t)
-    assert block._cache == {}  # the configured grid uses the registered buffers
+    assert swin._device_tables.cache_info().currsize == 0  # the registered buffers
     x, t = micro_inputs(height=16, width=32)
     with torch.no_grad():
         micro(x, t)
+        built = swin._device_tables.cache_info()
         micro(x, t)
-    assert list(block._cache) == [(8, 16, "cpu")]
+    info = swin._device_tables.cache_info()
+    assert built.currsize > 0 and info.misses == built.misses and info.hits > built.hits
+    assert info.maxsize == swin.TABLE_CACHE_SIZE  # bounded: old grids are dropped
+    assert block.tables((8, 16), torch.device("cpu"))[0] is block.tables((8, 16), "cpu")[0]
 
 
 @pytest.mark.parametrize("autocast", [False, True], ids=["float32", "bf16-autocast"])

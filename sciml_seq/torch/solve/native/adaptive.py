@@ -17,6 +17,7 @@ sequence (torchdiffeq's behaviour).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import torch
@@ -214,15 +215,11 @@ class AdaptiveLoop:
         return s, torch.cat(parts, dim=1)
 
 
-_WEIGHTS: dict[tuple, Tensor] = {}
-
-
+@functools.lru_cache(maxsize=64)
 def interp_weights(method: str, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """The dense-output weights of ``method`` on ``device``, built once (no copy per solve)."""
-    key = (method, device, dtype)
-    if key not in _WEIGHTS:
-        _WEIGHTS[key] = cacheable_tensor(TABLEAUS[method].interp, device=device, dtype=dtype)
-    return _WEIGHTS[key]
+    """The dense-output weights of ``method`` on ``device``, built once (no copy per solve;
+    at most 64 method/device/dtype triples are kept, least recently used dropped)."""
+    return cacheable_tensor(TABLEAUS[method].interp, device=device, dtype=dtype)
 
 
 def stack_records(records: list[Record]) -> StepRecord | None:
