@@ -43,14 +43,20 @@ __all__ = [
 class LinearForecaster:
     """``y[..., h, c] = sum_l x[..., l, c] weight[l, h] + bias[h]`` for every channel ``c``.
 
+    With ``relative`` (the closed-form NLinear) the map acts on the input
+    minus its last value, which is added back: ``y = (x - x_last) weight +
+    bias + x_last``.
+
     Attributes
     ----------
     weight: ``(seq_len, pred_len)`` float64.
     bias: ``(pred_len,)`` float64.
+    relative: inputs and targets relative to the last input value.
     """
 
     weight: np.ndarray
     bias: np.ndarray
+    relative: bool = False
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Forecasts ``(..., pred_len, C)`` from inputs ``x`` ``(..., seq_len, C)``."""
@@ -58,21 +64,29 @@ class LinearForecaster:
         seq_len = self.weight.shape[0]
         if x.ndim < 2 or x.shape[-2] != seq_len:
             raise ShapeError(f"x: expected (..., {seq_len}, channels); got {x.shape}")
-        return np.einsum("...lc,lh->...hc", x, self.weight) + self.bias[:, None]
+        last = x[..., -1:, :] if self.relative else 0.0
+        return np.einsum("...lc,lh->...hc", x - last, self.weight) + self.bias[:, None] + last
 
     __call__ = predict
 
 
 def fit_linear_forecaster(
-    source: WindowSource, *, ridge: float = 0.0, bias: bool = False, block: int = 4096
+    source: WindowSource,
+    *,
+    ridge: float = 0.0,
+    bias: bool = False,
+    relative: bool = False,
+    block: int = 4096,
 ) -> LinearForecaster:
     """Least-squares :class:`LinearForecaster` on every window of every channel of ``source``.
 
     ``source`` must forecast each channel from its own past (``features="M"``
     or ``"S"``: its targets are its inputs).  ``ridge`` >= 0 adds
     ``ridge * ||weight||^2``; with ``ridge=0`` the windows must span
-    ``seq_len`` (+1 with ``bias``) dimensions.  ``block`` windows are stacked
-    at a time while the normal equations are accumulated.
+    ``seq_len`` (+1 with ``bias``) dimensions.  ``relative`` fits the closed-form
+    NLinear: every window (input and target) minus its last input value, whose
+    input column is then zero and left out (its weight is 0).  ``block``
+    windows are stacked at a time while the normal equations are accumulated.
     """
     ridge = check_real("ridge", ridge, ge=0.0)
     block = check_int("block", block)
@@ -89,11 +103,14 @@ def fit_linear_forecaster(
         windows = sliding_window_view(series, width)
         for start in range(0, len(windows), block):
             rows = windows[start : start + block]
+            if relative:
+                rows = rows - rows[:, seq_len - 1 : seq_len]
             rows = np.concatenate([rows, np.ones((len(rows), 1))], axis=1)
             gram += rows.T @ rows
-    regressors = list(range(seq_len)) + ([width] if bias else [])
+    inputs = seq_len - 1 if relative else seq_len  # relative: the last input is 0
+    regressors = list(range(inputs)) + ([width] if bias else [])
     lhs = gram[np.ix_(regressors, regressors)]
-    lhs[np.arange(seq_len), np.arange(seq_len)] += ridge
+    lhs[np.arange(inputs), np.arange(inputs)] += ridge
     rhs = gram[regressors, seq_len:width]
     try:
         solution = np.linalg.solve(lhs, rhs)
@@ -102,8 +119,10 @@ def fit_linear_forecaster(
             "ridge: the normal equations are singular (the input windows do not span "
             f"{len(regressors)} dimensions); expected ridge > 0; got {ridge}"
         ) from None
-    weight = solution[:seq_len]
-    return LinearForecaster(weight, solution[seq_len] if bias else np.zeros(source.pred_len))
+    weight = np.zeros((seq_len, source.pred_len))
+    weight[:inputs] = solution[:inputs]
+    intercept = solution[inputs] if bias else np.zeros(source.pred_len)
+    return LinearForecaster(weight, intercept, relative=bool(relative))
 
 
 class ForecastScores(NamedTuple):

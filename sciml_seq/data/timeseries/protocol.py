@@ -1,0 +1,151 @@
+"""The ETT long-horizon grid: data sets, horizons, input lengths, published numbers, mean ± std.
+
+The grid of the literature (Informer, Autoformer, DLinear, PatchTST,
+iTransformer): ETTh1 and ETTh2, horizons 96 / 192 / 336 / 720, input lengths
+96 (iTransformer), 336 (DLinear, PatchTST/42) and 512 (PatchTST/64), features
+``"M"`` (all seven channels in and out), MSE and MAE over every test window,
+step and channel of the scaled data (:func:`~sciml_seq.data.timeseries.ett_splits`,
+:func:`~sciml_seq.data.timeseries.evaluate_forecaster`).
+
+:data:`PUBLISHED` holds the published test scores to print beside ours:
+
+* PatchTST/64 (input 512) and PatchTST/42 (input 336): Nie, Nguyen, Sinthong,
+  Kalagnanam, "A Time Series is Worth 64 Words: Long-term Forecasting with
+  Transformers", ICLR 2023, Table 3 (multivariate long-term forecasting);
+* DLinear and NLinear (input 336): Zeng, Chen, Zhang, Xu, "Are Transformers
+  Effective for Time Series Forecasting?", AAAI 2023, as reprinted in the same
+  PatchTST table.
+
+The ETTh2 cells and the DLinear / NLinear cells were transcribed from a
+reprint of PatchTST's Table 3 (the FITS authors' LaTeX source, which borrows
+its DLinear, NLinear and PatchTST columns from those papers); the ETTh1
+PatchTST/64 cells and DLinear ETTh1-96 agree with the numbers quoted in
+issue 17 and ``../shared/data/ETT/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from ...checks import check_choice, check_int
+from ...errors import OptionError
+
+__all__ = [
+    "DATASETS",
+    "HORIZONS",
+    "INPUT_LENGTHS",
+    "PUBLISHED",
+    "Published",
+    "ett_file",
+    "mean_std",
+    "parse_grid",
+]
+
+DATASETS = ("ETTh1", "ETTh2")
+"""The hourly ETT files of the protocol (ETTm1 / ETTm2 read the same way, not in the grid)."""
+HORIZONS = (96, 192, 336, 720)
+INPUT_LENGTHS = (96, 336, 512)
+
+
+class Published(NamedTuple):
+    """A published test score: ``mse``, ``mae`` at input length ``seq_len``."""
+
+    mse: float
+    mae: float
+    seq_len: int
+
+
+def _table(seq_len: int, cells: dict[str, tuple[tuple[float, float], ...]]) -> dict:
+    return {
+        (dataset, horizon): Published(*scores, seq_len)
+        for dataset, rows in cells.items()
+        for horizon, scores in zip(HORIZONS, rows, strict=True)
+    }
+
+
+PUBLISHED: dict[str, dict[tuple[str, int], Published]] = {
+    "PatchTST/64": _table(
+        512,
+        {
+            "ETTh1": ((0.370, 0.400), (0.413, 0.429), (0.422, 0.440), (0.447, 0.468)),
+            "ETTh2": ((0.274, 0.337), (0.341, 0.382), (0.329, 0.384), (0.379, 0.422)),
+        },
+    ),
+    "PatchTST/42": _table(
+        336,
+        {
+            "ETTh1": ((0.375, 0.399), (0.414, 0.421), (0.431, 0.436), (0.449, 0.466)),
+            "ETTh2": ((0.274, 0.336), (0.339, 0.379), (0.331, 0.380), (0.379, 0.422)),
+        },
+    ),
+    "DLinear": _table(
+        336,
+        {
+            "ETTh1": ((0.375, 0.399), (0.405, 0.416), (0.439, 0.443), (0.472, 0.490)),
+            "ETTh2": ((0.289, 0.353), (0.383, 0.418), (0.448, 0.465), (0.605, 0.551)),
+        },
+    ),
+    "NLinear": _table(
+        336,
+        {
+            "ETTh1": ((0.374, 0.394), (0.408, 0.415), (0.429, 0.427), (0.440, 0.453)),
+            "ETTh2": ((0.277, 0.338), (0.344, 0.381), (0.357, 0.400), (0.394, 0.436)),
+        },
+    ),
+}
+"""Published test MSE / MAE by model, then ``(dataset, horizon)`` (module docstring)."""
+
+
+def ett_file(dataset: str, root: str | os.PathLike[str]) -> Path:
+    """``root / "<dataset>.csv"`` for a data set of :data:`DATASETS`, checked to exist.
+
+    ``root`` is the folder holding the user's unmodified copies (nothing is
+    downloaded); ``OptionError`` names ``dataset`` or ``root``.
+    """
+    dataset = check_choice("dataset", dataset, DATASETS)
+    path = Path(root) / f"{dataset}.csv"
+    if not path.is_file():
+        raise OptionError(
+            f"root: expected a folder holding {dataset}.csv (an unmodified copy from "
+            f"github.com/zhouhaoyi/ETDataset); got {str(root)!r}, where {path.name} is missing"
+        )
+    return path
+
+
+def parse_grid(name: str, text: str | Iterable, choices: Iterable | None = None) -> tuple:
+    """A comma-separated option (``"96,192"``) or a sequence, checked: integers unless ``choices``.
+
+    Duplicates are refused; the order is kept.
+    """
+    items = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
+    if not items or any(item == "" for item in items):
+        raise OptionError(f"{name}: expected a comma-separated list; got {text!r}")
+    if choices is None:
+        values = []
+        for item in items:
+            try:
+                value = int(item) if isinstance(item, str) else item
+            except ValueError:
+                raise OptionError(f"{name}: expected integers; got {item!r}") from None
+            values.append(check_int(name, value, low=0))
+    else:
+        choices = tuple(choices)
+        values = [check_choice(name, item, choices) for item in items]
+    if len(set(values)) != len(values):
+        raise OptionError(f"{name}: expected distinct values; got {text!r}")
+    return tuple(values)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (``ddof=1``; NaN for one value) and count of ``values``."""
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+    return mean, std, n
