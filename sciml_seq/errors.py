@@ -20,6 +20,11 @@ class DTypeError(SciMLSeqError, TypeError):
     """Arrays that must share a dtype do not (e.g. float32 mixed with float64)."""
 
 
+class DeviceError(SciMLSeqError, RuntimeError):
+    """Tensors that must share a device do not (e.g. a CPU input into a CUDA layer), or a
+    requested device is not available (``--device cuda`` without CUDA)."""
+
+
 class NonFiniteError(SciMLSeqError, ValueError):
     """An input contains NaN or infinity."""
 

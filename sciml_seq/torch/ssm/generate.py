@@ -13,7 +13,7 @@ autocast.
 Example::
 
     layer = S4D(256, 64).cuda().eval()
-    gen = StepGenerator(layer, batch=16)           # captures on CUDA
+    gen = StepGenerator(layer, batch_size=16)           # captures on CUDA
     for t in range(T):
         y_t = gen(u_t)                             # (16, 256); gen.state is updated
 
@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 
 from ...checks import check_choice, check_int
-from ...errors import DTypeError, OptionError, ShapeError
+from ...deprecation import renamed_argument
+from ...errors import DeviceError, DTypeError, OptionError, ShapeError
 from ...kernels.common import on_device
 from ...ssm import check_rate
 from ..checks import check_float_dtype
@@ -59,8 +60,8 @@ class StepGenerator:
         in ``eval()`` mode.  In training mode its dropout stays active: the
         captured graph draws fresh random masks at every replay (PyTorch's
         graph-safe RNG), as the eager steps do.
-    batch:
-        Batch size ``B`` of every call.
+    batch_size:
+        Batch size ``B`` of every call (``batch``: its deprecated name).
     rate:
         Sampling-rate factor of the discretisation (as :meth:`SSMLayer.step`).
     mode:
@@ -79,19 +80,21 @@ class StepGenerator:
     def __init__(
         self,
         layer: SSMLayer,
-        batch: int,
+        batch_size: int | None = None,
         *,
         rate: float = 1.0,
         mode: str = "auto",
         dtype: torch.dtype | None = None,
         state: Tensor | None = None,
+        batch: int | None = None,
     ) -> None:
         if not isinstance(layer, SSMLayer):
             raise OptionError(
                 f"layer: expected an S4D, S4 or LSSL layer; got {type(layer).__name__}"
             )
         check_choice("mode", mode, GRAPH_MODES)
-        batch = check_int("batch", batch)
+        batch_size = renamed_argument("StepGenerator", "batch", batch, "batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size)
         device = layer.D.device
         if mode == "graph" and device.type != "cuda":
             raise OptionError(
@@ -100,11 +103,12 @@ class StepGenerator:
             )
         dtype = layer.D.dtype if dtype is None else dtype
         check_float_dtype("dtype", dtype)
-        self.layer, self.batch, self.rate, self.dtype = layer, batch, check_rate(rate), dtype
+        self.layer, self.batch_size, self.rate = layer, batch_size, check_rate(rate)
+        self.dtype = dtype
         self.device = device
         self.graphed = mode == "graph" or (mode == "auto" and device.type == "cuda")
-        self._u = torch.zeros(self.batch, layer.d_model, dtype=self.dtype, device=device)
-        self._state = layer.default_state(self.batch)  # the static state buffer
+        self._u = torch.zeros(self.batch_size, layer.d_model, dtype=self.dtype, device=device)
+        self._state = layer.default_state(self.batch_size)  # the static state buffer
         if state is not None:
             self._state.copy_(self._checked_state(state))
         self._graph: torch.cuda.CUDAGraph | None = None
@@ -145,7 +149,7 @@ class StepGenerator:
 
     # ----------------------------------------------------------------- private
     def _check_input(self, u_t: object) -> None:
-        want = (self.batch, self.layer.d_model)
+        want = (self.batch_size, self.layer.d_model)
         if not isinstance(u_t, Tensor):
             raise DTypeError(f"u_t: expected a torch.Tensor; got {type(u_t).__name__}")
         if tuple(u_t.shape) != want:
@@ -153,13 +157,13 @@ class StepGenerator:
         if u_t.dtype != self.dtype:
             raise DTypeError(f"u_t: expected dtype {self.dtype} (see dtype=); got {u_t.dtype}")
         if u_t.device != self.device:
-            raise OptionError(
+            raise DeviceError(
                 f"u_t: expected a tensor on the layer's device ({self.device}); got {u_t.device}"
             )
 
     def _checked_state(self, state: object) -> Tensor:
         """``state`` checked as the layer checks it, of the static buffer's dtype; detached."""
-        state = self.layer._check_state(state, self.batch)
+        state = self.layer._check_state(state, self.batch_size)
         if state.dtype != self._state.dtype:
             raise DTypeError(
                 f"state: expected dtype {self._state.dtype} (as default_state returns); "

@@ -39,6 +39,7 @@ from ...ssm import (
     official_to_sciml,
     read_official,
 )
+from ..checks import check_like
 from .kernels import causal_conv, two_sided_kernel, vandermonde, vandermonde_transpose
 
 __all__ = ["S4D", "S4DKernel", "SSMLayer", "load_official_state_dict"]
@@ -228,6 +229,7 @@ class SSMLayer(nn.Module):
             )
         if not u.is_floating_point():
             raise DTypeError(f"{name}: expected a floating-point tensor; got {u.dtype}")
+        check_like(name, u, self.D, "the layer's parameters")
         if self.check_finite and not bool(torch.isfinite(u).all()):
             raise NonFiniteError(f"{name}: expected finite values; got NaN or infinity")
 
@@ -247,6 +249,9 @@ class SSMLayer(nn.Module):
         if state.is_complex() != dtype.is_complex:
             kind = "complex" if dtype.is_complex else "real"
             raise DTypeError(f"state: expected a {kind} tensor ({dtype}); got {state.dtype}")
+        if state.device != self.D.device or state.dtype != dtype:
+            check_like("state", state, torch.empty((), dtype=dtype, device=self.D.device),
+                       "default_state()")  # fmt: skip
         return state
 
     def _no_state_bidirectional(self, what: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sciml_seq.errors import DTypeError, OptionError, ShapeError
+from sciml_seq.errors import DeviceError, DTypeError, OptionError, ShapeError
 from sciml_seq.torch.ssm import LSSL, S4, S4D, StepGenerator
 
 LAYERS = {
@@ -89,9 +89,9 @@ def test_errors():
         StepGenerator(torch.nn.Linear(3, 3), 2)
     with pytest.raises(OptionError, match="mode: expected one of 'auto', 'graph', 'eager'"):
         StepGenerator(layer, 2, mode="compiled")
-    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 0$"):
+    with pytest.raises(OptionError, match=r"^batch_size: expected an integer >= 1; got 0$"):
         StepGenerator(layer, 0)
-    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 2\.0$"):
+    with pytest.raises(OptionError, match=r"^batch_size: expected an integer >= 1; got 2\.0$"):
         StepGenerator(layer, 2.0)
     with pytest.raises(OptionError, match=r"^rate: expected a finite real number > 0\.0; got -1$"):
         StepGenerator(layer, 2, rate=-1)
@@ -106,7 +106,7 @@ def test_errors():
         gen(torch.zeros(2, 3, dtype=torch.float64))
     with pytest.raises(DTypeError, match="u_t: expected a torch.Tensor"):
         gen([0.0, 0.0, 0.0])
-    with pytest.raises(OptionError, match=r"^u_t: expected a tensor on the layer's device \(cpu\)"):
+    with pytest.raises(DeviceError, match=r"^u_t: expected a tensor on the layer's device \(cpu\)"):
         gen(torch.zeros(2, 3, device="meta"))
     with pytest.raises(DTypeError, match=r"^dtype: expected a floating-point torch.dtype"):
         StepGenerator(layer, 2, dtype=torch.int64)
