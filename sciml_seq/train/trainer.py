@@ -1,19 +1,32 @@
-"""PyTorch trainer for time-dependent operators on all-to-all trajectory pairs.
+"""The PyTorch training core: one optimizer step for every training loop of sciml_seq.
 
-The model is any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``,
-``time`` ``(batch,)`` (the lead time) and ``y`` ``(batch, C_out, *grid)``.
+:class:`Trainer` takes a model, a loss function ``loss_fn(model, batch) -> loss``
+(or ``(loss, aux)``) and batches (``batches(step) -> batch``, or any iterable).
+Sequence fitting (:func:`sciml_seq.train.sequence.fit`), forecasting
+(:func:`sciml_seq.train.forecasting.fit_forecaster`), operator training
+(:func:`sciml_seq.train.operator_run.train_operator`) and the comparison
+harness (:mod:`sciml_seq.compare.torch_runner`) are adapters over it.
+
+Its default use is time-dependent operators on all-to-all trajectory pairs
+(:class:`~sciml_seq.train.pair_dataset.PairDataset` as ``dataset``): the model is
+any ``model(x, time) -> y`` with ``x`` ``(batch, C_in, *grid)``, ``time``
+``(batch,)`` (the lead time) and ``y`` ``(batch, C_out, *grid)``, the loss the
+relative L1 (:func:`~sciml_seq.losses.relative_l1_loss`).
+
+The step:
 
 * AdamW over :func:`~sciml_seq.train.param_groups.param_groups` (layers' optimizer
   hints honoured), linear warm-up + cosine decay
-  (:func:`~sciml_seq.train.schedule.warmup_cosine`), gradient-norm clipping;
+  (:func:`~sciml_seq.train.schedule.warmup_cosine`), gradient-norm clipping
+  (``optimizer=`` and ``scheduler=`` replace the first two);
 * precision ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast +
   ``GradScaler``; meant for CUDA, also runs on the CPU); the loss is computed in
   float32;
-* a NaN guard: a non-finite loss or gradient raises
+* a NaN guard (``TrainConfig.nan_guard``): a non-finite loss or gradient raises
   :class:`~sciml_seq.errors.NonFiniteError` naming the step and the tensor (the
   loss, or the first parameter whose gradient is not finite).  Under fp16 a
   non-finite gradient is the scaler's business (the step is skipped);
-* data order from the step alone: the batch at step ``s`` is slice
+* with a pair dataset, data order from the step alone: the batch at step ``s`` is slice
   ``s mod steps_per_epoch`` of the permutation ``randperm(N)`` seeded with
   ``seed + epoch``, so a resumed run sees the same batches;
 * checkpoints (:mod:`sciml_seq.train.checkpoint`) with exact resume, also under
@@ -34,7 +47,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +84,9 @@ class TrainConfig:
     ``clip_norm=None`` disables clipping.  ``checkpoint_every=None`` writes a
     checkpoint only at the end of :meth:`Trainer.fit` (when a directory is given).
     ``compile``: ``None`` (eager) or one of :data:`COMPILE_MODES`.
+    ``nan_guard=False`` lets a non-finite loss or gradient through (the
+    comparison harness records such runs instead of stopping).
+    ``channel_slice_list`` and ``loss_reduction`` are the pair loss's settings.
     """
 
     steps: int
@@ -87,6 +103,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int | None = None
     compile: str | None = None
+    nan_guard: bool = True
 
     def __post_init__(self) -> None:
         self.steps = check_int("steps", self.steps)
@@ -107,18 +124,53 @@ class TrainConfig:
         )  # validates the schedule settings
 
 
+LossFn = Callable[[torch.nn.Module, Any], "torch.Tensor | tuple[torch.Tensor, Any]"]
+"""``loss_fn(model, batch)``: the scalar loss, or ``(loss, aux)`` (``aux`` kept as
+:attr:`Trainer.last_aux`, e.g. a task loss logged beside a regularised objective)."""
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors of a (nested tuple / list / dict) batch moved to ``device``; the rest as is."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
 class Trainer:
-    """Train ``model`` on a :class:`~sciml_seq.train.pair_dataset.PairDataset`.
+    """Train ``model``: the step of the module docstring, the loop, checkpoints, DDP.
 
     Parameters
     ----------
     model:
-        ``model(x, time) -> y`` (see the module docstring); moved to ``device``
-        and wrapped in ``DistributedDataParallel`` when a process group exists.
+        Moved to ``device`` and wrapped in ``DistributedDataParallel`` when a
+        process group exists (and in ``torch.compile`` with ``config.compile``).
     dataset:
-        The training pairs.
+        A :class:`~sciml_seq.train.pair_dataset.PairDataset` (operator
+        training: ``model(x, time) -> y``, relative L1, step-seeded batches), or
+        ``None`` when ``loss_fn`` and ``batches`` are given.
     config:
         A :class:`TrainConfig`.
+    loss_fn:
+        ``loss_fn(model, batch) -> loss`` or ``(loss, aux)`` (runs under the
+        precision's autocast; ``model`` is the wrapped model).  Default with a
+        dataset: :meth:`pair_loss`.
+    batches:
+        ``batches(step) -> batch`` (a function of the step: an exact resume sees
+        the same batches) or an iterable of batches; tensors in a tuple, list
+        or dict batch are moved to ``device``.  Default with a dataset: this
+        rank's share of the step's pairs.  Under DDP each rank's batches are its
+        share.
+    optimizer:
+        ``optimizer(param_groups) -> torch.optim.Optimizer`` (default AdamW with
+        ``config.betas``); the groups come from
+        :func:`~sciml_seq.train.param_groups.param_groups`.
+    scheduler:
+        ``scheduler(optimizer) -> LR scheduler`` stepped after every step
+        (default: warm-up + cosine over ``config.steps``).
     device:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     checkpoint_dir:
@@ -134,29 +186,45 @@ class Trainer:
     def __init__(
         self,
         model: torch.nn.Module,
-        dataset: PairDataset,
-        config: TrainConfig,
+        dataset: PairDataset | None = None,
+        config: TrainConfig | None = None,
         *,
+        loss_fn: LossFn | None = None,
+        batches: Callable[[int], Any] | Iterable[Any] | None = None,
+        optimizer: Callable[[list[dict[str, Any]]], torch.optim.Optimizer] | None = None,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         device: str | torch.device = "cpu",
         checkpoint_dir: str | Path | None = None,
         model_spec: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
+        if config is None:
+            raise OptionError("config: expected a TrainConfig; got None")
         self.config = config
         self.device = torch.device(device)
         self.world, self.rank = distributed.world_size(), distributed.rank()
-        if config.batch_size % self.world:
-            raise OptionError(
-                f"batch_size: expected a multiple of the number of processes {self.world}; "
-                f"got {config.batch_size}"
-            )
         self.dataset = dataset
-        self.steps_per_epoch = len(dataset) // config.batch_size
-        if self.steps_per_epoch < 1:
+        if dataset is not None:
+            if config.batch_size % self.world:
+                raise OptionError(
+                    f"batch_size: expected a multiple of the number of processes {self.world}; "
+                    f"got {config.batch_size}"
+                )
+            self.steps_per_epoch = len(dataset) // config.batch_size
+            if self.steps_per_epoch < 1:
+                raise OptionError(
+                    f"batch_size: expected at most the number of pairs {len(dataset)}; "
+                    f"got {config.batch_size}"
+                )
+        elif loss_fn is None or batches is None:
             raise OptionError(
-                f"batch_size: expected at most the number of pairs {len(dataset)}; "
-                f"got {config.batch_size}"
+                "dataset: expected a PairDataset, or loss_fn and batches; got neither"
             )
+        self.loss_fn: LossFn = loss_fn or self.pair_loss
+        self._batch_fn = batches if callable(batches) else None
+        self._batch_iter: Iterator[Any] | None = (
+            iter(batches) if batches is not None and not callable(batches) else None
+        )
         self.module = model.to(self.device)
         self.model: torch.nn.Module = self.module
         if self.world > 1:
@@ -164,9 +232,11 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
         if config.compile is not None:
             self.model = torch.compile(self.model, mode=config.compile)
-        self.optimizer = torch.optim.AdamW(
-            param_groups(self.module, config.lr, config.weight_decay), betas=config.betas
-        )
+        groups = param_groups(self.module, config.lr, config.weight_decay)
+        if optimizer is None:
+            self.optimizer = torch.optim.AdamW(groups, betas=config.betas)
+        else:
+            self.optimizer = optimizer(groups)
 
         def multiplier(step: int) -> float:
             return warmup_cosine(
@@ -176,7 +246,10 @@ class Trainer:
                 min_ratio=config.min_lr_ratio,
             )
 
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
+        if scheduler is None:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
+        else:
+            self.scheduler = scheduler(self.optimizer)
         fp16 = config.precision == "fp16"
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -184,10 +257,13 @@ class Trainer:
         self.extra = dict(extra or {})
         self.step = 0
         self.run_id = new_run_id()  # kept by load(): a resumed run is the same run
+        self.last_aux: Any = None
 
     # -- data -------------------------------------------------------------------------------
     def batch_indices(self, step: int) -> torch.Tensor:
         """Flat pair indices of this process's share of the global batch at ``step``."""
+        if self.dataset is None:
+            raise OptionError("batch_indices: needs a PairDataset (this trainer has batches)")
         epoch, position = divmod(step, self.steps_per_epoch)
         generator = torch.Generator().manual_seed(self.config.seed + epoch)
         order = torch.randperm(len(self.dataset), generator=generator)
@@ -196,9 +272,22 @@ class Trainer:
         share = size // self.world
         return batch[self.rank * share : (self.rank + 1) * share]
 
+    def batch(self, step: int) -> Any:
+        """The batch of ``step`` (from ``batches``, or the dataset's pairs)."""
+        if self._batch_fn is not None:
+            return self._batch_fn(step)
+        if self._batch_iter is not None:
+            try:
+                return next(self._batch_iter)
+            except StopIteration:
+                raise OptionError(
+                    f"batches: expected a batch for step {step}; the iterable is exhausted"
+                ) from None
+        return self.dataset[self.batch_indices(step)]
+
     # -- one step ---------------------------------------------------------------------------
     def loss(self, x: torch.Tensor, lead: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The training loss of one batch (float32 or the data's dtype)."""
+        """The training loss of one pair batch (float32 or the data's dtype)."""
         with autocast(self.device, self.config.precision):
             pred = self.model(x, lead)
         return relative_l1_loss(
@@ -208,24 +297,48 @@ class Trainer:
             reduction=self.config.loss_reduction,
         )
 
-    def train_step(self) -> float:
-        """One optimizer step on the batch of the current step; returns the (local) loss."""
-        x, lead, y = (v.to(self.device) for v in self.dataset[self.batch_indices(self.step)])
+    def pair_loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """The default ``loss_fn`` of a pair dataset: :meth:`loss` of ``(x, lead, y)``."""
+        x, lead, y = batch
+        pred = model(x, lead)
+        return relative_l1_loss(
+            pred.to(y.dtype),
+            y,
+            self.config.channel_slice_list,
+            reduction=self.config.loss_reduction,
+        )
+
+    def _objective(self, batch: Any) -> torch.Tensor:
+        with autocast(self.device, self.config.precision):
+            out = self.loss_fn(self.model, batch)
+        loss, self.last_aux = out if isinstance(out, tuple) else (out, None)
+        return loss
+
+    def train_step(self, batch: Any = None) -> float:
+        """One optimizer step on ``batch`` (default: the batch of the current step).
+
+        Returns the (local) loss as a float.
+        """
+        if batch is None:
+            batch = self.batch(self.step)
+        batch = _to_device(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(x, lead, y)
+        loss = self._objective(batch)
         (self.scaler.scale(loss) if self.scaler else loss).backward()
         # checked after backward, so that every rank reaches the gradient all-reduce
         value = loss.item()
-        if not math.isfinite(value):
+        guard = self.config.nan_guard
+        if guard and not math.isfinite(value):
             raise NonFiniteError(f"step {self.step}: the loss is {value}")
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
-        params = [p for p in self.module.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        if not torch.isfinite(norm) and self.scaler is None:
-            raise NonFiniteError(f"step {self.step}: {self._first_nonfinite_gradient()}")
-        if self.config.clip_norm is not None:
-            torch.nn.utils.clip_grads_with_norm_(params, self.config.clip_norm, norm)
+        if guard or self.config.clip_norm is not None:
+            params = [p for p in self.module.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+            if guard and not torch.isfinite(norm) and self.scaler is None:
+                raise NonFiniteError(f"step {self.step}: {self._first_nonfinite_gradient()}")
+            if self.config.clip_norm is not None:
+                torch.nn.utils.clip_grads_with_norm_(params, self.config.clip_norm, norm)
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
