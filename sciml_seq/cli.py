@@ -1,9 +1,11 @@
 """The ``sciml-seq`` command line.
 
 Every command reports a :class:`~sciml_seq.errors.SciMLSeqError` (a bad option,
-a malformed file, a shape mismatch) as one line ``error: <message>`` on stderr
-and exits with code 2, typer's usage-error code, without a traceback; any other
-exception is a bug and keeps its traceback.
+a malformed file, a shape mismatch, an unavailable ``--device``) and every usage
+error of the command line (an unknown command or option, a bad value) as one
+line ``error: <message>`` on stderr and exits with code 2, typer's usage-error
+code, without a traceback or a box; any other exception is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from .errors import SciMLSeqError
 
@@ -28,9 +31,47 @@ class _ReportErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except SciMLSeqError as err:
-            message = " ".join(str(err).splitlines())
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(code=USAGE_ERROR) from None
+            _fail(str(err))
+        except TyperException as err:  # typer's (vendored click's) usage errors
+            _usage_error(err)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except TyperException as err:  # typer's (vendored click's) usage errors
+            _usage_error(err)
+
+
+def _usage_error(err: TyperException) -> None:
+    """A usage error as one line, instead of typer's box; a bare group still shows its help."""
+    if type(err).__name__ == "NoArgsIsHelpError" or not hasattr(err, "format_message"):
+        raise err
+    _fail(err.format_message())
+
+
+def _fail(message: str) -> None:
+    """Print ``error: <message>`` (one line) on stderr and exit with :data:`USAGE_ERROR`."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code=USAGE_ERROR)
+
+
+def _check_device(device: str | None, framework: str = "torch") -> None:
+    """Refuse a ``--device`` this process cannot use (``DeviceError``: one ``error:`` line)."""
+    if device is None:
+        return
+    from .errors import DeviceError
+
+    if framework == "jax" and isinstance(device, str) and device.startswith("cuda"):
+        import jax
+
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            raise DeviceError(f"device: got {device!r} but JAX sees no GPU here") from None
+        return
+    from .torch.checks import check_device
+
+    check_device("device", device)
 
 
 app = typer.Typer(
@@ -141,6 +182,7 @@ def compare(
     else:
         base = QUICK_GRID if quick and not (set(given) - {"quick", "threads", "device"}) else {}
         grid = GridConfig(**{**base, **given})
+    _check_device(grid.device, grid.framework)
     cells = grid.cells()
     columns = (
         TextColumn("{task.description}"),
@@ -350,6 +392,7 @@ def train_operator(
     from .train.operator_run import train_operator as run
     from .train.trainer import TrainConfig
 
+    _check_device(device)
     if threads:
         torch.set_num_threads(threads)
     try:
@@ -413,6 +456,7 @@ def evaluate(
 
     from .train.operator_run import evaluate_operator
 
+    _check_device(device)
     with Progress(console=console, transient=True) as progress:
         progress.add_task("evaluating", total=None)
         metrics = evaluate_operator(
