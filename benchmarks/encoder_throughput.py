@@ -82,7 +82,7 @@ def check_sdpa(name: str, device, amp: bool, heads: int, head_dims: list[int]) -
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch-size", "--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--heads", type=int, default=4)
@@ -129,14 +129,14 @@ def main(argv: list[str] | None = None) -> str:
     if problem:
         parser.error(f"--sdpa {args.sdpa}: {problem}")
     torch.manual_seed(0)
-    tokens = args.batch * args.length
+    tokens = args.batch_size * args.length
     results = []
     for name, (dim, options) in rows.items():
         model = TransformerEncoder(dim, args.heads, mlp_hidden=2 * dim, **common, **options)
         model = model.to(device)
         params = sum(p.numel() for p in model.layers.parameters())
-        x = torch.randn(args.batch, args.length, dim, device=device)
-        positions = torch.cumsum(torch.rand(args.batch, args.length, device=device), dim=1)
+        x = torch.randn(args.batch_size, args.length, dim, device=device)
+        positions = torch.cumsum(torch.rand(args.batch_size, args.length, device=device), dim=1)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 
         def run(model=model, x=x, positions=positions, autocast=autocast):
@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> str:
         "# Transformer encoder throughput, forward + backward: discrete vs ODE at equal parameters",
         "",
         *report.header(__file__, argv, args.device, ("torch",)),
-        f"batch {args.batch} x length {args.length}, {args.heads} heads, RoPE at real positions, "
+        f"batch {args.batch_size} x length {args.length}, {args.heads} heads, "
+        "RoPE at real positions, "
         f"{'bfloat16 autocast' if args.amp else 'float32'}, SDPA backend {args.sdpa}; "
         f"median of {args.repeats} runs after 2 warm-up runs",
         "",

@@ -13,9 +13,10 @@ placed and encoded:
   (``t / dt``, so both modes span the same range of positions).
 
 Encodings: sinusoidal, learned (index only: it needs integers or
-interpolation), RoPE, FLOATER (per-layer injection; ``floater``: random
-initialisation, ``floater-sinusoidal``: initialised to reproduce the
-sinusoidal row's table, ``init="sinusoidal"``), and the encoder's depth:
+interpolation), RoPE, FLOATER (``encoding="neural_ode"``, as the library
+names it; per-layer injection; ``neural_ode``: random initialisation,
+``neural_ode-sinusoidal``: initialised to reproduce the sinusoidal row's
+table, ``init="sinusoidal"``), and the encoder's depth:
 ``untied`` (``--layers`` blocks) or ``ode`` (one block, dopri5, its width
 chosen for the same parameter count with
 :func:`sciml_seq.transformer.width_for_parameters`).  Baselines: predicting
@@ -25,8 +26,8 @@ command to ``benchmarks/results/irregular_forecasting.md``.
 
     python benchmarks/irregular_forecasting.py              # the committed table
     python benchmarks/irregular_forecasting.py --quick      # smoke test
-    python benchmarks/irregular_forecasting.py --rows time-floater-sinusoidal \\
-        --out /tmp/floater.md                               # some rows only
+    python benchmarks/irregular_forecasting.py --rows time-neural_ode-sinusoidal \\
+        --out /tmp/neural_ode.md                            # some rows only
 """
 
 from __future__ import annotations
@@ -48,15 +49,20 @@ ROWS = {
     "index-rope": ("index", "rotary", "untied", False),
     "time-sinusoidal": ("time", "sinusoidal", "untied", False),
     "time-rope": ("time", "rotary", "untied", False),
-    "time-floater": ("time", "floater", "untied", True),
-    "time-floater-sinusoidal": ("time", "floater-sinusoidal", "untied", True),
+    "time-neural_ode": ("time", "neural_ode", "untied", True),
+    "time-neural_ode-sinusoidal": ("time", "neural_ode-sinusoidal", "untied", True),
     "index-rope-ode": ("index", "rotary", "ode", False),
     "time-rope-ode": ("time", "rotary", "ode", False),
 }
 
 
-FLOATER_INITS = {"floater": "random", "floater-sinusoidal": "sinusoidal"}
+NEURAL_ODE_INITS = {"neural_ode": "random", "neural_ode-sinusoidal": "sinusoidal"}
 """FLOATER rows: ``NeuralODEEncoding(init=...)`` (sinusoidal: starts as the sinusoidal row)."""
+RENAMED_ROWS = {
+    "time-floater": "time-neural_ode",
+    "time-floater-sinusoidal": "time-neural_ode-sinusoidal",
+}
+"""Row names before the rows said ``neural_ode`` as the library does (still accepted)."""
 
 
 @dataclass
@@ -82,7 +88,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
                 hidden=dim, method="dopri5", rtol=1e-3, atol=1e-4, init=init,
                 max_period=args.max_period,
             )
-            for label, init in FLOATER_INITS.items()
+            for label, init in NEURAL_ODE_INITS.items()
         },
     }[encoding]  # fmt: skip
     solver = dict(method="dopri5", rtol=args.ode_tol, atol=args.ode_tol)
@@ -95,7 +101,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         depth=depth,
         n_layers=1 if depth == "ode" else args.layers,  # ODE depth: one block
         mlp_hidden=2 * dim,
-        encoding="neural_ode" if encoding in FLOATER_INITS else encoding,
+        encoding="neural_ode" if encoding in NEURAL_ODE_INITS else encoding,
         per_layer=per_layer,
         encoding_options=options,
         **(solver if depth == "ode" else {}),
@@ -121,7 +127,13 @@ def run_one(args, name, train, test, seed) -> tuple[float, float, int, float]:
     params = sum(p.numel() for p in model.parameters())
     start = time.perf_counter()
     log = fit_forecaster(
-        model, train, steps=args.steps, batch=args.batch, lr=args.lr, weight_decay=1e-4, seed=seed
+        model,
+        train,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=1e-4,
+        seed=seed,
     )
     seconds = time.perf_counter() - start
     return evaluate_forecaster(model, test), seconds, params, float(np.mean(log.nfe_forward))
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--n-context", type=int, default=32)
     parser.add_argument("--n-forecast", type=int, default=8)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch-size", "--batch", type=int, default=32)
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--layers", type=int, default=2)
@@ -149,15 +161,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--max-period", type=float, default=100.0)
     parser.add_argument("--ode-tol", type=float, default=1e-2)
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=[*ROWS, *RENAMED_ROWS])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    args.rows = [RENAMED_ROWS.get(name, name) for name in args.rows]
     if args.quick:
         args.n_train, args.n_test, args.n_context, args.n_forecast = 64, 32, 12, 4
-        args.steps, args.batch, args.dim, args.seeds = 3, 8, 8, 1
+        args.steps, args.batch_size, args.dim, args.seeds = 3, 8, 8, 1
 
     from sciml_seq.data.irregular import baseline_mse, make_irregular_task
 
@@ -184,7 +197,7 @@ def main(argv: list[str] | None = None) -> str:
         f"data: {args.n_train} train / {args.n_test} test series, {args.n_context} context + "
         f"{args.n_forecast} forecast cells of dt={train.dt}, jittered real times, 30-70 % "
         "of the points dropped per series  ",
-        f"training: {args.steps} AdamW steps (one-cycle lr {args.lr}), batch {args.batch}, "
+        f"training: {args.steps} AdamW steps (one-cycle lr {args.lr}), batch {args.batch_size}, "
         f"float32, {args.seeds} seed(s); width {args.dim}, {args.heads} heads, "
         f"{args.layers} untied blocks; ODE rows: one block at equal parameters, dopri5 "
         f"rtol=atol={args.ode_tol}",

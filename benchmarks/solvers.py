@@ -300,7 +300,7 @@ def bench_heterogeneous(args, device) -> list[dict]:
 
     torch.manual_seed(1)
     mlp = TimeMLP(args.features, args.hidden, depth=1).to(device)
-    rates = torch.logspace(np.log10(0.25), np.log10(64.0), args.batch, device=device)
+    rates = torch.logspace(np.log10(0.25), np.log10(64.0), args.batch_size, device=device)
 
     class Scaled(torch.nn.Module):
         """Sample b's field is rates[b] times the MLP: its stiffness scales with it."""
@@ -313,7 +313,7 @@ def bench_heterogeneous(args, device) -> list[dict]:
             return self.rates[:, None] * self.mlp(t, y)
 
     field = Scaled(mlp, rates)
-    h0 = torch.randn(args.batch, args.features, device=device)
+    h0 = torch.randn(args.batch_size, args.features, device=device)
     sync = _sync_of(device)
     reference = Scaled(copy.deepcopy(mlp).double(), rates.double())
     with torch.no_grad():  # float64, at 1e-5 times the benchmark's tolerances
@@ -393,7 +393,7 @@ def format_table(rows: list[Row], hetero: list[dict], header: str) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--batch-size", "--batch", type=int, default=512)
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--tol", type=float, default=1e-5)
@@ -414,7 +414,8 @@ def main(argv: list[str] | None = None) -> str:
         torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     field = TimeMLP(args.features, args.hidden, depth=1).to(args.device)
-    h0_np = np.random.default_rng(0).standard_normal((args.batch, args.features)).astype(np.float32)
+    shape = (args.batch_size, args.features)
+    h0_np = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     h0 = torch.as_tensor(h0_np, device=args.device)
 
     rows = bench_torch(args, field, h0)
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> str:
     header = "\n".join(
         [
             f"# ODE block forward+backward: dopri5, rtol=atol={args.tol:g}, max_steps 4096, "
-            f"batch {args.batch}, TimeMLP {args.features}->{args.hidden}->{args.features}, "
+            f"batch {args.batch_size}, TimeMLP {args.features}->{args.hidden}->{args.features}, "
             "float32",
             "",
             *report.header(__file__, argv, args.device, PACKAGES),

@@ -100,7 +100,7 @@ def bench_layers(args) -> list[Row]:
     for name in args.layers:
         for L in args.lengths:
             torch.manual_seed(0)
-            u = torch.randn(args.batch, L, args.d_model, device=device)
+            u = torch.randn(args.batch_size, L, args.d_model, device=device)
             for backend in args.backends:
                 layer = make_layer(name, args, L, backend)
 
@@ -146,16 +146,16 @@ def bench_generation(args) -> list[GenRow]:
         torch.manual_seed(0)
         layer = make_layer(name, args, max(args.lengths), "auto").eval()
         T = args.gen_tokens
-        u = torch.randn(T, args.batch, args.d_model, device=device)
+        u = torch.randn(T, args.batch_size, args.d_model, device=device)
         params = layer.step_params()
 
         def plain(layer=layer, params=params, u=u):
-            state = layer.default_state(args.batch)
+            state = layer.default_state(args.batch_size)
             with torch.no_grad():
                 for t in range(u.shape[0]):
                     _, state = layer.step(u[t], state, params=params)
 
-        gen = StepGenerator(layer, args.batch)
+        gen = StepGenerator(layer, args.batch_size)
 
         def generated(gen=gen, u=u):
             gen.reset()
@@ -178,7 +178,7 @@ def bench_generation(args) -> list[GenRow]:
             )
         )
         for P in args.lengths:
-            prefix = torch.randn(args.batch, P, args.d_model, device=device)
+            prefix = torch.randn(args.batch_size, P, args.d_model, device=device)
 
             def recompute(layer=layer, prefix=prefix):
                 with torch.no_grad():
@@ -192,7 +192,7 @@ def bench_generation(args) -> list[GenRow]:
 
 def _official_sizes(args) -> bool:
     return (
-        args.batch == OFFICIAL_SIZES["batch"]
+        args.batch_size == OFFICIAL_SIZES["batch"]
         and args.d_model == OFFICIAL_SIZES["d_model"]
         and args.d_state == OFFICIAL_SIZES["d_state"]
     )
@@ -206,7 +206,7 @@ def format_tables(rows: list[Row], gen: list[GenRow], args, header: str) -> str:
     lines = [header, ""]
     if args.device != "cuda" or not _official_sizes(args):
         lines += [
-            f"**Not the issue's benchmark**: {args.device} run at batch {args.batch}, "
+            f"**Not the issue's benchmark**: {args.device} run at batch {args.batch_size}, "
             f"d_model {args.d_model}, d_state {args.d_state}, lengths "
             f"{', '.join(map(str, args.lengths))}; the comparison with the official H100 "
             f"numbers needs `--device cuda` at the default sizes.",
@@ -256,7 +256,7 @@ def format_tables(rows: list[Row], gen: list[GenRow], args, header: str) -> str:
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch-size", "--batch", type=int, default=16)
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--d-state", type=int, default=64)
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384])
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> str:
     gen = bench_generation(args)
     header = "\n".join(
         [
-            f"# S4D / S4 layers: forward + backward and generation, batch {args.batch}, "
+            f"# S4D / S4 layers: forward + backward and generation, batch {args.batch_size}, "
             f"d_model {args.d_model}, d_state {args.d_state}, float32",
             "",
             *report.header(__file__, argv, args.device, ("torch", "triton")),

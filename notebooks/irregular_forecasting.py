@@ -111,7 +111,7 @@ for name, config in CONFIGS.items():
         1, DIM, 4, time_scale=1 / train.dt, encoding="rotary",
         encoding_options=dict(base=100.0), **config,
     )  # fmt: skip
-    logs[name] = fit_forecaster(models[name], train, steps=STEPS, batch=BATCH, seed=0)
+    logs[name] = fit_forecaster(models[name], train, steps=STEPS, batch_size=BATCH, seed=0)
     print(f"{name}: mean NFE {np.mean(logs[name].nfe_forward):.1f}")
 
 fig, ax = plt.subplots(figsize=(6, 3))

@@ -106,7 +106,7 @@ def test_fit_reduces_the_error_of_a_tiny_task():
     torch.manual_seed(0)
     model = Forecaster(1, 8, 2, time_scale=1 / task.dt, **ENC)
     before = evaluate_forecaster(model, task)
-    log = fit_forecaster(model, task, steps=25, batch=8, lr=1e-2, seed=0)
+    log = fit_forecaster(model, task, steps=25, batch_size=8, lr=1e-2, seed=0)
     assert len(log.loss) == 25 and log.nfe_forward == [2] * 25
     assert evaluate_forecaster(model, task) < 0.7 * before
     batch = series_tensors(task, np.arange(3))

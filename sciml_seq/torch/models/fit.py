@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 
 from ...data.irregular import IrregularSeries
+from ...deprecation import renamed_argument
+from ...errors import OptionError
 from .forecasting import Forecaster
 
 
@@ -72,13 +74,18 @@ def fit_forecaster(
     task: IrregularSeries,
     *,
     steps: int,
-    batch: int,
+    batch_size: int | None = None,
     lr: float = 3e-3,
     weight_decay: float = 1e-4,
     clip: float = 1.0,
     seed: int = 0,
+    batch: int | None = None,
 ) -> FitLog:
-    """Train ``model`` in place on random batches of ``task`` (drawn with ``seed``)."""
+    """Train ``model`` in place on random batches of ``batch_size`` series of ``task``
+    (drawn with ``seed``).  ``batch`` is the deprecated name of ``batch_size``."""
+    batch_size = renamed_argument("fit_forecaster", "batch", batch, "batch_size", batch_size)
+    if batch_size is None:
+        raise OptionError("batch_size: expected a positive integer; got None")
     device, dtype = model.query.device, model.query.dtype
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -86,7 +93,7 @@ def fit_forecaster(
     log = FitLog()
     model.train()
     for _ in range(steps):
-        index = rng.choice(task.values.shape[0], batch, replace=False)
+        index = rng.choice(task.values.shape[0], batch_size, replace=False)
         data = series_tensors(task, index, device, dtype)
         loss = masked_mse(predict(model, data), data["target"], data["query_mask"])
         opt.zero_grad(set_to_none=True)

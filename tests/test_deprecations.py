@@ -1,0 +1,59 @@
+"""Renamed public arguments (one name per concept): the old name still works for a
+release, with a DeprecationWarning naming the new one, and gives the same result;
+both names together are refused."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from sciml_seq.deprecation import renamed_argument
+from sciml_seq.errors import OptionError
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+RENAMED = r"batch= is renamed batch_size="
+
+
+def test_renamed_argument():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert renamed_argument("f", "old", None, "new", 3) == 3
+        assert renamed_argument("f", "old", None, "new", None) is None
+    with pytest.warns(DeprecationWarning, match=r"^f: old= is renamed new= \(old= goes after"):
+        assert renamed_argument("f", "old", 5, "new", None) == 5
+    with pytest.raises(OptionError, match=r"^old: renamed new; pass new only; got both$"):
+        renamed_argument("f", "old", 5, "new", 5)
+
+
+def test_step_generator_batch():
+    from sciml_seq.torch.ssm import S4D, StepGenerator
+
+    layer = S4D(2, 4).eval()
+    with pytest.warns(DeprecationWarning, match=f"^StepGenerator: {RENAMED}"):
+        old = StepGenerator(layer, batch=3)
+    assert old.batch_size == StepGenerator(layer, batch_size=3).batch_size == 3
+    with pytest.raises(OptionError, match="^batch: renamed batch_size"):
+        StepGenerator(layer, 3, batch=3)
+
+
+def test_fit_forecaster_batch():
+    from sciml_seq.data import make_irregular_task
+    from sciml_seq.torch.models import Forecaster, fit_forecaster
+
+    task = make_irregular_task(8, n_context=4, n_forecast=2, seed=0)
+    logs = []
+    for kwargs in ({"batch_size": 4}, {"batch": 4}):
+        torch.manual_seed(0)
+        model = Forecaster(1, 8, 2, n_layers=1, encoding="sinusoidal")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            logs.append(fit_forecaster(model, task, steps=1, seed=0, **kwargs).loss)
+        deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+        assert len(deprecations) == ("batch" in kwargs), deprecations
+        if deprecations:
+            assert str(deprecations[0].message).startswith(f"fit_forecaster: {RENAMED}")
+            assert deprecations[0].filename == __file__  # points at the caller
+    assert logs[0] == logs[1]
