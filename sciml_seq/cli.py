@@ -217,6 +217,17 @@ def compare(
     )
 
 
+@app.command()
+def doctor() -> None:
+    """Check the optional backends without starting them: the Julia engine (juliacall,
+    a Julia >= 1.10 that answers, the SciMLSeqJL package); exit 1 when NOT OK."""
+    from .julia.__main__ import doctor as julia_doctor
+
+    code = julia_doctor()
+    if code:
+        raise typer.Exit(code=code)
+
+
 data_app = typer.Typer(help="PDE datasets: list and generate (HDF5).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from ..errors import UnavailableError
-from .backend import AUTO_INSTALL_ENV, julia_status
+from .backend import AUTO_INSTALL_ENV, MIN_JULIA, julia_status
 
 JULIAPKG_JSON = Path(__file__).resolve().parents[1] / "juliapkg.json"
 
@@ -41,13 +41,15 @@ def _package_check() -> str:
 
 
 def doctor() -> int:
+    """Print the report; 0 when a Julia solve can start offline, 1 otherwise."""
     status = julia_status()
+    minimum = ".".join(map(str, MIN_JULIA))
     lines = [
         "sciml_seq Julia backend",
         f"  juliacall      {status.juliacall or 'not installed'}",
         f"  juliapkg       {status.juliapkg or 'not installed'}",
         f"  julia          {status.executable or 'not found'} ({status.found_by})",
-        f"  julia version  {status.julia_version or '-'}",
+        f"  julia version  {status.julia_version or '-'} (needs >= {minimum})",
         f"  juliapkg.json  {_package_check()}",
         "  threads        JULIA_NUM_THREADS={} PYTHON_JULIACALL_THREADS={}".format(
             os.environ.get("JULIA_NUM_THREADS", "-"),
@@ -56,7 +58,8 @@ def doctor() -> int:
         "  signals        PYTHON_JULIACALL_HANDLE_SIGNALS={}".format(
             os.environ.get("PYTHON_JULIACALL_HANDLE_SIGNALS", "-")
         ),
-        f"  auto-install   {AUTO_INSTALL_ENV}={os.environ.get(AUTO_INSTALL_ENV, '-')}",
+        f"  auto-install   {AUTO_INSTALL_ENV}={os.environ.get(AUTO_INSTALL_ENV, '-')} "
+        "(otherwise juliapkg runs offline; `warmup` installs the Julia packages)",
     ]
     if status.ok:
         lines.append("status: OK, the Julia backend can start")
@@ -65,8 +68,13 @@ def doctor() -> int:
             "precompiles the Julia packages: several minutes)"
         )
     else:
-        missing = "juliacall is not installed" if status.juliacall is None else "Julia is missing"
-        lines.append(f"status: UNAVAILABLE, {missing}")
+        if status.juliacall is None:
+            missing = "juliacall is not installed"
+        elif status.problem is not None:
+            missing = status.problem
+        else:
+            missing = "Julia is missing"
+        lines.append(f"status: NOT OK, {missing}")
         lines.append(f"next step: {status.next_step}")
     print("\n".join(lines))
     return 0 if status.ok else 1

@@ -20,9 +20,12 @@ this: Julia evaluates it itself.
 Nothing here imports juliacall at module import.  juliacall's own import
 resolves the Julia environment with juliapkg, which DOWNLOADS Julia when none
 is found; :func:`load_runtime` therefore checks first (:func:`julia_status`,
-which only looks at the file system and ``julia --version``) and raises
-:class:`~sciml_seq.errors.UnavailableError` with the next step instead.  Set
-``SCIML_SEQ_JULIA_AUTO_INSTALL=yes`` to let juliapkg install Julia itself.
+which only looks at the file system and ``julia --version``: Julia >= 1.10
+that answers) and raises :class:`~sciml_seq.errors.UnavailableError` with the
+next step instead.  It also runs juliapkg offline (``PYTHON_JULIAPKG_OFFLINE=yes``:
+no package resolve, no download) unless installation was asked for explicitly:
+``python -m sciml_seq.julia warmup`` (the documented install step) or
+``SCIML_SEQ_JULIA_AUTO_INSTALL=yes`` (which also lets juliapkg install Julia).
 
 Julia must only be entered from the main thread: every call checks.
 """
@@ -33,6 +36,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +56,10 @@ from ..solver import SolveOptions
 from ..stats import SolveStats
 
 AUTO_INSTALL_ENV = "SCIML_SEQ_JULIA_AUTO_INSTALL"
+OFFLINE_ENV = "PYTHON_JULIAPKG_OFFLINE"
+"""juliapkg's switch: resolve nothing, download nothing (set unless installing)."""
+MIN_JULIA = (1, 10)
+"""The oldest Julia the backend supports (``sciml_seq/juliapkg.json``: ``^1.10``)."""
 INSTALL_HINT = (
     "install Julia >= 1.10 (recommended: juliaup, https://julialang.org/install/ ; then "
     "`juliaup add release`) so that `julia` is on PATH, or point PYTHON_JULIAPKG_EXE at a "
@@ -73,6 +81,10 @@ class JuliaStatus:
         own install), or why not.
     julia_version: the output of ``julia --version``, or None.
     loaded: whether juliacall is already imported in this process.
+    problem: why the executable found cannot be used (it does not answer
+        ``julia --version``, it is older than :data:`MIN_JULIA`, or only
+        ``juliaup`` was found, through which juliapkg would download a Julia),
+        or None.
     """
 
     juliacall: str | None
@@ -81,11 +93,13 @@ class JuliaStatus:
     found_by: str
     julia_version: str | None
     loaded: bool
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
         """Whether a Julia solve can start without downloading Julia."""
-        return self.loaded or (self.juliacall is not None and self.executable is not None)
+        usable = self.executable is not None and self.problem is None
+        return self.loaded or (self.juliacall is not None and usable)
 
     @property
     def next_step(self) -> str:
@@ -155,18 +169,44 @@ def find_julia() -> tuple[str | None, str]:
     return None, "no julia on PATH, no juliaup, no PYTHON_JULIAPKG_EXE, no juliapkg install"
 
 
+def parse_julia_version(text: str) -> tuple[int, int, int] | None:
+    """``(1, 10, 4)`` from ``julia --version``'s ``"julia version 1.10.4"``; None if absent."""
+    match = re.search(r"julia version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    if match is None:
+        return None
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
 def julia_status(run_version: bool = True) -> JuliaStatus:
-    """Report whether the Julia backend can start, without importing juliacall."""
+    """Report whether the Julia backend can start, without importing juliacall.
+
+    With ``run_version`` the executable must answer ``julia --version`` (within
+    60 s) with a version >= :data:`MIN_JULIA`; ``problem`` says why otherwise.
+    """
     exe, how = find_julia()
     version = None
-    if run_version and exe and "juliaup" not in how:
+    problem = None
+    if exe and "juliaup" in how:
+        problem = (
+            "only juliaup was found: juliapkg would download a Julia through it; run "
+            "`juliaup add release` so that `julia` is on PATH"
+        )
+    elif run_version and exe:
         try:
             out = subprocess.run(
                 [exe, "--version"], capture_output=True, text=True, timeout=60, check=True
             )
             version = out.stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            version = None
+        except (OSError, subprocess.SubprocessError) as err:
+            problem = f"{exe} does not answer `julia --version` ({type(err).__name__})"
+        else:
+            parsed = parse_julia_version(version)
+            minimum = ".".join(map(str, MIN_JULIA))
+            if parsed is None:
+                problem = f"{exe} --version printed {version[:80]!r}, not a Julia version"
+            elif parsed[:2] < MIN_JULIA:
+                problem = f"Julia {'.'.join(map(str, parsed))} is older than {minimum}"
     return JuliaStatus(
         juliacall=_version("juliacall"),
         juliapkg=_version("juliapkg"),
@@ -174,36 +214,63 @@ def julia_status(run_version: bool = True) -> JuliaStatus:
         found_by=how,
         julia_version=version,
         loaded="juliacall" in sys.modules,
+        problem=problem,
     )
 
 
 _RUNTIME: Any = None
 
 
-def load_runtime() -> Any:
+def auto_install() -> bool:
+    """Whether ``SCIML_SEQ_JULIA_AUTO_INSTALL`` allows juliapkg to download and install."""
+    return os.environ.get(AUTO_INSTALL_ENV, "").lower() in ("1", "yes", "true")
+
+
+def _set_offline(offline: bool) -> None:
+    """juliapkg offline (no resolve, no download) or not, before and after its import."""
+    os.environ[OFFLINE_ENV] = "yes" if offline else "no"
+    if "juliapkg" in sys.modules:  # its state was read at import
+        import juliapkg
+
+        juliapkg.offline(offline)
+
+
+def load_runtime(install: bool = False) -> Any:
     """juliacall's ``Main`` with ``SciMLSeqJL`` loaded (started once per process).
 
-    Raises :class:`~sciml_seq.errors.UnavailableError` when juliacall or Julia
-    is missing (unless ``SCIML_SEQ_JULIA_AUTO_INSTALL=yes``), or when called
-    off the main thread.
+    juliapkg runs offline (nothing resolved or downloaded) unless ``install``
+    (``python -m sciml_seq.julia warmup``) or ``SCIML_SEQ_JULIA_AUTO_INSTALL=yes``.
+
+    Raises :class:`~sciml_seq.errors.UnavailableError` when juliacall or a
+    usable Julia (>= 1.10, answering ``julia --version``) is missing (unless
+    ``SCIML_SEQ_JULIA_AUTO_INSTALL=yes``), when the Julia packages are not
+    installed yet (offline), or when called off the main thread.
     """
     global _RUNTIME
     if _RUNTIME is not None:
         return _RUNTIME
     check_main_thread("julia")
+    online = install or auto_install()
     if "juliacall" not in sys.modules:
-        status = julia_status(run_version=False)
-        auto = os.environ.get(AUTO_INSTALL_ENV, "").lower() in ("1", "yes", "true")
-        if status.juliacall is None or not (status.ok or auto):
+        status = julia_status()
+        problem = f"{status.problem}; " if status.problem else ""
+        if status.juliacall is None or not (status.ok or auto_install()):
             raise UnavailableError(
-                f"engine='julia' is unavailable: {status.found_by}; {status.next_step}"
+                f"engine='julia' is unavailable: {status.found_by}; {problem}{status.next_step}"
             )
+        _set_offline(not online)
     try:
         from juliacall import Main as jl
     except Exception as err:  # a failed juliapkg resolve or Julia start
+        hint = (
+            ""
+            if online
+            else " (juliapkg ran offline: if the Julia packages are not installed yet, run "
+            "`python -m sciml_seq.julia warmup` once, which downloads them)"
+        )
         raise UnavailableError(
-            f"engine='julia' is unavailable: starting Julia through juliacall failed ({err}); "
-            "run `python -m sciml_seq.julia doctor`"
+            f"engine='julia' is unavailable: starting Julia through juliacall failed ({err})"
+            f"{hint}; run `sciml-seq doctor`"
         ) from err
     jl.seval("using SciMLSeqJL")
     _RUNTIME = jl
@@ -464,8 +531,9 @@ def field_values(spec: MLPFieldSpec, p: np.ndarray, t: float, y: np.ndarray) -> 
 
 
 def warmup() -> float:
-    """Start Julia, load ``SciMLSeqJL`` and compile the common paths; returns Julia's seconds."""
-    jl = load_runtime()
+    """Start Julia (installing the Julia packages on first use: the one step that may
+    download), load ``SciMLSeqJL`` and compile the common paths; returns Julia's seconds."""
+    jl = load_runtime(install=True)
     return float(jl.SciMLSeqJL.warmup())
 
 
@@ -475,9 +543,13 @@ __all__ = [
     "JuliaBackend",
     "JuliaHandle",
     "JuliaStatus",
+    "MIN_JULIA",
+    "OFFLINE_ENV",
+    "auto_install",
     "field_values",
     "find_julia",
     "julia_status",
     "load_runtime",
+    "parse_julia_version",
     "warmup",
 ]

@@ -279,10 +279,10 @@ def test_doctor_says_julia_is_missing_and_what_to_do(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     if importlib.util.find_spec("juliacall") is None:
-        assert "status: UNAVAILABLE, juliacall is not installed" in out
+        assert "status: NOT OK, juliacall is not installed" in out
         assert "next step: pip install 'sciml-seq[julia]'" in out
     else:
-        assert "status: UNAVAILABLE, Julia is missing" in out
+        assert "status: NOT OK, Julia is missing" in out
         assert "next step: install Julia >= 1.10" in out
     assert "juliaup" in out
     assert "SciMLSeqJL at" in out and "(ok)" in out
@@ -296,7 +296,7 @@ def test_doctor_says_julia_is_missing_and_what_to_do(tmp_path: Path) -> None:
         env=_no_julia_env(tmp_path),
         timeout=120,
     )
-    assert result.returncode == 1 and "status: UNAVAILABLE" in result.stdout
+    assert result.returncode == 1 and "status: NOT OK" in result.stdout
     result = subprocess.run(
         [sys.executable, "-m", "sciml_seq.julia"],
         capture_output=True,
