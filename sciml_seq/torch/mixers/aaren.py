@@ -1,4 +1,4 @@
-"""Aaren: attention as a many-to-many RNN (Feng et al. 2024), mirrors :mod:`sciml_seq.jax.mixers.aaren`.
+"""Aaren: attention as a many-to-many RNN (Feng et al. 2024); mirrors the JAX twin.
 
 Each head attends with ONE learned query vector ``q`` to the keys and values of
 the tokens: the output at token ``t`` is softmax attention of ``q`` over the
@@ -37,9 +37,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ...errors import DTypeError, OptionError, ShapeError
-from ...position import check_heads, check_shapes
-from ..attention import check_padding_mask
+from ...errors import OptionError, ShapeError
+from ...mixers import check_no_rope
+from ...position import check_heads
+from .common import check_call, check_no_dropout
 
 State = tuple[Tensor, Tensor, Tensor]
 """``(m, u, w)``: running max ``(batch, heads)``, denominator ``(batch, heads)``,
@@ -144,13 +145,14 @@ class AarenMixer(nn.Module):
         super().__init__()
         self.head_dim = check_heads(dim, heads)
         self.dim, self.heads = int(dim), int(heads)
-        check_aaren_options(dropout, rope)
+        check_no_dropout("aaren", dropout)
+        check_no_rope("aaren", rope)
         self.query = nn.Parameter(torch.randn(self.heads, self.head_dim, dtype=dtype))
         self.kv = nn.Linear(self.dim, 2 * self.dim, bias=bias, dtype=dtype)
         self.out = nn.Linear(self.dim, self.dim, bias=bias, dtype=dtype)
 
     def scores_values(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Scores ``(..., heads)`` and values ``(..., heads, head_dim)`` of tokens ``x (..., dim)``."""
+        """Scores ``(..., heads)``, values ``(..., heads, head_dim)`` of tokens ``x (..., dim)``."""
         kv = self.kv(x).unflatten(-1, (2, self.heads, self.head_dim))
         k, v = kv.unbind(-3)
         return (k * self.query).sum(-1) / math.sqrt(self.head_dim), v
@@ -164,26 +166,10 @@ class AarenMixer(nn.Module):
         padding_mask: Tensor | None = None,
         rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.dim:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ShapeError(f"x must have shape (batch, length, dim={self.dim}), got {got}")
+        check_call(x, self.dim, positions, padding_mask, None, None)
         batch, length, _ = x.shape
-        if positions is not None:
-            if not isinstance(positions, Tensor):
-                raise DTypeError(
-                    f"positions must be a torch.Tensor, got {type(positions).__name__}"
-                )
-            check_shapes(
-                x.shape,
-                ("batch", "length", "dim"),
-                positions.shape,
-                ("batch", "length"),
-                features=self.dim,
-            )
         if rope_angles is not None:
-            raise OptionError("rope_angles: the aaren mixer takes no rotary encoding; got angles")
-        if padding_mask is not None:
-            check_padding_mask(padding_mask, x)
+            raise OptionError("rope_angles: expected None for mixer='aaren' (no rotary encoding)")
         s, v = self.scores_values(x)  # (batch, length, heads), (batch, length, heads, head_dim)
         s, v = s.transpose(1, 2), v.transpose(1, 2)
         valid = None if padding_mask is None else padding_mask[:, None, :]
@@ -216,15 +202,6 @@ class AarenMixer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}"
-
-
-def check_aaren_options(dropout: float, rope: object | None) -> None:
-    if dropout != 0.0:
-        raise OptionError(f"dropout: the aaren mixer has no dropout, expected 0.0; got {dropout!r}")
-    if rope is not None:
-        raise OptionError(
-            f"rope: the aaren mixer takes no rotary encoding, expected None; got {type(rope).__name__}"
-        )
 
 
 __all__ = ["AarenMixer", "aaren_combine", "aaren_reduce", "aaren_scan"]

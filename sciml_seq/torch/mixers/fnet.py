@@ -32,13 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from ...checks import check_choice
-from ...errors import DTypeError, OptionError, ShapeError
-from ...position import check_heads, check_shapes
-from ..attention import check_padding_mask
-
-NORMS = ("ortho", "backward")
-"""``norm`` of :class:`FNetMixer`: ``"ortho"`` (``1 / sqrt(length * dim)``) or the paper's
-unnormalised ``"backward"``."""
+from ...errors import OptionError
+from ...mixers import FNET_CAUSAL, FNET_NORMS, check_no_rope
+from ...position import check_heads
+from .common import check_call, check_no_dropout
 
 
 class FNetMixer(nn.Module):
@@ -74,9 +71,11 @@ class FNetMixer(nn.Module):
         norm: str = "ortho",
     ) -> None:
         super().__init__()
-        check_fnet_options(dim, heads, dropout, rope)
+        check_heads(dim, heads)
+        check_no_dropout("fnet", dropout)
+        check_no_rope("fnet", rope)
         self.dim, self.heads = int(dim), int(heads)
-        self.norm = check_choice("norm", norm, NORMS)
+        self.norm = check_choice("norm", norm, FNET_NORMS)
 
     def forward(
         self,
@@ -87,27 +86,12 @@ class FNetMixer(nn.Module):
         padding_mask: Tensor | None = None,
         rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.dim:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ShapeError(f"x must have shape (batch, length, dim={self.dim}), got {got}")
-        if positions is not None:
-            if not isinstance(positions, Tensor):
-                raise DTypeError(
-                    f"positions must be a torch.Tensor, got {type(positions).__name__}"
-                )
-            check_shapes(
-                x.shape,
-                ("batch", "length", "dim"),
-                positions.shape,
-                ("batch", "length"),
-                features=self.dim,
-            )
+        check_call(x, self.dim, positions, padding_mask, None, None)
         if causal:
             raise OptionError(FNET_CAUSAL)
         if rope_angles is not None:
-            raise OptionError("rope_angles: the fnet mixer takes no rotary encoding; got angles")
+            raise OptionError("rope_angles: expected None for mixer='fnet' (no rotary encoding)")
         if padding_mask is not None:
-            check_padding_mask(padding_mask, x)
             x = x.masked_fill(~padding_mask[..., None], 0.0)
         return torch.fft.fft2(x, dim=(-2, -1), norm=self.norm).real
 
@@ -115,23 +99,4 @@ class FNetMixer(nn.Module):
         return f"dim={self.dim}, heads={self.heads}, norm={self.norm!r}"
 
 
-FNET_CAUSAL = (
-    "causal: the fnet mixer mixes every token with every other (a Fourier transform over "
-    "the whole sequence) and cannot be causal; got causal=True"
-)
-
-
-def check_fnet_options(dim: int, heads: int, dropout: float, rope: object | None) -> None:
-    """The common-signature arguments FNet refuses (same messages in torch and JAX)."""
-    check_heads(dim, heads)
-    if dropout != 0.0:
-        raise OptionError(
-            f"dropout: the fnet mixer has no weights to drop, expected 0.0; got {dropout!r}"
-        )
-    if rope is not None:
-        raise OptionError(
-            f"rope: the fnet mixer takes no rotary encoding, expected None; got {type(rope).__name__}"
-        )
-
-
-__all__ = ["NORMS", "FNetMixer"]
+__all__ = ["FNetMixer"]

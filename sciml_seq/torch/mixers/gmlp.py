@@ -31,10 +31,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ...checks import check_int
-from ...errors import DTypeError, OptionError, ShapeError
-from ...position import check_heads, check_shapes
-from ..attention import check_padding_mask
+from ...errors import OptionError
+from ...mixers import check_length, check_max_length, check_no_rope
+from ...position import check_heads
+from .common import check_call, check_no_dropout
 
 
 class SpatialGatingMixer(nn.Module):
@@ -74,7 +74,9 @@ class SpatialGatingMixer(nn.Module):
         super().__init__()
         self.head_dim = check_heads(dim, heads)
         self.dim, self.heads = int(dim), int(heads)
-        self.max_length = check_gmlp_options(dropout, rope, max_length)
+        check_no_dropout("gmlp", dropout)
+        check_no_rope("gmlp", rope)
+        self.max_length = check_max_length(max_length)
         self.proj = nn.Linear(self.dim, 2 * self.dim, bias=bias, dtype=dtype)
         self.norm = nn.LayerNorm(self.dim, dtype=dtype)
         n = self.max_length
@@ -93,27 +95,11 @@ class SpatialGatingMixer(nn.Module):
         padding_mask: Tensor | None = None,
         rope_angles: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.dim:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ShapeError(f"x must have shape (batch, length, dim={self.dim}), got {got}")
+        check_call(x, self.dim, positions, padding_mask, None, None)
         batch, length, _ = x.shape
-        check_gmlp_length(length, self.max_length)
-        if positions is not None:
-            if not isinstance(positions, Tensor):
-                raise DTypeError(
-                    f"positions must be a torch.Tensor, got {type(positions).__name__}"
-                )
-            check_shapes(
-                x.shape,
-                ("batch", "length", "dim"),
-                positions.shape,
-                ("batch", "length"),
-                features=self.dim,
-            )
+        check_length(length, self.max_length)
         if rope_angles is not None:
-            raise OptionError("rope_angles: the gmlp mixer takes no rotary encoding; got angles")
-        if padding_mask is not None:
-            check_padding_mask(padding_mask, x)
+            raise OptionError("rope_angles: expected None for mixer='gmlp' (no rotary encoding)")
 
         u, v = F.gelu(self.proj(x)).chunk(2, dim=-1)
         v = self.norm(v)
@@ -129,29 +115,6 @@ class SpatialGatingMixer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, max_length={self.max_length}"
-
-
-def check_gmlp_options(dropout: float, rope: object | None, max_length: object) -> int:
-    if dropout != 0.0:
-        raise OptionError(f"dropout: the gmlp mixer has no dropout, expected 0.0; got {dropout!r}")
-    if rope is not None:
-        raise OptionError(
-            f"rope: the gmlp mixer takes no rotary encoding, expected None; got {type(rope).__name__}"
-        )
-    if max_length is None:
-        raise OptionError(
-            "max_length: the gmlp mixer needs the longest sequence length (its token-mixing "
-            "weight is max_length x max_length); got None"
-        )
-    return check_int("max_length", max_length)
-
-
-def check_gmlp_length(length: int, max_length: int) -> None:
-    if length > max_length:
-        raise ShapeError(
-            f"x: the gmlp mixer was built for sequences of at most max_length={max_length} "
-            f"tokens, got length {length}"
-        )
 
 
 __all__ = ["SpatialGatingMixer"]
