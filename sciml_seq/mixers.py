@@ -210,7 +210,10 @@ def _fnet(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
 
 
 def _gmlp(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
-    return {"max_length": check_max_length(options.get("max_length"))}
+    # max_length is required by the module's constructor (check_max_length), not here:
+    # the registries call this check without options to validate the name.
+    max_length = options.get("max_length")
+    return {"max_length": None if max_length is None else check_max_length(max_length)}
 
 
 def _aaren(options: dict[str, Any], head_dim: int, rope: bool) -> dict[str, Any]:
