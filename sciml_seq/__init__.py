@@ -44,6 +44,8 @@ _SUBMODULES = (
     "models",
     "position",
     "ssm",
+    "s5",
+    "pararnn",
     "transformer",
     "train",
     "operator",

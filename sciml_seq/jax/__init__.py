@@ -7,6 +7,7 @@ from .attention import MultiheadAttention
 from .depth import ACTOutput, ACTStack, ReversibleStack
 from .fields import TimeMLP
 from .ode import BlockOutput, ODEBlock, ResidualStack, block_keys
+from .pararnn import ParaRNN
 from .position import (
     ComplexOrderEncoding,
     EncodingTable,
@@ -16,13 +17,15 @@ from .position import (
     SinusoidalEncoding,
 )
 from .solve import Solution, SolveOptions, available_methods, solve
-from .ssm import LSSL, S4, S4D, load_official_state_dict
+from .ssm import LSSL, S4, S4D, S5, load_official_state_dict
 from .transformer import TransformerEncoder, TransformerField
 
 __all__ = [
     "LSSL",
     "S4",
     "S4D",
+    "S5",
+    "ParaRNN",
     "ACTOutput",
     "ACTStack",
     "BlockOutput",

@@ -1,6 +1,6 @@
 """sciml_seq.jax.ssm.scan: jax.lax.associative_scan equals a numpy float64 loop
 and the lax.scan reference (complex, odd length, h0, reverse, gradients);
-float64 (tests/jax/conftest.py).  Each associative-scan compile costs about a
+float64 (x64 switched on for these tests alone).  Each associative-scan compile costs about a
 second here, so the fast test compiles one; the rest is slow."""
 
 from __future__ import annotations
@@ -12,6 +12,15 @@ import pytest
 
 from sciml_seq.errors import ShapeError
 from sciml_seq.jax.ssm.scan import linear_scan, linear_scan_sequential
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """These tests are about float64 (against numpy to ~1e-12): x64 on, then restored."""
+    previous = jax.config.read("jax_enable_x64")
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
 
 
 def rand(key, *shape, complex_=False):
