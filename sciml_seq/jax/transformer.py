@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from ..checks import check_real
 from ..errors import ShapeError
 from ..solver import SolveOptions, solve_options
 from ..transformer import ENCODER_SOLVER, check_transformer_options
@@ -204,6 +205,7 @@ class TransformerEncoder(eqx.Module):
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
+        t_end = check_real("t_end", t_end, gt=0.0)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         enc_key, layer_key = jax.random.split(key)
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype, enc_key)

@@ -6,7 +6,7 @@ import torch
 
 from ..errors import DeviceError, DTypeError
 
-__all__ = ["check_device", "check_float_dtype", "check_like"]
+__all__ = ["check_device", "check_float_dtype", "check_like", "check_module_input"]
 
 
 def check_float_dtype(name: str, dtype: object) -> torch.dtype:
@@ -37,6 +37,19 @@ def check_like(name: str, value: torch.Tensor, like: torch.Tensor, what: str) ->
             f"{name}: expected dtype {like.dtype} (the dtype of {what}; convert one of them "
             f"with .to(dtype)); got {value.dtype}"
         )
+
+
+def check_module_input(name: str, x: object, module: torch.nn.Module) -> None:
+    """Raise unless ``x`` is a floating-point tensor on the device and of the dtype of
+    ``module``'s first floating-point parameter (metadata only: no synchronisation)."""
+    if not isinstance(x, torch.Tensor):
+        raise DTypeError(f"{name}: expected a torch.Tensor; got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise DTypeError(f"{name}: expected a floating-point tensor; got {x.dtype}")
+    for param in module.parameters():
+        if param.is_floating_point():
+            check_like(name, x, param, "the module's parameters")
+            return
 
 
 def check_device(name: str, device: object) -> torch.device:

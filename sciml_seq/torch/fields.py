@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..errors import ShapeError
 from ..fields import check_field_options
+from .checks import check_float_dtype, check_like
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {  # keys: sciml_seq.fields.ACTIVATIONS
     "tanh": torch.tanh,
@@ -53,6 +54,8 @@ class TimeMLP(nn.Module):
     ) -> None:
         super().__init__()
         check_field_options(features, hidden, depth, activation, time_conditioning)
+        if dtype is not None:
+            check_float_dtype("dtype", dtype)
         self.features = features
         self.activation = activation
         self.time_conditioning = time_conditioning
@@ -76,6 +79,7 @@ class TimeMLP(nn.Module):
             raise ShapeError(
                 f"t must have shape (batch,) = {tuple(h.shape[:1])}, got {tuple(t.shape)}"
             )
+        check_like("h", h, self.layers[0].weight, "the field's parameters")
         t_col = t[:, None].to(h.dtype)
         act = _ACTIVATIONS[self.activation]
         x = h

@@ -30,6 +30,7 @@ from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
 from .cache import cacheable_tensor
+from .checks import check_module_input
 from .regularizers import local_regularization, step_regularization, total_derivative
 from .solve import Solution, solve
 
@@ -178,6 +179,7 @@ class ODEBlock(nn.Module):
         if not isinstance(h0, Tensor) or h0.ndim < 2:
             got = tuple(h0.shape) if isinstance(h0, Tensor) else type(h0).__name__
             raise ShapeError(f"h0 must be a tensor of shape (batch, *state), got {got}")
+        check_module_input("h0", h0, self.field)
         t_end = self.t_end
         if ts is None:
             if self.training and self.steer > 0:

@@ -11,11 +11,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_real
 from ..errors import OptionError, ShapeError
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
 from ..transformer import ENCODER_SOLVER, check_transformer_options
 from .attention import MultiheadAttention, check_padding_mask
+from .checks import check_float_dtype
 from .fields import _ACTIVATIONS
 from .ode import ODEBlock, ResidualStack
 from .position import (
@@ -242,6 +244,9 @@ class TransformerEncoder(nn.Module):
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
+        t_end = check_real("t_end", t_end, gt=0.0)
+        if dtype is not None:
+            check_float_dtype("dtype", dtype)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype)
         if per_layer and depth == "ode" and self.solver.adjoint == "backsolve":

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...errors import SolverError, UnavailableError
+from ...errors import OptionError, SolverError, UnavailableError
 from ...solver import SolveOptions, failure_message, solve_options
 from ...stats import RESULTS, StepRecord
 from .core import (
@@ -134,6 +134,8 @@ def solve(
             f"method: expected one of {detect()} (what engine={opts.engine!r} provides as "
             f"installed); got {opts.method!r}"
         )
+    if not isinstance(throw, bool):
+        raise OptionError(f"throw: expected True or False; got {throw!r}")
     direction = check_inputs(field, y0, ts)
     if getattr(module, "check_problem", None) is not None:
         module.check_problem(field, y0, opts)

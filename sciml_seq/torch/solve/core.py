@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...errors import DTypeError, NonFiniteError, ShapeError
+from ...errors import DeviceError, DTypeError, NonFiniteError, ShapeError
 from ...methods import check_times
 from ...solver import SolveOptions
 from ...stats import SolveStats, StepRecord
@@ -232,6 +232,8 @@ def check_inputs(field: Field, y0: Tensor, ts: Tensor) -> int:
         raise DTypeError(
             f"ts: expected a floating-point tensor; got {getattr(ts, 'dtype', type(ts).__name__)}"
         )
+    if ts.device != y0.device:
+        raise DeviceError(f"ts: expected a tensor on y0's device ({y0.device}); got {ts.device}")
     if torch.finfo(ts.dtype).bits < torch.finfo(y0.dtype).bits:
         raise DTypeError(
             f"ts is {ts.dtype} but y0 is {y0.dtype}: times would lose precision; pass ts in "
@@ -239,6 +241,11 @@ def check_inputs(field: Field, y0: Tensor, ts: Tensor) -> int:
         )
     if isinstance(field, nn.Module):
         for name, param in field.named_parameters():
+            if param.device != y0.device:
+                raise DeviceError(
+                    f"y0: expected a tensor on the field's device ({param.device}, parameter "
+                    f"{name!r}); got {y0.device} (move one of them with .to(device))"
+                )
             if param.is_floating_point() and param.dtype != y0.dtype:
                 raise DTypeError(
                     f"field parameter {name!r} is {param.dtype} but y0 is {y0.dtype}; "
