@@ -4,6 +4,7 @@
 * :class:`S4`: diagonal-plus-low-rank state matrix, Cauchy kernel + Woodbury.
 * :class:`LSSL`: dense HiPPO state matrix, Krylov kernel (the original layer).
 * :class:`S5`: MIMO diagonal SSM (HiPPO-N init) run by a parallel scan; irregular steps.
+* :class:`ConvS5`: S5 over 2-D fields with convolutional B and C; :class:`ConvS5Operator`.
 * :func:`linear_scan`: the linear recurrence ``h_t = a_t h_{t-1} + b_t`` (parallel scan).
 * :func:`load_official_state_dict`: official ``state-spaces/s4`` checkpoints.
 * :class:`StepGenerator`: fast recurrent generation (a CUDA-graph captured step).
@@ -13,6 +14,7 @@ Sequences are ``(batch, length, channels)``; every layer returns
 ``(y, next_state)`` and has a recurrent ``step`` mode (see :class:`SSMLayer`).
 """
 
+from .convs5 import ConvS5, ConvS5Operator
 from .generate import StepGenerator
 from .lssl import LSSL, LSSLKernel
 from .mamba import InferenceParams, Mamba, from_official_state_dict
@@ -23,6 +25,8 @@ from .scan import linear_scan, linear_scan_sequential
 from .selective_scan import associative_linear_scan, selective_scan, selective_scan_ref
 
 __all__ = [
+    "ConvS5",
+    "ConvS5Operator",
     "InferenceParams",
     "Mamba",
     "associative_linear_scan",
