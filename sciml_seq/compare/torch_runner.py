@@ -2,7 +2,8 @@
 
 :func:`build_model` puts a task's head around a depth scheme;
 :func:`run_cell` trains it for the budget and measures it
-(:class:`~sciml_seq.compare.budget.Budget`).  Every cell of a seed starts from the
+(:class:`~sciml_seq.compare.budget.Budget`), each step the training core's
+(:meth:`sciml_seq.train.trainer.Trainer.train_step`).  Every cell of a seed starts from the
 same weights (encoder, field and decoder are drawn first, in that order, from
 ``torch.manual_seed(seed)``; the untied and reversible stacks copy the field)
 and sees the same batches in the same order.
@@ -161,12 +162,13 @@ def run_cell(
     backward pass of the first step), ``peak_memory_bytes`` (CUDA only),
     ``losses`` (about 50 points of the training loss) and ``train_seconds``.
     """
+    from ..train.trainer import TrainConfig, Trainer
+
     dev = torch.device(device)
     model = build_model(task, cell, sizes).to(dev)
     block = model.block
     x_train, y_train = _to(task.train.x, dev), _to(task.train.y, dev)
     w_train = _to(task.train.weight, dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=sizes.learning_rate)
     cuda = dev.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
@@ -179,24 +181,42 @@ def run_cell(
     batches = Batches(x_train.shape[0], sizes.batch_size, cell.seed)
     log = TrainingLog(cell, progress)
     activation_bytes = 0
+
+    def loss_fn(net: nn.Module, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The objective (task loss + regularisers at the budget's fraction) and the task
+        loss; the first step also counts the bytes saved for the backward pass."""
+        nonlocal activation_bytes
+        saved = SavedBytes(list(model.parameters())) if log.steps == 0 else None
+        with saved or contextlib.nullcontext():
+            pred = net(x_train[idx])
+            loss = task_loss(task, pred, y_train[idx], None if w_train is None else w_train[idx])
+            fraction = budget.fraction(log.steps, log.seconds)
+            total = loss + _penalty(block, regularization, fraction)
+        if saved is not None:
+            activation_bytes = saved.total
+        return total, loss
+
+    # the training core's step: Adam at a constant rate, no clipping, and no NaN guard (a
+    # diverging cell is a result to record, not an error); the budget decides the steps
+    trainer = Trainer(
+        model,
+        None,
+        TrainConfig(steps=1, lr=sizes.learning_rate, clip_norm=None, nan_guard=False),
+        loss_fn=loss_fn,
+        batches=(),
+        optimizer=lambda groups: torch.optim.Adam(model.parameters(), lr=sizes.learning_rate),
+        scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
+        device=dev,
+    )
     model.train()
     while not budget.done(log.steps, log.seconds):
         idx = torch.as_tensor(batches.next(), device=dev)
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        saved = SavedBytes(list(model.parameters())) if log.steps == 0 else None
-        with saved or contextlib.nullcontext():
-            pred = model(x_train[idx])
-            loss = task_loss(task, pred, y_train[idx], None if w_train is None else w_train[idx])
-            fraction = budget.fraction(log.steps, log.seconds)
-            total = loss + _penalty(block, regularization, fraction)
-        total.backward()
-        optimizer.step()
+        trainer.train_step(idx)
         sync()
         elapsed = time.perf_counter() - start
-        if saved is not None:
-            activation_bytes = saved.total
         stats = block.last_stats
+        loss = trainer.last_aux
         log.add(elapsed, loss.item(), stats.mean("nfe_forward"), stats.mean("nfe_backward"))
     record = evaluate(task, model, sizes, dev, sync)
     record.update(

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..checks import check_choice, check_int, check_real, format_choices
 from ..errors import OptionError
-from ..train.losses import LOSS_EXPONENTS
+from ..losses import LOSS_EXPONENTS
 from .geometry import grid_misfit
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..checks import check_choice
 from ..errors import ShapeError
-from ..train.losses import LOSS_EXPONENTS
+from ..losses import LOSS_EXPONENTS
 
 __all__ = ["check_scot_loss"]
 
@@ -33,7 +33,7 @@ def check_scot_loss(
     ``ShapeError`` naming ``labels`` (or ``pixel_mask``) unless its shape is the
     prediction's ``(batch, C_out, H, W)``, or naming ``channel_slices`` when its
     last boundary exceeds ``C_out``.  (The boundaries themselves are checked by
-    :func:`sciml_seq.train.losses.channel_groups`.)
+    :func:`sciml_seq.losses.channel_groups`.)
     """
     check_choice("p", p, LOSS_EXPONENTS)
     shape = tuple(prediction.shape)

@@ -11,7 +11,7 @@ Framework-free: the model enters as ``predict(x, lead) -> y`` on numpy arrays
   each from the previous prediction, compared with ``u[:, start + s * step]``.
 
 Both return an :class:`Evaluation` with per-sample relative L1 and L2 errors
-(:func:`~sciml_seq.train.losses.relative_errors`, channel groups averaged) for
+(:func:`~sciml_seq.losses.relative_errors`, channel groups averaged) for
 each lead.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..checks import check_int
 from ..errors import OptionError, ShapeError
-from .losses import relative_errors
+from ..losses import relative_errors
 from .metrics import summarize
 from .pairs import check_trajectories
 

@@ -4,7 +4,7 @@ The model acts on ONE example, ``model(x (C_in, *grid), time ()) -> (C_out, *gri
 (equinox convention; e.g. :class:`sciml_seq.jax.operator.ScOT`), and is
 ``vmap``-ed over the batch.  The same pieces as in torch:
 
-* loss: :func:`~sciml_seq.train.losses.relative_l1_loss` (the same function);
+* loss: :func:`~sciml_seq.losses.relative_l1_loss` (the same function);
 * optimizer: AdamW with the schedule of :func:`~sciml_seq.train.schedule.warmup_cosine`
   (``optax.warmup_cosine_decay_schedule``), global-norm clipping, and one
   AdamW per optimizer hint (:func:`~sciml_seq.train.param_groups.optax_labels`);
@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from ..errors import NonFiniteError
-from .losses import relative_l1_loss
+from ..losses import relative_l1_loss
 from .pairs import PairIndex, pair_batches
 from .param_groups import optax_labels
 from .schedule import warmup_cosine

@@ -1,6 +1,6 @@
 """Evaluation metrics: median relative L1 and relative L2 over samples (numpy).
 
-The per-sample errors come from :func:`sciml_seq.train.losses.relative_errors`
+The per-sample errors come from :func:`sciml_seq.losses.relative_errors`
 (any framework); here they are brought to numpy and summarised.  The median
 is numpy's (the mean of the two middle values for an even count; note that
 ``torch.median`` returns the lower one instead).
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .losses import relative_errors
+from ..losses import relative_errors
 
 __all__ = ["error_metrics", "summarize", "to_numpy"]
 

@@ -8,7 +8,9 @@ The loss and the metric follow the task's ``kind``:
   ``out (batch, length, n_classes)`` against ``y (batch, m)``; metric the
   per-symbol accuracy.
 
-:func:`fit` runs AdamW over the parameter groups of
+:func:`fit` is an adapter over the training core
+(:class:`~sciml_seq.train.trainer.Trainer`, with its NaN guard): AdamW over the
+parameter groups of
 :func:`sciml_seq.train.param_groups.param_groups` (so the SSM layers' Δ, A, B
 get their hinted learning rate and no weight decay), with a linear warm-up over
 the first 5 % of the steps, cosine decay
@@ -32,8 +34,6 @@ from torch import Tensor, nn
 from ..checks import check_choice, check_int
 from ..data.long_range import SequenceTask
 from ..errors import ShapeError
-from .param_groups import param_groups
-from .schedule import warmup_cosine
 
 __all__ = ["FitResult", "evaluate", "fit", "task_loss", "task_metric"]
 
@@ -146,20 +146,32 @@ def fit(
 
     Returns a :class:`FitResult`; the test metric is evaluated after every epoch.
     """
+    from .trainer import TrainConfig, Trainer
+
     epochs = check_int("epochs", epochs)
     batch_size = check_int("batch_size", batch_size)
     if max_steps is not None:
         max_steps = check_int("max_steps", max_steps)
     kind = _check_kind(task.kind)
-    model.to(device)
-    optimizer = torch.optim.AdamW(param_groups(model, lr, weight_decay))
     n = len(task.x_train)
     per_epoch = math.ceil(n / batch_size)
     total = per_epoch * epochs if max_steps is None else min(max_steps, per_epoch * epochs)
-    warmup = total // 20
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, total_steps=total, warmup_steps=warmup)
+    config = TrainConfig(
+        steps=total,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=total // 20,
+        clip_norm=clip if clip > 0 else None,
+        seed=seed,
     )
+
+    def loss_fn(net: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        xb, yb = batch
+        return task_loss(kind, _call(net, xb, rate), yb)
+
+    # batches are handed to train_step one by one (the epoch's permutation below)
+    trainer = Trainer(model, None, config, loss_fn=loss_fn, batches=(), device=device)
     rng = np.random.default_rng(seed)
     x_all = torch.as_tensor(task.x_train)
     y_all = torch.as_tensor(task.y_train)
@@ -173,15 +185,7 @@ def fit(
             if result.steps >= total:
                 break
             idx = order[i * batch_size : (i + 1) * batch_size]
-            xb, yb = x_all[idx].to(device), y_all[idx].to(device)
-            loss = task_loss(kind, _call(model, xb, rate), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(trainer.train_step((x_all[idx], y_all[idx])))
             result.steps += 1
         metric = evaluate(
             model, task.x_test, task.y_test, kind, device=device, rate=rate, batch_size=256

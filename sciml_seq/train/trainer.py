@@ -56,6 +56,7 @@ import torch
 
 from ..checks import check_choice, check_int, check_real
 from ..errors import NonFiniteError, OptionError
+from ..losses import REDUCTIONS, relative_l1_loss
 from . import distributed
 from .checkpoint import (
     load_checkpoint,
@@ -64,7 +65,6 @@ from .checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from .losses import REDUCTIONS, relative_l1_loss
 from .pair_dataset import PairDataset
 from .param_groups import param_groups
 from .predict import PRECISIONS, autocast

@@ -10,14 +10,17 @@ import pytest
 import torch
 
 from sciml_seq.errors import NonFiniteError
+from sciml_seq.losses import relative_errors, relative_l1_loss
 from sciml_seq.train.evaluate import one_shot
 from sciml_seq.train.jax_loop import batch_loss, jax_predictor, make_optimizer, make_step, train
-from sciml_seq.train.losses import relative_errors, relative_l1_loss
 from sciml_seq.train.pair_dataset import PairDataset
 from sciml_seq.train.pairs import pair_batches
 from sciml_seq.train.schedule import warmup_cosine
 from sciml_seq.train.trainer import TrainConfig, Trainer
 from tests.train.conftest import TinyOperator, decay_trajectories
+
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
 
 
 class TinyOperatorJax(eqx.Module):

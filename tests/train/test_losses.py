@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sciml_seq.errors import OptionError, ShapeError
-from sciml_seq.train.losses import channel_groups, relative_errors, relative_l1_loss
+from sciml_seq.losses import channel_groups, relative_errors, relative_l1_loss
 from sciml_seq.train.metrics import error_metrics, to_numpy
 from sciml_seq.train.schedule import warmup_cosine
 
@@ -136,3 +136,16 @@ def test_warmup_cosine_closed_form():
         warmup_cosine(0, total_steps=0)
     with pytest.raises(OptionError, match="min_ratio: expected a finite real number >= 0.0 and"):
         warmup_cosine(0, total_steps=10, min_ratio=2.0)
+
+
+def test_the_old_module_path_warns_and_gives_the_same_functions():
+    import importlib
+    import sys
+
+    import sciml_seq.losses as core
+
+    sys.modules.pop("sciml_seq.train.losses", None)
+    with pytest.warns(DeprecationWarning, match="sciml_seq.train.losses moved to sciml_seq.losses"):
+        old = importlib.import_module("sciml_seq.train.losses")
+    assert old.relative_l1_loss is core.relative_l1_loss
+    assert old.relative_errors is core.relative_errors

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 from jax import Array
 
+from ...losses import pooled_relative_loss
 from ...operator.loss import check_scot_loss
-from ...train.losses import pooled_relative_loss
 
 
 def scot_loss(

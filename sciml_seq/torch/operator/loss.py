@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...losses import pooled_relative_loss
 from ...operator.loss import check_scot_loss
-from ...train.losses import pooled_relative_loss
 
 
 def scot_loss(
