@@ -113,7 +113,8 @@ def build(name: str, args, dtype, length: int):
         return f"not built: {type(error).__name__}: {error}"
 
 
-def bench_scaling(args) -> list[Row]:
+def bench_scaling(args, checkpoint=None) -> list[Row]:
+    """The rows; ``checkpoint(rows)`` is called after each mixer (partial results)."""
     import torch
 
     from sciml_seq.mixers import MIXERS
@@ -168,6 +169,8 @@ def bench_scaling(args) -> list[Row]:
                 del x, run, mixer
                 if row.note and (row.note.endswith("skipped") or "Error" in row.note):
                     break
+        if checkpoint is not None:
+            checkpoint(rows)
     return rows
 
 
@@ -345,22 +348,35 @@ def main(argv: list[str] | None = None) -> str:
         args.mixers = ["softmax", *args.mixers]
     if args.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    rows = bench_scaling(args)
-    decode = bench_decoding(args)
-    header = "\n".join(
-        [
-            f"# Sequence mixers: forward + backward against length, batch {args.batch_size}, "
-            f"dim {args.dim}, heads {args.heads}, {args.dtype}",
-            "",
-            *report.header(__file__, argv, args.device, ("torch",)),
-            f"median of {args.repeats} runs after {args.warmup} warm-up run(s); "
-            f"sliding_window window={args.window} (one-sided), gmlp max_length = L (up to "
-            f"{args.gmlp_max_length}), other mixers at their defaults; "
-            f"decoding: median of {args.decode_repeats} steps",
-        ]
-    )
     name = f"mixers_{args.device}.md"
-    return report.publish(format_tables(rows, decode, args, header), args.out, name)
+
+    def header(partial: bool = False) -> str:
+        return "\n".join(
+            [
+                f"# Sequence mixers: forward + backward against length, batch {args.batch_size}, "
+                f"dim {args.dim}, heads {args.heads}, {args.dtype}",
+                "",
+                *report.header(__file__, argv, args.device, ("torch",)),
+                f"median of {args.repeats} runs after {args.warmup} warm-up run(s); "
+                f"sliding_window window={args.window} (one-sided), gmlp max_length = L (up to "
+                f"{args.gmlp_max_length}), other mixers at their defaults; "
+                f"decoding: median of {args.decode_repeats} steps"
+                + (
+                    " **(partial: written after each mixer; the run did not finish)**"
+                    if partial
+                    else ""
+                ),
+            ]
+        )
+
+    def checkpoint(rows: list[Row]) -> None:  # a run cut short still leaves its rows
+        path = args.out or report.RESULTS / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(format_tables(rows, [], args, header(partial=True)) + "\n")
+
+    rows = bench_scaling(args, checkpoint)
+    decode = bench_decoding(args)
+    return report.publish(format_tables(rows, decode, args, header()), args.out, name)
 
 
 if __name__ == "__main__":
