@@ -12,6 +12,10 @@ of three :data:`DEPTH_MODES`:
   ``h += dt * f_k(t_k, h)`` (a standard pre-norm transformer with its residual
   branches scaled by ``dt``).
 
+Every mode takes a ``mixer`` (:data:`sciml_seq.mixers.MIXERS`: dense softmax
+attention by default, or Performer, sliding-window, LSH, FNet, gMLP, Aaren) with
+its ``mixer_options``, the same in every field.
+
 Equal parameters: ``"ode"`` and ``"tied"`` hold one block, ``"untied"`` holds
 ``n_layers``.  :func:`block_parameters` counts a block exactly and
 :func:`width_for_parameters` picks the model width of a one-block encoder whose
@@ -24,6 +28,7 @@ from . import position
 from .checks import check_choice, check_int, format_choices
 from .errors import OptionError
 from .fields import ACTIVATIONS
+from .mixers import check_mixer_options
 from .position import check_heads
 from .solver import SolveOptions
 
@@ -52,8 +57,15 @@ def check_transformer_options(
     encoding: str,
     per_layer: bool,
     activation: str = "gelu",
+    mixer: str = "softmax",
+    mixer_options: dict | None = None,
 ) -> int:
-    """Validate encoder options; returns ``head_dim``.  ``OptionError`` naming the argument."""
+    """Validate encoder options; returns ``head_dim``.  ``OptionError`` naming the argument.
+
+    ``mixer`` and ``mixer_options`` are checked by
+    :func:`sciml_seq.mixers.check_mixer_options` (a rotary encoding needs a
+    mixer that takes one).
+    """
     head_dim = check_heads(dim, heads)
     check_int("mlp_hidden", mlp_hidden)
     check_choice("activation", activation, ACTIVATIONS)
@@ -76,11 +88,15 @@ def check_transformer_options(
             f"heads: expected a divisor of dim={dim} that leaves an even head_dim for "
             f"encoding='rotary' (it rotates feature pairs); got {heads} (head_dim {head_dim})"
         )
+    check_mixer_options(mixer, mixer_options, dim=dim, heads=heads, rope=encoding == "rotary")
     return head_dim
 
 
 def block_parameters(dim: int, mlp_hidden: int) -> int:
-    """Parameters of one :class:`TransformerField` (biases everywhere).
+    """Parameters of one :class:`TransformerField` with dense attention (biases everywhere).
+
+    (``mixer="performer"`` and ``"sliding_window"`` have the same count;
+    ``"lsh"`` shares Q and K: ``dim**2 + dim`` fewer.)
 
     Two LayerNorms (``2 * 2 * dim``), the time modulation ``Linear(1, 4 * dim)``
     (``8 * dim``), attention ``qkv`` and ``out`` (``4 * dim**2 + 4 * dim``) and the

@@ -21,8 +21,9 @@ from ..checks import check_real
 from ..errors import ShapeError
 from ..solver import SolveOptions, solve_options
 from ..transformer import ENCODER_SOLVER, check_transformer_options
-from .attention import MultiheadAttention, check_padding_mask
+from .attention import check_padding_mask
 from .fields import _ACTIVATIONS
+from .mixers import make_mixer
 from .ode import ODEBlock, ResidualStack
 from .position import (
     ComplexOrderEncoding,
@@ -46,7 +47,9 @@ class TransformerField(eqx.Module):
     As :class:`sciml_seq.torch.transformer.TransformerField`:
     ``f(t, h) = attention(n_1(h) + bias) + mlp(n_2(h))``,
     ``n_i(h) = LayerNorm_i(h) * (1 + gamma_i(t)) + beta_i(t)``, ``[gamma_1, beta_1,
-    gamma_2, beta_2] = time(t)`` (zero-initialised ``Linear(1, 4 * dim)``).
+    gamma_2, beta_2] = time(t)`` (zero-initialised ``Linear(1, 4 * dim)``);
+    ``attention`` is the ``mixer`` (:func:`sciml_seq.jax.mixers.make_mixer` with
+    ``mixer_options``; dense :class:`MultiheadAttention` by default).
 
     Call: ``__call__(t, h, positions=None, *, padding_mask=None, causal=False, bias=None)``
     with a scalar ``t``, ``h (length, dim)``, ``positions (length,)`` (needed with
@@ -57,7 +60,7 @@ class TransformerField(eqx.Module):
     norm1: eqx.nn.LayerNorm
     norm2: eqx.nn.LayerNorm
     time: eqx.nn.Linear
-    attention: MultiheadAttention
+    attention: eqx.Module
     mlp_in: eqx.nn.Linear
     mlp_out: eqx.nn.Linear
     dim: int = eqx.field(static=True)
@@ -72,11 +75,13 @@ class TransformerField(eqx.Module):
         activation: str = "gelu",
         rope_base: float | None = None,
         dtype=None,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
         key: Array,
     ) -> None:
         encoding = "none" if rope_base is None else "rotary"
         head_dim = check_transformer_options(
-            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation
+            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation, mixer, mixer_options
         )
         self.dim, self.activation = int(dim), activation
         rope = None if rope_base is None else RotaryEncoding(head_dim, rope_base)
@@ -84,7 +89,9 @@ class TransformerField(eqx.Module):
         self.norm1 = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
         self.norm2 = eqx.nn.LayerNorm(dim, eps=1e-5, dtype=dtype)
         self.time = _zero_linear(eqx.nn.Linear(1, 4 * dim, dtype=dtype, key=k_time))
-        self.attention = MultiheadAttention(dim, heads, rope=rope, dtype=dtype, key=k_att)
+        self.attention = make_mixer(
+            mixer, dim, heads, rope=rope, dtype=dtype, key=k_att, **dict(mixer_options or {})
+        )
         self.mlp_in = eqx.nn.Linear(dim, mlp_hidden, dtype=dtype, key=k_in)
         self.mlp_out = eqx.nn.Linear(mlp_hidden, dim, dtype=dtype, key=k_out)
 
@@ -162,7 +169,9 @@ class TransformerEncoder(eqx.Module):
     :class:`sciml_seq.torch.transformer.TransformerEncoder`, plus ``key``: the
     solve options of ``depth="ode"`` are ``solver=SolveOptions(...)`` or its
     fields as keywords, by default :data:`sciml_seq.transformer.ENCODER_SOLVER`
-    (keywords change it), kept as the static field ``solver``.
+    (keywords change it), kept as the static field ``solver``.  ``mixer`` and
+    ``mixer_options`` as in torch; a performer's random features are redrawn by
+    :func:`sciml_seq.jax.mixers.performer.redraw_features` (no training mode here).
 
     Call: ``__call__(x, positions, *, padding_mask=None, causal=False)`` with
     ``x (length, dim)``, ``positions (length,)``; returns ``(length, dim)``.
@@ -173,6 +182,7 @@ class TransformerEncoder(eqx.Module):
     norm: eqx.nn.LayerNorm
     dim: int = eqx.field(static=True)
     depth: str = eqx.field(static=True)
+    mixer: str = eqx.field(static=True)
     encoding_name: str = eqx.field(static=True)
     per_layer: bool = eqx.field(static=True)
     n_layers: int = eqx.field(static=True)
@@ -193,6 +203,8 @@ class TransformerEncoder(eqx.Module):
         activation: str = "gelu",
         t_end: float = 1.0,
         dtype=None,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
         key: Array,
         solver: SolveOptions | None = None,
         **options: Any,
@@ -200,13 +212,23 @@ class TransformerEncoder(eqx.Module):
         self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("jax")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
-            dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
+            dim,
+            heads,
+            mlp_hidden,
+            depth,
+            n_layers,
+            encoding,
+            per_layer,
+            activation,
+            mixer,
+            mixer_options,
         )
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
         self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
         t_end = check_real("t_end", t_end, gt=0.0)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
+        self.mixer = mixer
         enc_key, layer_key = jax.random.split(key)
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype, enc_key)
         count = n_layers if depth == "untied" else 1
@@ -218,6 +240,8 @@ class TransformerEncoder(eqx.Module):
                 activation=activation,
                 rope_base=rope_base,
                 dtype=dtype,
+                mixer=mixer,
+                mixer_options=mixer_options,
                 key=k,
             )
             for k in jax.random.split(layer_key, count)

@@ -16,9 +16,10 @@ from ..errors import OptionError, ShapeError
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
 from ..transformer import ENCODER_SOLVER, check_transformer_options
-from .attention import MultiheadAttention, check_padding_mask
+from .attention import check_padding_mask
 from .checks import check_float_dtype
 from .fields import _ACTIVATIONS
+from .mixers import make_mixer
 from .ode import ODEBlock, ResidualStack
 from .position import (
     ComplexOrderEncoding,
@@ -55,9 +56,13 @@ class TransformerField(nn.Module):
     rope_base: ``None``, or the base of a :class:`RotaryEncoding` applied to the
         queries and keys at ``positions``.
     dtype: parameter dtype.
+    mixer: the token mixer, one of :data:`sciml_seq.mixers.MIXERS` (default
+        ``"softmax"``: :class:`~sciml_seq.torch.attention.MultiheadAttention`).
+    mixer_options: its keyword options (:func:`sciml_seq.mixers.check_mixer_options`).
 
     Parameters (names): ``norm1``, ``norm2`` (``LayerNorm(dim)``, ``eps=1e-5``),
-    ``time`` (``Linear(1, 4 * dim)``), ``attention`` (:class:`MultiheadAttention`),
+    ``time`` (``Linear(1, 4 * dim)``), ``attention`` (the mixer, built by
+    :func:`sciml_seq.torch.mixers.make_mixer`; :class:`MultiheadAttention` by default),
     ``mlp_in`` (``Linear(dim, mlp_hidden)``), ``mlp_out`` (``Linear(mlp_hidden, dim)``).
 
     Call: ``forward(t, h, positions=None, *, padding_mask=None, causal=False, bias=None,
@@ -76,11 +81,13 @@ class TransformerField(nn.Module):
         activation: str = "gelu",
         rope_base: float | None = None,
         dtype: torch.dtype | None = None,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         encoding = "none" if rope_base is None else "rotary"
         head_dim = check_transformer_options(
-            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation
+            dim, heads, mlp_hidden, "ode", 1, encoding, False, activation, mixer, mixer_options
         )
         self.dim, self.activation = int(dim), activation
         rope = None if rope_base is None else RotaryEncoding(head_dim, rope_base)
@@ -89,7 +96,9 @@ class TransformerField(nn.Module):
         self.time = nn.Linear(1, 4 * dim, dtype=dtype)
         nn.init.zeros_(self.time.weight)
         nn.init.zeros_(self.time.bias)
-        self.attention = MultiheadAttention(dim, heads, rope=rope, dtype=dtype)
+        self.attention = make_mixer(
+            mixer, dim, heads, rope=rope, dtype=dtype, **dict(mixer_options or {})
+        )
         self.mlp_in = nn.Linear(dim, mlp_hidden, dtype=dtype)
         self.mlp_out = nn.Linear(mlp_hidden, dim, dtype=dtype)
 
@@ -205,6 +214,10 @@ class TransformerEncoder(nn.Module):
         (FLOATER's) ``hidden``/``init``/``method``/...; for ``"rotary"``: ``base``).
     t_end: the span of the ``ODEBlock`` of ``depth="ode"`` (also sets the discrete grid).
     dtype: parameter dtype.
+    mixer, mixer_options: the token mixer of every field (see :class:`TransformerField`
+        and :mod:`sciml_seq.mixers`); ``"softmax"`` (dense attention) by default.  A
+        performer built with ``redraw=True`` gets new random features at every
+        forward in training mode (before the solve: one vector field per solve).
     solver, **options: the :class:`~sciml_seq.solver.SolveOptions` of ``depth="ode"``
         (or its fields as keywords), by default
         :data:`sciml_seq.transformer.ENCODER_SOLVER` (``rtol=1e-3, atol=1e-4,
@@ -232,6 +245,8 @@ class TransformerEncoder(nn.Module):
         activation: str = "gelu",
         t_end: float = 1.0,
         dtype: torch.dtype | None = None,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
         solver: SolveOptions | None = None,
         **options: Any,
     ) -> None:
@@ -239,7 +254,16 @@ class TransformerEncoder(nn.Module):
         self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("torch")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
-            dim, heads, mlp_hidden, depth, n_layers, encoding, per_layer, activation
+            dim,
+            heads,
+            mlp_hidden,
+            depth,
+            n_layers,
+            encoding,
+            per_layer,
+            activation,
+            mixer,
+            mixer_options,
         )
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
@@ -248,6 +272,7 @@ class TransformerEncoder(nn.Module):
         if dtype is not None:
             check_float_dtype("dtype", dtype)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
+        self.mixer = mixer
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype)
         if per_layer and depth == "ode" and self.solver.adjoint == "backsolve":
             # The backsolve adjoint differentiates the field's parameters only, and a
@@ -261,7 +286,14 @@ class TransformerEncoder(nn.Module):
         count = n_layers if depth == "untied" else 1
         self.layers = nn.ModuleList(
             TransformerField(
-                dim, heads, mlp_hidden, activation=activation, rope_base=rope_base, dtype=dtype
+                dim,
+                heads,
+                mlp_hidden,
+                activation=activation,
+                rope_base=rope_base,
+                dtype=dtype,
+                mixer=mixer,
+                mixer_options=mixer_options,
             )
             for _ in range(count)
         )
@@ -299,12 +331,13 @@ class TransformerEncoder(nn.Module):
             # missing value included, reach no valid output and no adaptive step size
             check_padding_mask(padding_mask, x)
             h = torch.where(padding_mask[..., None], h, torch.zeros((), dtype=h.dtype))
+        if self.training:
+            for layer in self.layers:  # a performer's redraw=True: new features per forward
+                if getattr(layer.attention, "redraw_in_training", False):
+                    layer.attention.redraw()
         first = self.layers[0]  # every layer's RoPE has the same head_dim and base
-        rope_angles = (
-            None
-            if first.attention.rope is None
-            else first.attention.rope.angles(positions, first.norm1.weight.dtype)
-        )
+        rope = getattr(first.attention, "rope", None)
+        rope_angles = None if rope is None else rope.angles(positions, first.norm1.weight.dtype)
         bound = [
             BoundField(f, positions, padding_mask, causal, bias, rope_angles) for f in self.layers
         ]
