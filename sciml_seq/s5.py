@@ -34,8 +34,10 @@ from .math.hippo import check_state_size, nplr
 from .ssm import check_common
 
 __all__ = [
+    "CONV_PADDINGS",
     "S5_DISCRETIZATIONS",
     "S5Init",
+    "check_kernel_size",
     "check_s5",
     "hippo_n",
     "s5_init",
@@ -44,6 +46,8 @@ __all__ = [
 
 #: Discretisations of S5 (the official ``discretize_zoh`` / ``discretize_bilinear``).
 S5_DISCRETIZATIONS: tuple[str, ...] = ("zoh", "bilinear")
+#: Boundary handling of ConvS5's ``k x k`` convolutions: zero padding or periodic.
+CONV_PADDINGS: tuple[str, ...] = ("zeros", "circular")
 #: Flax's ``lecun_normal`` is a standard normal truncated to [-2, 2] divided by
 #: this number (its standard deviation), times ``1/sqrt(fan_in)``.
 _TRUNC_STD = 0.87962566103423978
@@ -114,3 +118,13 @@ def check_s5(
             f"HiPPO-N of even size d_state/blocks); got {blocks!r}"
         )
     return check_choice("disc", disc, S5_DISCRETIZATIONS)
+
+
+def check_kernel_size(kernel_size: object) -> int:
+    """ConvS5's ``kernel_size``: an odd integer >= 1 (a centred 'same' convolution)."""
+    k = check_int("kernel_size", kernel_size)
+    if k % 2 == 0:
+        raise OptionError(
+            f"kernel_size: expected an odd integer >= 1 (a centred 'same' convolution); got {k}"
+        )
+    return k

@@ -139,3 +139,60 @@ def test_torch_and_jax_agree(kwargs, full):
     jax_to_torch(jlayer, other)
     for name, value in tlayer.state_dict().items():
         torch.testing.assert_close(other.state_dict()[name], value, rtol=0, atol=0)
+
+
+@eqx.filter_jit
+def jax_convs5(layer, u, s0, dt, with_steps):
+    def loss(params, static):
+        layer = eqx.combine(params, static)
+        y, last = jax.vmap(lambda x, s, d: layer(x, s, rate=1.5, dt=d))(u, s0, dt)
+        return jnp.sum(jnp.sin(y)), (y, last)
+
+    params, static = eqx.partition(layer, eqx.is_inexact_array)
+    (_, (y, last)), grads = jax.value_and_grad(loss, has_aux=True)(params, static)
+    out = {"y": y, "next_state": last}
+    if with_steps:
+
+        def run(x, s, d):
+            def body(s, xd):
+                y, s = layer.step(xd[0], s, rate=1.5, dt=xd[1])
+                return s, y
+
+            s, ys = jax.lax.scan(body, s, (x, d))
+            return ys, s
+
+        out["y_step"], out["state_step"] = jax.vmap(run)(u, s0, dt)
+    return out, grads
+
+
+@pytest.mark.slow  # ~4 s of JAX compiling on an idle 2-core CPU; the S5 case above is fast
+@pytest.mark.parametrize("with_steps", [False, True], ids=["scan", "steps"])
+def test_convs5_torch_and_jax_agree(with_steps):
+    """ConvS5 with a state, irregular steps and a rate: outputs and gradients (torch's
+    parallel scan against JAX's sequential one without steps, parallel with them)."""
+    kwargs = {"d_state": 4, "kernel_size": 3, "padding": "circular", "dt_min": 0.1}
+    scan = "parallel" if with_steps else "sequential"
+    torch.manual_seed(0)
+    tlayer = tssm.ConvS5(2, dtype=torch.float64, scan=scan, **kwargs)
+    jlayer = twin(tlayer, jssm.ConvS5, 2, scan=scan, **kwargs)
+    tlayer.scan = "parallel"
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((2, 4, 2, 5, 4))
+    s0 = rng.standard_normal((2, 2, 5, 4)) + 1j * rng.standard_normal((2, 2, 5, 4))
+    dt = 0.2 + rng.random((2, 4))
+    y, last = tlayer(*(torch.as_tensor(x) for x in (u, s0)), rate=1.5, dt=torch.as_tensor(dt))
+    names = [n for n, _ in tlayer.named_parameters()]
+    t_grads = torch.autograd.grad(torch.sin(y).sum(), list(tlayer.parameters()))
+    j_out, j_grads = jax_convs5(jlayer, *(jnp.asarray(x) for x in (u, s0, dt)), with_steps)
+    expected = {"y": y, "next_state": last}
+    if with_steps:
+        expected.update(y_step=y, state_step=last)
+    for key, value in expected.items():
+        np.testing.assert_allclose(
+            np.asarray(j_out[key]), value.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=key
+        )
+    j_named = _jax_arrays(j_grads)
+    for name, g in zip(names, t_grads, strict=True):
+        np.testing.assert_allclose(
+            np.asarray(j_named[name]), g.numpy(), rtol=1e-9, atol=1e-11, err_msg=name
+        )

@@ -30,26 +30,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...checks import check_choice, check_int
-from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
-from ...s5 import check_s5, s5_init, trunc_normal_scale
+from ...errors import DTypeError, NonFiniteError, ShapeError
+from ...s5 import CONV_PADDINGS, check_kernel_size, check_s5, s5_init, trunc_normal_scale
 from ...ssm import check_rate, hints
 from .s4d import complex_dtype, real_dtype
 from .s5 import check_dt, s5_discretize
 from .scan import SCAN_METHODS, linear_scan
 
 __all__ = ["CONV_PADDINGS", "ConvS5", "ConvS5Operator"]
-
-#: Boundary handling of the ``k x k`` convolutions: zero padding or periodic.
-CONV_PADDINGS: tuple[str, ...] = ("zeros", "circular")
-
-
-def check_kernel_size(kernel_size: object) -> int:
-    k = check_int("kernel_size", kernel_size)
-    if k % 2 == 0:
-        raise OptionError(
-            f"kernel_size: expected an odd integer >= 1 (a centred 'same' convolution); got {k}"
-        )
-    return k
 
 
 def _conv(x: Tensor, weight: Tensor, padding: str) -> Tensor:
