@@ -39,7 +39,7 @@ from ...errors import DeviceError, DTypeError, OptionError, ShapeError
 from ...kernels.common import on_device
 from ...ssm import check_rate
 from ..checks import check_float_dtype
-from .s4d import SSMLayer
+from .layer import SSMLayer
 
 __all__ = ["GRAPH_MODES", "StepGenerator"]
 

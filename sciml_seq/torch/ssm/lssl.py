@@ -25,7 +25,7 @@ from ...ssm import (
     dense_init,
 )
 from .kernels import krylov, power
-from .s4d import SSMLayer, init_log_dt, real_dtype
+from .layer import SSMLayer, init_log_dt, real_dtype
 
 __all__ = ["LSSL", "LSSLKernel"]
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ...ssm import check_backend, check_common, dplr_init, retune_ctilde
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
-from .s4d import (
+from .layer import (
     SSMLayer,
     as_complex,
     complex_dtype,

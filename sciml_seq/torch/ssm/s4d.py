@@ -9,65 +9,37 @@ The core, in a few lines (``models/s4/s4d.py`` of state-spaces/s4 is the model):
     y = causal_conv(u, K) + D u                   # FFT, float32 or wider
     out = GLU(Linear(GELU(y)))                    # the official S4Block head
 
-and everything else in this file is the complete layer: recurrent steps,
-state forwarding, bidirectional kernels, rate change, checks.  The shared
-layer logic (:class:`SSMLayer`) is also the base of :class:`~sciml_seq.torch.ssm.S4`
-and :class:`~sciml_seq.torch.ssm.LSSL`.
+and the rest of this file is the S4D kernel's math (initialisations,
+discretisations, Vandermonde backends, the diagonal recurrence).  The layer
+around it (recurrent steps, state forwarding, bidirectional kernels, rate
+change, checks) is :class:`~sciml_seq.torch.ssm.layer.SSMLayer`, shared with
+S4 and LSSL; official checkpoints load with
+:func:`~sciml_seq.torch.ssm.official.load_official_state_dict`; the idea in
+about 60 runnable lines is :mod:`sciml_seq.torch.ssm.s4d_minimal`.
 """
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...checks import check_choice, check_int
-from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
+from ...checks import check_choice
 from ...ssm import (
     DISCRETIZATIONS,
     check_backend,
     check_common,
-    check_rate,
     diag_init,
-    hints,
-    kernel_length,
-    official_to_sciml,
-    read_official,
 )
-from ..checks import check_like
-from .kernels import causal_conv, two_sided_kernel, vandermonde, vandermonde_transpose
+from .kernels import vandermonde, vandermonde_transpose
+from .layer import SSMLayer as SSMLayer
+from .layer import as_complex as as_complex
+from .layer import complex_dtype as complex_dtype
+from .layer import init_complex_normal as init_complex_normal
+from .layer import init_log_dt as init_log_dt
+from .layer import real_dtype as real_dtype
+from .official import load_official_state_dict as load_official_state_dict
 
 __all__ = ["S4D", "S4DKernel", "SSMLayer", "load_official_state_dict"]
-
-
-def real_dtype(param: Tensor) -> torch.dtype:
-    """Compute dtype of the SSM: the parameters' dtype, at least float32."""
-    return torch.promote_types(param.dtype, torch.float32)
-
-
-def complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
-def as_complex(pairs: Tensor, dtype: torch.dtype) -> Tensor:
-    """Real pairs ``(..., 2)`` -> complex ``(...)`` in the complex dtype matching ``dtype``."""
-    return torch.view_as_complex(pairs.to(dtype).contiguous())
-
-
-def init_log_dt(d_model: int, dt_min: float, dt_max: float, dtype) -> Tensor:
-    """``log Δ`` with Δ log-uniform in ``[dt_min, dt_max]``, shape ``(H, 1)``."""
-    lo, hi = math.log(dt_min), math.log(dt_max)
-    return torch.rand(d_model, 1, dtype=dtype) * (hi - lo) + lo
-
-
-def init_complex_normal(*shape: int, dtype) -> Tensor:
-    """Complex normal as real pairs ``(*shape, 2)``: re and im each with variance 1/2."""
-    return torch.randn(*shape, 2, dtype=dtype) * math.sqrt(0.5)
 
 
 class S4DKernel(nn.Module):
@@ -173,187 +145,6 @@ class S4DKernel(nn.Module):
         return (self.H, self.N2), complex_dtype(real_dtype(self.inv_dt))
 
 
-class SSMLayer(nn.Module):
-    """The full layer around an SSM kernel (the official ``S4Block`` + ``FFTConv``).
-
-    ``u (B, L, H) -> y_ssm = causal_conv(u, K) + D u`` (channels flattened
-    ``(c h)``) ``-> GELU (exact erf) -> dropout -> Linear(C·H, 2H) -> GLU``.
-    Subclasses build ``self.kernel`` and call :meth:`_build`.
-    """
-
-    kernel: nn.Module
-    _hinted: tuple[str, ...] = ()
-    _official_kind: str | None = None
-
-    def _build(
-        self,
-        d_model: int,
-        d_state: int,
-        l_max: int | None,
-        channels: int,
-        bidirectional: bool,
-        dropout: float,
-        lr: float | None,
-        wd: float,
-        check_finite: bool,
-        dtype: torch.dtype | None,
-    ) -> None:
-        self.d_model, self.d_state, self.l_max = int(d_model), int(d_state), l_max
-        self.channels, self.bidirectional = int(channels), bool(bidirectional)
-        self.lr, self.wd, self.check_finite = lr, float(wd), bool(check_finite)
-        dtype = torch.get_default_dtype() if dtype is None else dtype
-        self.D = nn.Parameter(torch.randn(self.channels, self.d_model, dtype=dtype))
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.output_linear = nn.Sequential(
-            nn.Linear(self.channels * self.d_model, 2 * self.d_model, dtype=dtype),
-            nn.GLU(dim=-1),
-        )
-
-    @property
-    def optim_hints(self) -> dict[str, dict[str, float]]:
-        """Optimizer hints of Δ, A, B (and P): ``{"kernel.inv_dt": {"lr": ..}, ...}``.
-
-        Paths are ``state_dict`` names relative to this layer; see
-        :func:`sciml_seq.train.param_groups.param_groups`.
-        """
-        return hints(tuple(f"kernel.{n}" for n in self._hinted), self.lr, self.wd)
-
-    # ------------------------------------------------------------------- checks
-    def _check_input(self, u: Tensor, name: str, shape: str, ndim: int) -> None:
-        if not isinstance(u, Tensor):
-            raise DTypeError(f"{name}: expected a torch.Tensor; got {type(u).__name__}")
-        if u.ndim != ndim or u.shape[-1] != self.d_model or (ndim == 3 and u.shape[1] < 1):
-            raise ShapeError(
-                f"{name}: expected shape {shape} with {self.d_model} channels (d_model); "
-                f"got {tuple(u.shape)}"
-            )
-        if not u.is_floating_point():
-            raise DTypeError(f"{name}: expected a floating-point tensor; got {u.dtype}")
-        check_like(name, u, self.D, "the layer's parameters")
-        if self.check_finite and not bool(torch.isfinite(u).all()):
-            raise NonFiniteError(f"{name}: expected finite values; got NaN or infinity")
-
-    def _check_state(self, state: object, batch: int) -> Tensor:
-        shape, dtype = self.kernel.state_spec()
-        want = (batch, *shape)
-        if state is None or not isinstance(state, Tensor):
-            raise OptionError(
-                f"state: expected the {want} tensor returned by default_state({batch}) "
-                f"(call default_state before the first step); got {state!r}"
-            )
-        if tuple(state.shape) != want:
-            raise ShapeError(
-                f"state: expected shape {want} (batch, d_model, state size) as returned by "
-                f"default_state({batch}); got {tuple(state.shape)}"
-            )
-        if state.is_complex() != dtype.is_complex:
-            kind = "complex" if dtype.is_complex else "real"
-            raise DTypeError(f"state: expected a {kind} tensor ({dtype}); got {state.dtype}")
-        if state.device != self.D.device or state.dtype != dtype:
-            check_like("state", state, torch.empty((), dtype=dtype, device=self.D.device),
-                       "default_state()")  # fmt: skip
-        return state
-
-    def _no_state_bidirectional(self, what: str) -> None:
-        if self.bidirectional:
-            raise OptionError(
-                f"{what}: a bidirectional layer (bidirectional=True) is not causal and has "
-                f"no recurrent state; build it with bidirectional=False"
-            )
-
-    # ---------------------------------------------------------------- conv mode
-    def ssm(self, u: Tensor, state: Tensor | None = None, rate: float = 1.0):
-        """The linear SSM part: ``(y_ssm (B, L, C·H), next_state or None)``.
-
-        ``y_ssm = causal_conv(u, K) + D u`` (+ the response to ``state``), computed
-        with autocast disabled in float32 or wider (float64 stays float64), then
-        cast back to ``u.dtype``.
-        """
-        rate = check_rate(rate)
-        self._check_input(u, "u", "(batch, length, channels)", 3)
-        B, L, _ = u.shape
-        if state is not None:
-            self._no_state_bidirectional("state")
-            state = self._check_state(state, B)
-        Lk = kernel_length(L, self.l_max, rate)
-        with torch.autocast(device_type=u.device.type, enabled=False):
-            dtype = torch.promote_types(u.dtype, real_dtype(self.D))
-            x = u.transpose(1, 2).to(dtype)  # (B, H, L)
-            K, K_state = self.kernel(L if state is not None else Lk, rate=rate, state=state)
-            K = K[..., :Lk].to(dtype)
-            if self.bidirectional:
-                y = causal_conv(x, two_sided_kernel(K, L), n=Lk + L)
-            else:
-                y = causal_conv(x, K)
-            y = y + x.unsqueeze(1) * self.D.to(dtype)[None, :, :, None]
-            next_state = None
-            if state is not None:
-                y = y + K_state.to(dtype)
-                next_state = self.kernel.forward_state(x, state, rate)
-            y = y.reshape(B, self.channels * self.d_model, L).transpose(1, 2)
-        return y.to(u.dtype), next_state
-
-    def _head(self, y: Tensor) -> Tensor:
-        return self.output_linear(self.dropout(F.gelu(y)))
-
-    def forward(self, u: Tensor, state: Tensor | None = None, rate: float = 1.0):
-        """``u`` (B, L, H) -> ``(y (B, L, H), next_state)``.
-
-        ``state`` (from :meth:`default_state` or a previous call) makes this run a
-        chunk: the output includes the state's response and ``next_state`` is the
-        state after the chunk; without it ``next_state`` is None.  ``rate``
-        multiplies Δ (a layer trained at one sampling rate, run at another).
-        """
-        y, next_state = self.ssm(u, state, rate)
-        return self._head(y), next_state
-
-    # ---------------------------------------------------------------- step mode
-    def default_state(self, batch: int) -> Tensor:
-        """Zero state ``(batch, H, state size)`` (complex for S4D/S4, real for LSSL)."""
-        self._no_state_bidirectional("default_state")
-        batch = check_int("batch", batch)
-        shape, dtype = self.kernel.state_spec()
-        return torch.zeros(batch, *shape, dtype=dtype, device=self.D.device)
-
-    def step_params(self, rate: float = 1.0) -> dict[str, Tensor]:
-        """The discretised matrices :meth:`step` uses; compute once per generation."""
-        return self.kernel.step_params(check_rate(rate))
-
-    def step(
-        self,
-        u_t: Tensor,
-        state: Tensor,
-        *,
-        params: dict[str, Tensor] | None = None,
-        rate: float = 1.0,
-    ):
-        """One recurrent step: ``u_t`` (B, H) -> ``(y_t (B, H), next state)``.
-
-        The output reads the state after absorbing ``u_t``, as the official code.
-        ``params`` (from :meth:`step_params`) saves recomputing the
-        discretisation every step; otherwise it is computed at ``rate``.
-        """
-        self._no_state_bidirectional("step")
-        self._check_input(u_t, "u_t", "(batch, channels)", 2)
-        state = self._check_state(state, u_t.shape[0])
-        if params is None:
-            params = self.step_params(rate)
-        return self.step_unchecked(u_t, state, params)
-
-    def step_unchecked(self, u_t: Tensor, state: Tensor, params: dict[str, Tensor]):
-        """:meth:`step` without the input checks (no host sync: safe to capture in a CUDA graph).
-
-        Used by :class:`~sciml_seq.torch.ssm.StepGenerator`; ``params`` from :meth:`step_params`.
-        """
-        with torch.autocast(device_type=u_t.device.type, enabled=False):
-            dtype = torch.promote_types(u_t.dtype, real_dtype(self.D))
-            x = u_t.to(dtype)
-            y, new_state = self.kernel.step(x, state, params)
-            y = y.to(dtype) + x.unsqueeze(1) * self.D.to(dtype)
-            y = y.reshape(x.shape[0], self.channels * self.d_model)
-        return self._head(y.to(u_t.dtype)), new_state
-
-
 class S4D(SSMLayer):
     """Diagonal state-space layer (S4D), the official ``S4Block(mode="diag")``.
 
@@ -444,47 +235,3 @@ class S4D(SSMLayer):
         self._build(
             d_model, d_state, l_max, channels, bidirectional, dropout, lr, wd, check_finite, dtype
         )
-
-
-def load_official_state_dict(
-    module: SSMLayer, source: str | os.PathLike | Mapping[str, Any]
-) -> SSMLayer:
-    """Load official ``state-spaces/s4`` parameters into an :class:`S4D` or :class:`S4`, in place.
-
-    ``source`` is an official ``S4Block`` ``state_dict`` (``layer.kernel.*``,
-    ``layer.D``, ``output_linear.0.*``), the minimal ``s4d.py`` ``S4D`` one (into
-    an :class:`S4D` built with ``init="lin", disc="zoh"``; its opposite sign of
-    ``Im λ`` is conjugated away), or an ``.npz`` holding either with a ``param/``
-    prefix (the shared reference fixtures).  A DPLR C-tilde is re-tuned from the
-    official ``l_kernel`` to ``module.l_max``.  See
-    :func:`sciml_seq.ssm.official_to_sciml`.
-
-    Raises
-    ------
-    OptionError: a parameter is missing on one side; ShapeError: shapes differ.
-    """
-    kind = getattr(module, "_official_kind", None)
-    if kind is None:
-        raise OptionError(
-            f"module: expected an S4D or S4 layer (official checkpoints exist for those); "
-            f"got {type(module).__name__}"
-        )
-    mapped = official_to_sciml(read_official(source), kind=kind, l_max=module.l_max)
-    target = module.state_dict()
-    missing = sorted(set(target) - set(mapped))
-    extra = sorted(set(mapped) - set(target))
-    if missing or extra:
-        raise OptionError(
-            f"source: parameters do not match the {type(module).__name__} layer "
-            f"(missing: {missing}, unexpected: {extra}); build it with the official sizes"
-        )
-    with torch.no_grad():
-        for name, value in mapped.items():
-            if tuple(value.shape) != tuple(target[name].shape):
-                raise ShapeError(
-                    f"source: parameter {name!r} has shape {tuple(value.shape)} but the layer "
-                    f"expects {tuple(target[name].shape)}; build it with the official sizes "
-                    f"(d_model, d_state, channels, bidirectional)"
-                )
-            target[name].copy_(torch.as_tensor(value))
-    return module
