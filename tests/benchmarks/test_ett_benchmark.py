@@ -1,10 +1,10 @@
-"""benchmarks/ett_forecasting.py: a tiny run on ETTh1 (../shared) and its building blocks."""
+"""benchmarks/ett_forecasting.py: a tiny grid run on ETTh1 (../shared) and its option checks."""
 
 from __future__ import annotations
 
 import importlib
+import statistics
 
-import numpy as np
 import pytest
 
 from sciml_seq.data.timeseries import (
@@ -22,8 +22,6 @@ from .conftest import BENCHMARKS, table_lines
 
 torch = pytest.importorskip("torch")
 
-MODELS = ["linear", "s4d", "transformer-ode", "transformer-tied"]
-
 
 @pytest.fixture
 def ett(monkeypatch):
@@ -32,13 +30,20 @@ def ett(monkeypatch):
     return importlib.import_module("ett_forecasting")
 
 
-def table_rows(text: str) -> dict[str, dict[str, str]]:
-    """The table's rows by model name, each a dict column title -> cell."""
-    lines = table_lines(text)
-    titles = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    rows = [dict(zip(titles, (c.strip() for c in line.strip("|").split("|")), strict=True))
-            for line in lines[1:]]  # fmt: skip
-    return {row["model"]: row for row in rows}
+def rows_of(text: str, first_title: str) -> list[dict[str, str]]:
+    """The rows of the table whose first column is ``first_title``, as dicts title -> cell."""
+    tables, current = [], []
+    for line in table_lines(text):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "data":  # a header row starts a table
+            current = [cells]
+            tables.append(current)
+        else:
+            current.append(cells)
+    for table in tables:
+        if table[0][1] == first_title:
+            return [dict(zip(table[0], row, strict=True)) for row in table[1:]]
+    raise AssertionError(f"no table with column {first_title!r}")
 
 
 def first_windows_from_file(lo: int, n: int, scaler: StandardScaler) -> WindowSource:
@@ -48,81 +53,81 @@ def first_windows_from_file(lo: int, n: int, scaler: StandardScaler) -> WindowSo
 
 
 @pytest.mark.skipif(not ETTH1.is_file(), reason=f"ETTh1 not found at {ETTH1} (not shipped)")
-def test_tiny_run_has_every_row_and_the_library_linear_scores(run_script, ett):
-    text = run_script("ett_forecasting", ["--tiny", "--params", "2000"])
-    rows = table_rows(text)
-    assert list(rows) == MODELS
-    n_train, n_val, n_test = ett.TINY_WINDOWS
-    assert f"{n_train} / {n_val} / {n_test} train / val / test windows" in text
+def test_tiny_grid_run_reports_mean_and_std_and_the_library_linear_scores(run_script, ett):
+    argv = ["--tiny", "--datasets", "ETTh1", "--horizons", "96", "--inputs", "96", "--seeds",
+            "0,1", "--models", "linear,nlinear-cf,dlinear", "--budget-seconds", "0.2"]  # fmt: skip
+    text = run_script("ett_forecasting", argv)
+    rows = {row["model"]: row for row in rows_of(text, "horizon")}
+    assert list(rows) == ["linear", "nlinear-cf", "dlinear"]
+    assert "the first 64 / 16 / 16 train / val / test windows only" in text
     # the linear row is fit_linear_forecaster + evaluate_forecaster on the same first windows,
     # here cut from the file's rows with the scaler of the whole training split
     (_, train_stop), _, (test_start, _) = split_borders(1, 96)
     scaler = StandardScaler.fit(read_ett(ETTH1).values[:train_stop])
+    n_train, _, n_test = ett.TINY_WINDOWS
     model = fit_linear_forecaster(first_windows_from_file(0, n_train, scaler))
     expected = evaluate_forecaster(model, first_windows_from_file(test_start, n_test, scaler))
     linear = rows["linear"]
-    assert linear["test MSE"] == f"{expected.mse:.4f}"
-    assert linear["test MAE"] == f"{expected.mae:.4f}"
-    assert linear["MSE / linear"] == "1.000" and linear["params"] == str(96 * 96)
-    for name in MODELS[1:]:
-        row = rows[name]
-        assert int(row["steps"]) >= 1 and np.isfinite(float(row["test MSE"]))
-        ratio = float(row["test MSE"]) / float(linear["test MSE"])
-        assert float(row["MSE / linear"]) == pytest.approx(ratio, abs=6e-4)
-    ode, tied = rows["transformer-ode"], rows["transformer-tied"]
-    assert ode["params"] == tied["params"]  # one block each, same width
-    evaluations = "block evaluations per forward (train / test)"
-    assert tied[evaluations] == "4.0 / 4.0"  # --tied-layers 4
-    assert float(ode[evaluations].split(" / ")[0]) >= 6  # dopri5: at least one step
-    assert rows["s4d"][evaluations] == "—"
-    lowest = min(MODELS, key=lambda name: float(rows[name]["test MSE"]))
-    assert f"Lowest test MSE: `{lowest}`" in text
+    assert (
+        linear["test MSE"] == f"{expected.mse:.4f}" and linear["test MAE"] == f"{expected.mae:.4f}"
+    )
+    assert linear["seeds"] == "closed form" and linear["MSE / linear"] == "1.000"
+    assert linear["PatchTST/64 MSE / MAE"] == "0.370 / 0.400"
+    dlinear = rows["dlinear"]
+    assert dlinear["seeds"] == "0,1"
+    mean, std = (float(v) for v in dlinear["test MSE"].split(" ± "))
+    assert std >= 0 and float(dlinear["MSE / linear"]) == pytest.approx(
+        mean / expected.mse, abs=2e-3
+    )
+    (summary,) = rows_of_summary(text)
+    assert summary["at or below PatchTST/64"] == "—"  # --tiny is not the protocol
+    lowest = min(rows.values(), key=lambda r: float(r["test MSE"].split(" ± ")[0]))
+    assert summary["our lowest mean test MSE (model, input)"].endswith(f"({lowest['model']}, 96)")
 
 
-def test_missing_data_file_is_refused_naming_the_option(ett, tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        ett.main(["--data", str(tmp_path / "nowhere.csv")])
-    assert "--data: expected an ETT csv file" in capsys.readouterr().err
+def rows_of_summary(text: str) -> list[dict[str, str]]:
+    """The rows of the per-(data set, horizon) summary table."""
+    lines = [line for line in table_lines(text) if "our lowest" in line or "| ETTh" in line]
+    start = next(i for i, line in enumerate(lines) if "our lowest" in line)
+    titles = [c.strip() for c in lines[start].strip("|").split("|")]
+    body = [line for line in lines[start + 1 :] if line.count("|") == lines[start].count("|")]
+    return [dict(zip(titles, (c.strip() for c in line.strip("|").split("|")), strict=True))
+            for line in body]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("argv", "name"), [(["--seconds", "0"], "--seconds"), (["--evals", "0"], "--evals")]
+    ("argv", "message"),
+    [
+        (["--datasets", "ETTm1"], "^--datasets: expected one of"),
+        (["--horizons", "96,x"], "^--horizons: expected integers"),
+        (["--models", "linear,mamba"], "^--models: expected one of"),
+        (["--budget-seconds", "0"], "^budget_seconds: expected"),
+    ],
 )
-def test_bad_budget_options_are_refused_before_reading(ett, tmp_path, argv, name):
-    empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    with pytest.raises(OptionError, match=f"^{name}: expected"):
-        ett.main(["--data", str(empty), *argv])
+def test_bad_options_are_refused_before_reading(ett, tmp_path, argv, message):
+    with pytest.raises(OptionError, match=message):
+        ett.main(["--root", str(tmp_path), *argv])
 
 
-def test_first_windows_are_the_sources_first_windows(ett):
-    rows = np.random.default_rng(0).normal(size=(40, 3))
-    source = WindowSource(rows, rows, 6, 4, t=np.arange(40) + 100.0)
-    cut = ett.first_windows(source, 5)
-    assert len(cut) == 5
-    for got, expected in zip(cut.take(np.arange(5), with_times=True),
-                             source.take(np.arange(5), with_times=True), strict=True):  # fmt: skip
-        np.testing.assert_array_equal(got, expected)
+def test_missing_data_is_refused_naming_the_folder(ett, tmp_path):
+    with pytest.raises(OptionError, match="^root: expected a folder holding ETTh1.csv"):
+        ett.main(["--root", str(tmp_path), "--models", "linear", "--out", str(tmp_path / "x.md")])
 
 
-def test_relative_hours_end_at_the_last_input_row(ett):
-    rows = np.zeros((30, 1))
-    source = WindowSource(rows, rows, 8, 4, t=7.0 + 0.25 * np.arange(30))  # every 15 minutes
-    t_x, t_y = ett.relative_hours(source)
-    np.testing.assert_allclose(t_x, 0.25 * np.arange(-7, 1))
-    np.testing.assert_allclose(t_y, 0.25 * np.arange(1, 5))
+def test_mean_std_in_the_table_is_the_sample_statistics():
+    from sciml_seq.data.timeseries.protocol import grid_tables
+    from sciml_seq.torch.ett_protocol import GridRecord
 
-
-def test_forecaster_series_places_patch_tokens_at_their_first_rows_hours(ett):
-    from sciml_seq.torch.models import Forecaster
-
-    t_x, t_y = np.arange(-11.0, 1.0), np.arange(1.0, 9.0)  # seq_len 12, pred_len 8
-    forecaster = Forecaster(4, 8, 2, position_mode="time", depth="tied", encoding="rotary")
-    series = ett.ForecasterSeries(forecaster, t_x, t_y)
-    np.testing.assert_array_equal(series.t_x.numpy(), [-11.0, -7.0, -3.0])
-    np.testing.assert_array_equal(series.t_y.numpy(), [1.0, 5.0])
-    z = torch.randn(2, 12)
-    expected = forecaster(z.reshape(2, 3, 4), series.t_x.expand(2, -1), series.t_y.expand(2, -1))
-    torch.testing.assert_close(series(z), expected.reshape(2, 8))
-    with pytest.raises(OptionError, match="^patch: expected a divisor of seq_len=12"):
-        ett.ForecasterSeries(Forecaster(5, 8, 2), t_x, t_y)
+    values = [(0.41, 0.40), (0.45, 0.42), (0.40, 0.43)]
+    records = [GridRecord("ETTh2", 336, 192, "m", seed, mse_, mae_, 10)
+               for seed, (mse_, mae_) in enumerate(values)]  # fmt: skip
+    records.append(GridRecord("ETTh2", 336, 192, "linear", None, 0.5, 0.5, 10))
+    text = "\n".join(grid_tables(records))
+    mses, maes = zip(*values, strict=True)
+    mean, std = statistics.mean, statistics.stdev
+    expected = (
+        f"| ETTh2 | 192 | 336 | m | 0,1,2 | {mean(mses):.4f} ± {std(mses):.4f} "
+        f"| {mean(maes):.4f} ± {std(maes):.4f} | {mean(mses) / 0.5:.3f} | 0.341 / 0.382 |"
+    )
+    assert expected in text
+    assert "| ETTh2 | 192 | 0.4200 (m, 336) | 0.341 | 0.339 | 0.383 | 0.344 | no |" in text

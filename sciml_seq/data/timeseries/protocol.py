@@ -41,6 +41,7 @@ __all__ = [
     "PUBLISHED",
     "Published",
     "ett_file",
+    "grid_tables",
     "mean_std",
     "parse_grid",
 ]
@@ -149,3 +150,70 @@ def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
     return mean, std, n
+
+
+def _cell(mean: float, std: float, n: int) -> str:
+    if math.isnan(mean):
+        return "—"
+    return f"{mean:.4f}" if n < 2 else f"{mean:.4f} ± {std:.4f}"
+
+
+def grid_tables(
+    records: Iterable, reference: str = "PatchTST/64", *, compare: bool = True
+) -> list[str]:
+    """Markdown tables of grid records (objects with ``dataset, seq_len, pred_len, model,
+    seed, test_mse, test_mae``, as :class:`sciml_seq.torch.ett_protocol.GridRecord`).
+
+    1. One row per (data set, horizon, input length, model): test MSE and MAE as
+       mean ± sample standard deviation over the seeds (closed-form models: one
+       fit), the seeds, the ratio of the mean MSE to the closed-form ``linear``
+       of the same cell, and ``reference``'s published MSE / MAE of the same
+       (data set, horizon).
+    2. One row per (data set, horizon): our lowest mean MSE (over models and
+       input lengths), which model and input, every published MSE of
+       :data:`PUBLISHED`, and (with ``compare``) whether ours is at or below
+       ``reference``'s (both rounded to 3 decimals, as published).  Leave
+       ``compare`` off for runs that are not the protocol (e.g. a few windows).
+    """
+    groups: dict[tuple, list] = {}
+    for r in records:
+        groups.setdefault((r.dataset, r.pred_len, r.seq_len, r.model), []).append(r)
+    linear = {key[:3]: rs[0].test_mse for key, rs in groups.items() if key[3] == "linear"}
+    lines = [
+        "| data | horizon | input | model | seeds | test MSE | test MAE | MSE / linear "
+        f"| {reference} MSE / MAE |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    best: dict[tuple, tuple[float, str, int]] = {}
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2])):
+        dataset, horizon, seq_len, model = key
+        rs = groups[key]
+        m_mse, s_mse, n = mean_std(r.test_mse for r in rs)
+        m_mae, s_mae, _ = mean_std(r.test_mae for r in rs)
+        seeds = "closed form" if rs[0].seed is None else ",".join(str(r.seed) for r in rs)
+        ratio = m_mse / linear[key[:3]] if key[:3] in linear else math.nan
+        ref = PUBLISHED[reference].get((dataset, horizon))
+        lines.append(
+            f"| {dataset} | {horizon} | {seq_len} | {model} | {seeds} | {_cell(m_mse, s_mse, n)} "
+            f"| {_cell(m_mae, s_mae, n)} | {'—' if math.isnan(ratio) else f'{ratio:.3f}'} "
+            f"| {'—' if ref is None else f'{ref.mse:.3f} / {ref.mae:.3f}'} |"
+        )
+        if math.isfinite(m_mse) and m_mse < best.get((dataset, horizon), (math.inf,))[0]:
+            best[dataset, horizon] = (m_mse, model, seq_len)
+    sources = list(PUBLISHED)
+    summary = [
+        "| data | horizon | our lowest mean test MSE (model, input) | "
+        + " | ".join(f"{name} ({next(iter(PUBLISHED[name].values())).seq_len})" for name in sources)
+        + f" | at or below {reference} |",
+        "|---|---:|---|" + "---:|" * len(sources) + "---|",
+    ]
+    for (dataset, horizon), (value, model, seq_len) in sorted(best.items()):
+        published = [PUBLISHED[name].get((dataset, horizon)) for name in sources]
+        ref = PUBLISHED[reference].get((dataset, horizon))
+        below = "—" if ref is None or not compare else "yes" if round(value, 3) <= ref.mse else "no"
+        summary.append(
+            f"| {dataset} | {horizon} | {value:.4f} ({model}, {seq_len}) | "
+            + " | ".join("—" if p is None else f"{p.mse:.3f}" for p in published)
+            + f" | {below} |"
+        )
+    return [*lines, "", *summary]
