@@ -37,7 +37,9 @@ import report
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--models", default="scot-t,fno", help="comma list (scot-t, scot-b, fno)")
+    p.add_argument(
+        "--models", default="scot-t,fno", help="comma list (scot-t, scot-b, fno, convs5)"
+    )
     p.add_argument("--n-train", type=int, default=256, help="training trajectories")
     p.add_argument("--n-test", type=int, default=32, help="test trajectories")
     p.add_argument("--resolution", type=int, default=64)
@@ -74,9 +76,13 @@ def _model_options(name: str, args: argparse.Namespace) -> dict:
         # same 32x32 tokens and window 16); FNO: 16 modes, width 64 (a usual 2-D setting)
         if name.startswith("scot"):
             return {"patch_size": 2} if args.resolution <= 64 else {}
+        if name == "convs5":
+            return {"d_model": 64, "d_state": 64, "n_layers": 4}
         return {"hidden_channels": 64, "n_layers": 4}
     if name.startswith("scot"):
         return {"patch_size": 2, "window_size": 4, "embed_dim": 24, "depths": (2, 2, 2, 2)}
+    if name == "convs5":
+        return {"d_model": 24, "d_state": 24, "n_layers": 4}
     return {"hidden_channels": 24, "n_layers": 4}
 
 
@@ -221,7 +227,8 @@ def _text(args, argv: list[str] | None, table: str, generation_s: float) -> str:
     label = " (tiny smoke size: not a model comparison)" if args.tiny else ""
     tiny = (
         "\n`--tiny` shrinks the models (scOT: embed_dim 24, depths 2, patch 2, window 4; FNO:"
-        " width 24) and the budget: 60 s of CPU training is far from convergence, so these"
+        " width 24; ConvS5: 4 layers of 24 channels, d_state 24) and the budget"
+        ": 60 s of CPU training is far from convergence, so these"
         " rows check the pipeline, not the models.\n"
         if args.tiny
         else ""

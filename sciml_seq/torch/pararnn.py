@@ -105,8 +105,8 @@ def _shift(h: Tensor, h0: Tensor) -> Tensor:
 def sequential_solve(cell: Cell, pre: Tensor, h0: Tensor) -> Tensor:
     """Reference: ``h_t = f(h_{t-1}, pre_t)`` one token at a time; ``(B, L, H)``."""
     h, out = h0, []
-    for t in range(pre.shape[1]):
-        h = cell(h, pre[:, t])[0]
+    for pre_t in pre.unbind(1):  # unbind: one gradient stack, not a full-size zero per token
+        h = cell(h, pre_t)[0]
         out.append(h)
     return torch.stack(out, 1)
 

@@ -1,8 +1,9 @@
 """Named operator models for training, and their rebuild from a checkpoint's spec.
 
 Names: ``"scot-t"``, ``"scot-b"``, ``"scot-l"`` (scOT presets T/B/L,
-:class:`sciml_seq.torch.operator.ScOT`, 2-D fields) and ``"fno"``
-(:class:`sciml_seq.torch.operator.fno.TimeFNO`, any dimension).  Each model
+:class:`sciml_seq.torch.operator.ScOT`, 2-D fields), ``"fno"``
+(:class:`sciml_seq.torch.operator.fno.TimeFNO`, any dimension) and ``"convs5"``
+(:class:`sciml_seq.torch.ssm.ConvS5Operator`, 2-D fields).  Each model
 comes with a JSON-able spec ``{"name": ..., "config": {...}}`` that
 :func:`rebuild_operator` turns back into the same architecture (the
 checkpoint then supplies the weights).  With ``normalization=(mean, std)`` the
@@ -22,7 +23,7 @@ from ..errors import OptionError
 
 __all__ = ["OPERATOR_MODELS", "build_operator", "rebuild_operator"]
 
-OPERATOR_MODELS = ("scot-t", "scot-b", "scot-l", "fno")
+OPERATOR_MODELS = ("scot-t", "scot-b", "scot-l", "fno", "convs5")
 
 
 def build_operator(
@@ -57,6 +58,11 @@ def build_operator(
             },
         )
         spec = {"name": name, "config": config.to_dict()}
+    elif name == "convs5":
+        if len(grid) != 2:
+            raise OptionError(f"grid: expected 2-D fields (H, W) for {name}; got {grid}")
+        config = {"in_channels": in_channels, "out_channels": out_channels, **overrides}
+        spec = {"name": name, "config": config}
     else:
         config = {
             "in_channels": in_channels,
@@ -86,6 +92,10 @@ def rebuild_operator(spec: dict[str, Any]) -> nn.Module:
         from ..torch.operator.fno import TimeFNO
 
         model = TimeFNO(**spec["config"])
+    elif name == "convs5":
+        from ..torch.ssm.convs5 import ConvS5Operator
+
+        model = ConvS5Operator(**spec["config"])
     elif name in OPERATOR_MODELS:
         from ..torch.operator import ScOT, ScOTConfig
 
