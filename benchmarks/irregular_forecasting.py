@@ -115,7 +115,7 @@ def task_channels(args) -> int:
 def run_one(args, name, train, test, seed) -> tuple[float, float, int, float]:
     import torch
 
-    from sciml_seq.torch.models import evaluate_forecaster, fit_forecaster
+    from sciml_seq.train.forecasting import evaluate_forecaster, fit_forecaster
     from sciml_seq.transformer import block_parameters, width_for_parameters
 
     torch.manual_seed(seed)

@@ -48,8 +48,8 @@ import numpy as np
 import torch
 
 from sciml_seq.data.irregular import baseline_mse, damped_oscillator, make_irregular_task
-from sciml_seq.torch.models import (
-    Forecaster,
+from sciml_seq.torch.models import Forecaster
+from sciml_seq.train.forecasting import (
     evaluate_forecaster,
     fit_forecaster,
     predict,

@@ -31,6 +31,7 @@ _SUBMODULES = (
     "tableaus",
     "stats",
     "errors",
+    "losses",
     "fields",
     "ode",
     "depth",

@@ -170,7 +170,7 @@ def baseline_mse(task: IrregularSeries) -> dict[str, float]:
 
     ``"predict zero"`` and ``"repeat last observation"`` (the last valid
     context value at every query); the mean is over valid points and channels,
-    as :func:`sciml_seq.torch.models.evaluate_forecaster`.
+    as :func:`sciml_seq.train.forecasting.evaluate_forecaster`.
     """
     mask = task.query_mask[..., None]
     count = mask.sum() * task.query_values.shape[-1]

@@ -1,8 +1,10 @@
 """Train and evaluate a :class:`Forecaster` on an :class:`~sciml_seq.data.IrregularSeries`.
 
-A deliberately small loop (AdamW, one-cycle learning rate, gradient clipping,
-masked mean-square error), shared by ``benchmarks/irregular_forecasting.py``
-and ``notebooks/irregular_forecasting.py``.
+:func:`fit_forecaster` is an adapter over the training core
+(:class:`~sciml_seq.train.trainer.Trainer`): AdamW, one-cycle learning rate,
+gradient clipping, masked mean-square error; shared by
+``benchmarks/irregular_forecasting.py`` and ``notebooks/irregular_forecasting.py``.
+(Moved here from ``sciml_seq.torch.models.fit``, which is a deprecated alias.)
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.irregular import IrregularSeries
-from ...deprecation import renamed_argument
-from ...errors import OptionError
-from .forecasting import Forecaster
+from ..data.irregular import IrregularSeries
+from ..deprecation import renamed_argument
+from ..errors import OptionError
+from ..torch.models.forecasting import Forecaster
 
 
 def series_tensors(
@@ -86,22 +88,34 @@ def fit_forecaster(
     batch_size = renamed_argument("fit_forecaster", "batch", batch, "batch_size", batch_size)
     if batch_size is None:
         raise OptionError("batch_size: expected a positive integer; got None")
+    from .trainer import TrainConfig, Trainer
+
     device, dtype = model.query.device, model.query.dtype
     rng = np.random.default_rng(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+
+    def loss_fn(net: Forecaster, data: dict[str, Tensor]) -> Tensor:
+        return masked_mse(predict(net, data), data["target"], data["query_mask"])
+
+    config = TrainConfig(
+        steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, clip_norm=clip
+    )
+    trainer = Trainer(
+        model,
+        None,
+        config,
+        loss_fn=loss_fn,
+        batches=(),  # handed to train_step one by one below
+        optimizer=lambda groups: torch.optim.AdamW(
+            model.parameters(), lr=lr, weight_decay=weight_decay
+        ),
+        scheduler=lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps),
+        device=device,
+    )
     log = FitLog()
     model.train()
     for _ in range(steps):
         index = rng.choice(task.values.shape[0], batch_size, replace=False)
-        data = series_tensors(task, index, device, dtype)
-        loss = masked_mse(predict(model, data), data["target"], data["query_mask"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        sched.step()
-        log.loss.append(float(loss.detach()))
+        log.loss.append(trainer.train_step(series_tensors(task, index, device, dtype)))
         log.nfe_forward.append(model.encoder.last_stats.mean("nfe_forward"))
     return log
 

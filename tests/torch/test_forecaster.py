@@ -13,10 +13,12 @@ from sciml_seq.torch.models import (  # noqa: E402
     Forecaster,
     SequenceClassifier,
     SequenceRegressor,
-    evaluate_forecaster,
-    fit_forecaster,
     index_positions,
     masked_mean,
+)
+from sciml_seq.train.forecasting import (  # noqa: E402
+    evaluate_forecaster,
+    fit_forecaster,
     masked_mse,
     series_tensors,
 )

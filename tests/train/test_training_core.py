@@ -160,3 +160,47 @@ def test_harness_cell_is_the_plain_adam_loop():
         optimizer.step()
         losses.append((step, loss.item()))
     assert [tuple(p) for p in record["losses"]] == losses
+
+
+def test_fit_forecaster_is_the_plain_one_cycle_loop():
+    """fit_forecaster (an adapter over the Trainer, moved out of torch/models) against the loop
+    it replaced: AdamW, one-cycle rate, clipping, numpy draws of ``seed``."""
+    from sciml_seq.data import make_irregular_task
+    from sciml_seq.torch.models import Forecaster
+    from sciml_seq.train.forecasting import fit_forecaster, masked_mse, predict, series_tensors
+
+    task = make_irregular_task(16, n_context=6, n_forecast=2, seed=0)
+    torch.manual_seed(0)
+    options = dict(depth="tied", n_layers=1, encoding="rotary", encoding_options=dict(base=20.0))
+    model = Forecaster(1, 8, 2, time_scale=1 / task.dt, **options)
+    reference = Forecaster(1, 8, 2, time_scale=1 / task.dt, **options)
+    reference.load_state_dict(model.state_dict())
+    log = fit_forecaster(model, task, steps=4, batch_size=4, lr=1e-2, seed=3)
+
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-2, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, 1e-2, total_steps=4)
+    rng = np.random.default_rng(3)
+    losses = []
+    for _ in range(4):
+        data = series_tensors(task, rng.choice(16, 4, replace=False))
+        loss = masked_mse(predict(reference, data), data["target"], data["query_mask"])
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(reference.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    assert log.loss == losses
+    _same_weights(model, reference)
+
+
+def test_the_old_forecaster_path_warns():
+    import sciml_seq.torch.models as models
+    import sciml_seq.torch.models.fit as old
+    from sciml_seq.train import forecasting
+
+    for module in (models, old):
+        with pytest.warns(DeprecationWarning, match="moved to sciml_seq.train.forecasting"):
+            assert module.fit_forecaster is forecasting.fit_forecaster
+    with pytest.raises(AttributeError, match="no_such_name"):
+        old.no_such_name  # noqa: B018

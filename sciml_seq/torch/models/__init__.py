@@ -1,6 +1,7 @@
 """Ready models: classifiers, regressors and forecasters (mirrors :mod:`sciml_seq.jax.models`)."""
 
-from .fit import FitLog, evaluate_forecaster, fit_forecaster, masked_mse, predict, series_tensors
+from .fit import MOVED as _MOVED
+from .fit import moved as _moved
 from .forecasting import Forecaster, index_positions
 from .rnn import RNNSequenceModel
 from .sequence import SequenceClassifier, SequenceRegressor, masked_mean
@@ -10,7 +11,6 @@ from .transformer_baseline import TransformerSequenceModel
 
 __all__ = [
     "MODELS",
-    "FitLog",
     "Forecaster",
     "RNNSequenceModel",
     "SSMSequenceModel",
@@ -20,11 +20,14 @@ __all__ = [
     "count_parameters",
     "SequenceClassifier",
     "SequenceRegressor",
-    "evaluate_forecaster",
-    "fit_forecaster",
     "index_positions",
     "masked_mean",
-    "masked_mse",
-    "predict",
-    "series_tensors",
 ]
+
+
+def __getattr__(name: str):
+    """The forecaster's training helpers, moved to :mod:`sciml_seq.train.forecasting` (they
+    warn here; see :mod:`sciml_seq.torch.models.fit`)."""
+    if name in _MOVED:
+        return _moved(name, __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
