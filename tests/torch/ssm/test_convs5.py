@@ -117,6 +117,31 @@ def test_operator_wrapper_trains_a_step():
         op(x, torch.zeros(2))
 
 
+@pytest.mark.slow  # the training stack's imports and checkpoint writes: ~5-20 s here
+def test_operator_trains_with_the_trainer_and_reloads(tmp_path):
+    """The registered "convs5" operator model through train_operator and load_operator."""
+    from sciml_seq.data import pde
+    from sciml_seq.train.operator_run import load_operator, train_operator
+    from sciml_seq.train.trainer import TrainConfig
+
+    t = np.linspace(0.0, 1.0, 4)
+    grid = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    u0 = np.random.default_rng(0).standard_normal((4, 1, 1, 1)) * np.sin(grid[:, None] + grid)
+    u = (u0[:, None] * np.exp(-t)[None, :, None, None, None]).astype(np.float32)
+    pde.write_trajectories(tmp_path / "d.h5", pde.Trajectories(u=u, t=t, meta={}))
+    result = train_operator(
+        tmp_path / "d.h5",
+        model="convs5",
+        out=tmp_path / "run",
+        config=TrainConfig(steps=3, batch_size=4),
+        model_options={"d_model": 4, "d_state": 4, "n_layers": 1},
+    )
+    assert result["steps"] == 3 and all(np.isfinite(result["losses"]))
+    model, _ = load_operator(result["checkpoint"])
+    x = torch.as_tensor(u[:2, 0])
+    assert model(x, torch.tensor([0.25, 0.5])).shape == (2, 1, 8, 8)
+
+
 def test_errors():
     with pytest.raises(OptionError, match=r"^kernel_size: expected an odd integer >= 1"):
         ConvS5(2, 4, kernel_size=2)
