@@ -16,6 +16,12 @@ One task per run is "a small training script per task"::
     python benchmarks/long_range.py --task adding --model s4d gru transformer
     python benchmarks/long_range.py                  # every task, the committed table
     python benchmarks/long_range.py --device cuda --params 200000 --epochs 50
+    python benchmarks/long_range.py --task adding --model s4d transformer --mixers fnet aaren
+
+``--mixers`` adds a transformer row per token mixer (:data:`sciml_seq.mixers.MIXERS`),
+sized to the same budget: RoPE where the mixer takes it, gMLP with ``max_length`` =
+the task's length, Aaren causal (its many-to-many RNN; bidirectional it would give
+every token one pooled vector).
 """
 
 from __future__ import annotations
@@ -59,13 +65,18 @@ def run_task(name: str, args) -> list[dict]:
     )
     epochs = args.epochs or spec["epochs"]
     rows = []
-    for model_name in args.model:
+    mixers = [m for m in (args.mixers or []) if m != "softmax"]
+    for model_name in [*args.model, *(f"transformer[{m}]" for m in mixers)]:
         import torch
 
         torch.manual_seed(args.seed)
-        model = seq_common.make_model(model_name, task, args.params)
+        if model_name.startswith("transformer["):
+            model, arch = mixer_model(model_name[len("transformer[") : -1], task, args.params)
+            lr = seq_common.LR["transformer"]
+        else:
+            model = seq_common.make_model(model_name, task, args.params)
+            arch, lr = seq_common.describe(model_name, model), seq_common.LR[model_name]
         n_params = count_parameters(model)
-        arch = seq_common.describe(model_name, model)
         print(f"\n== {name} / {model_name}: {arch}, {n_params} parameters, {epochs} epochs")
         cpu = time.process_time()
         result = fit(
@@ -73,7 +84,7 @@ def run_task(name: str, args) -> list[dict]:
             task,
             epochs=epochs,
             batch_size=args.batch_size,
-            lr=seq_common.LR[model_name],
+            lr=lr,
             device=args.device,
             seed=args.seed,
             max_steps=args.max_steps,
@@ -96,6 +107,22 @@ def run_task(name: str, args) -> list[dict]:
             }
         )
     return rows
+
+
+def mixer_model(mixer: str, task, n_params: int):
+    """The transformer baseline with ``mixer`` in every block, sized to ``n_params``."""
+    from sciml_seq.mixers import MIXER_FACTS
+    from sciml_seq.torch.models.sizing import build_sized
+
+    options = dict(seq_common.ARCH["transformer"])
+    options["pool"] = "none" if task.kind == "seq2seq" else "mean"
+    options["mixer"] = mixer
+    options["mixer_options"] = {"max_length": task.length} if mixer == "gmlp" else {}
+    options["causal"] = mixer == "aaren"
+    model = build_sized("transformer", task.channels, task.d_output, n_params, **options)
+    rope = ", RoPE" if MIXER_FACTS[mixer].rope else ", no positional encoding"
+    arch = seq_common.describe("transformer", model).replace(", RoPE", f", mixer={mixer}{rope}")
+    return model, arch
 
 
 def _sizes(task, sizes: dict) -> str:
@@ -141,6 +168,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--task", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument(
         "--model", nargs="+", default=["s4d", "lstm", "transformer"], choices=list(seq_common.ARCH)
+    )
+    parser.add_argument(
+        "--mixers",
+        nargs="+",
+        default=[],
+        help="token mixers (sciml_seq.mixers.MIXERS): one transformer row each",
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the per-task epochs")
     parser.add_argument("--n-train", type=int, default=4096, help="generated tasks")

@@ -13,12 +13,16 @@ attention, a final LayerNorm, pooling and a linear decoder::
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from ...checks import check_int
 from ...errors import OptionError
+from ...mixers import MIXER_FACTS
 from ...models import check_backbone_options
 from ..attention import MultiheadAttention
+from ..mixers import make_mixer
 from ..position import RotaryEncoding
 from .common import check_sequence, pool, positions_like
 
@@ -26,14 +30,31 @@ __all__ = ["TransformerBlock", "TransformerSequenceModel"]
 
 
 class TransformerBlock(nn.Module):
-    """One pre-norm encoder block: attention and MLP, each with a residual."""
+    """One pre-norm encoder block: attention (or another token mixer) and MLP, each with a
+    residual."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, dropout: float) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        heads: int,
+        d_ff: int,
+        dropout: float,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = MultiheadAttention(
-            d_model, heads, dropout=dropout, rope=RotaryEncoding(d_model // heads)
-        )
+        if mixer == "softmax":
+            self.attn = MultiheadAttention(
+                d_model, heads, dropout=dropout, rope=RotaryEncoding(d_model // heads)
+            )
+        else:  # the registry checks the name and options; RoPE where the mixer takes it
+            rope = (
+                RotaryEncoding(d_model // heads)
+                if MIXER_FACTS.get(mixer) and MIXER_FACTS[mixer].rope
+                else None
+            )
+            self.attn = make_mixer(mixer, d_model, heads, rope=rope, **dict(mixer_options or {}))
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(
             nn.Linear(d_model, d_ff),
@@ -64,6 +85,12 @@ class TransformerSequenceModel(nn.Module):
     pool: ``"mean"`` (default), ``"last"`` -> ``(batch, d_output)``; ``"none"`` ->
         ``(batch, length, d_output)``.
     dropout: on attention weights and block outputs.
+    mixer, mixer_options: the token mixer of every block (:data:`sciml_seq.mixers.MIXERS`)
+        and its options; ``"softmax"`` (default) is :class:`MultiheadAttention` with
+        RoPE and attention dropout.  Others are built by
+        :func:`sciml_seq.torch.mixers.make_mixer`, with RoPE where the mixer takes it
+        (performer, sliding_window, lsh) and without any positional encoding otherwise
+        (fnet and gmlp mix by token index; aaren sees order only when causal).
 
     Shapes: ``forward(x (batch, length, d_input))`` -> ``(batch, d_output)`` or
     ``(batch, length, d_output)``.
@@ -82,6 +109,8 @@ class TransformerSequenceModel(nn.Module):
         causal: bool = False,
         pool: str = "mean",
         dropout: float = 0.0,
+        mixer: str = "softmax",
+        mixer_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         opts = check_backbone_options(d_input, d_output, d_model, n_layers, pool, dropout)
@@ -98,7 +127,8 @@ class TransformerSequenceModel(nn.Module):
         self.causal = bool(causal)
         self.encoder = nn.Linear(self.d_input, d_model)
         self.blocks = nn.ModuleList(
-            TransformerBlock(d_model, heads, d_ff, dropout) for _ in range(opts.n_layers)
+            TransformerBlock(d_model, heads, d_ff, dropout, mixer, mixer_options)
+            for _ in range(opts.n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.decoder = nn.Linear(d_model, self.d_output)
