@@ -228,6 +228,65 @@ def doctor() -> None:
         raise typer.Exit(code=code)
 
 
+forecast_app = typer.Typer(help="Time-series forecasting benchmarks.", no_args_is_help=True)
+app.add_typer(forecast_app, name="forecast")
+
+
+@forecast_app.command("ett")
+def forecast_ett(
+    root: Annotated[Path, typer.Option(help="Folder of your ETTh1.csv / ETTh2.csv copies.")],
+    datasets: Annotated[str, typer.Option(help="Comma-separated: ETTh1,ETTh2.")] = "ETTh1,ETTh2",
+    horizons: Annotated[str, typer.Option(help="Forecast lengths.")] = "96,192,336,720",
+    inputs: Annotated[str, typer.Option(help="Input lengths (96, 336, 512).")] = "96,336",
+    seeds: Annotated[str, typer.Option(help="Seeds of the trained models.")] = "0,1,2",
+    models: Annotated[str, typer.Option(help="Closed-form and trained models.")] = (
+        "linear,nlinear-cf,nlinear,dlinear,patchtst,itransformer,s4d"
+    ),
+    budget_seconds: Annotated[float, typer.Option(help="Training seconds per fit.")] = 60.0,
+    max_epochs: Annotated[int | None, typer.Option(help="Epoch cap per fit.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Validation passes to wait.")] = None,
+    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Markdown file for the tables.")] = None,
+) -> None:
+    """The ETT long-horizon protocol (as benchmarks/ett_forecasting.py): every model on every
+    (data set, input, horizon), mean ± std over seeds, published PatchTST/DLinear beside."""
+    import torch
+
+    from .data.timeseries import DATASETS, parse_grid
+    from .data.timeseries.protocol import grid_tables
+    from .torch.ett_protocol import TrainSettings, model_names, run_grid
+    from .train.param_groups import param_groups
+
+    _check_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    settings = TrainSettings(
+        budget_seconds=budget_seconds, max_epochs=max_epochs, patience=patience
+    )
+    records = run_grid(
+        root,
+        datasets=parse_grid("--datasets", datasets, DATASETS),
+        horizons=parse_grid("--horizons", horizons),
+        inputs=parse_grid("--inputs", inputs),
+        seeds=parse_grid("--seeds", seeds),
+        models=parse_grid("--models", models, model_names()),
+        settings=settings,
+        device=device,
+        make_optimizer=lambda model, lr: torch.optim.Adam(param_groups(model, lr)),
+        on_record=lambda r: console.print(
+            f"{r.dataset} {r.seq_len}->{r.pred_len} {r.model} seed {r.seed}: "
+            f"test MSE {r.test_mse:.4f} MAE {r.test_mae:.4f}"
+        ),
+    )
+    text = "\n".join(grid_tables(records))
+    console.print(text, soft_wrap=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        console.print(f"wrote {out}")
+
+
 data_app = typer.Typer(help="PDE datasets: list and generate (HDF5).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

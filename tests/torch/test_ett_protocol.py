@@ -20,6 +20,7 @@ from sciml_seq.data.timeseries import (
     mse,
 )
 from sciml_seq.errors import OptionError
+from tests.conftest import ETTH1
 
 torch = pytest.importorskip("torch")
 
@@ -85,3 +86,22 @@ def test_closed_form_records_and_model_table():
     a = ep.build("patchtst", data.train, seed=3).state_dict()
     b = ep.build("patchtst", data.train, seed=3).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # the seed fixes the initialisation
+
+
+@pytest.mark.skipif(not ETTH1.is_file(), reason=f"ETTh1 not found at {ETTH1} (not shipped)")
+def test_cli_forecast_ett_is_the_closed_form_grid(tmp_path):
+    from typer.testing import CliRunner
+
+    from sciml_seq.cli import USAGE_ERROR, app
+
+    out = tmp_path / "ett.md"
+    argv = ["forecast", "ett", "--root", str(ETTH1.parent), "--datasets", "ETTh1",
+            "--horizons", "96", "--inputs", "96", "--models", "linear",
+            "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    # the published closed-form number (../shared/data/ETT/README.md; tests/data/test_ett.py)
+    assert "| ETTh1 | 96 | 96 | linear | closed form | 0.3813 | 0.3932 | 1.000 |" in out.read_text()
+    bad = CliRunner().invoke(app, [*argv[:-2], "--models", "linear,mamba"])
+    assert bad.exit_code == USAGE_ERROR
+    assert "error: --models: expected one of" in bad.output
