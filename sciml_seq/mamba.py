@@ -5,7 +5,7 @@
 * :func:`mamba_options`: the resolved constructor arguments of the official
   ``mamba_simple.Mamba`` (``d_inner = expand·d_model``, ``dt_rank = ceil(d_model/16)``
   for ``"auto"``), checked once.
-* :func:`inverse_softplus_dt`: the ``dt_proj.bias`` init (``softplus(bias) = dt``).
+* :func:`official_config`: the constructor sizes of an official ``state_dict``.
 * :data:`OFFICIAL_PARAMETERS`: the official ``state_dict`` names.
 """
 
@@ -17,16 +17,17 @@ from typing import NamedTuple
 import numpy as np
 
 from .checks import check_choice, check_int, check_real
-from .errors import OptionError, ShapeError
+from .errors import FormatError, OptionError, ShapeError
 
 __all__ = [
     "OFFICIAL_PARAMETERS",
     "SCAN_IMPLEMENTATIONS",
     "MambaOptions",
     "ScanShapes",
+    "check_official_shapes",
     "check_scan_shapes",
-    "inverse_softplus_dt",
     "mamba_options",
+    "official_config",
 ]
 
 #: ``implementation=`` of ``selective_scan`` (``"triton"``: PyTorch on CUDA only).
@@ -181,11 +182,54 @@ def mamba_options(
     )
 
 
-def inverse_softplus_dt(uniform: np.ndarray, opts: MambaOptions) -> np.ndarray:
-    """``dt_proj.bias`` from uniforms in [0, 1): ``dt`` log-uniform in ``[dt_min, dt_max]``,
-    clamped below at ``dt_init_floor``, mapped through the inverse softplus
-    ``dt + log(1 - exp(-dt))`` (so ``softplus(bias) = dt``)."""
-    lo, hi = math.log(opts.dt_min), math.log(opts.dt_max)
-    dt = np.exp(np.asarray(uniform, dtype=np.float64) * (hi - lo) + lo)
-    dt = np.maximum(dt, opts.dt_init_floor)
-    return dt + np.log(-np.expm1(-dt))
+def official_config(
+    shapes: dict[str, tuple[int, ...]],
+    d_model: int | None = None,
+    dt_rank: int | str | None = None,
+) -> dict[str, object]:
+    """Constructor sizes of the Mamba block holding an official ``state_dict``.
+
+    ``shapes`` maps the official names (a ``"mixer."`` prefix already removed)
+    to shapes; returns ``d_model, d_state, d_conv, expand, dt_rank, conv_bias,
+    bias``.  ``d_model`` / ``dt_rank``, when given, must agree with the shapes.
+    """
+    unknown = sorted(set(shapes) - set(OFFICIAL_PARAMETERS))
+    required = [k for k in OFFICIAL_PARAMETERS if not k.endswith(".bias") or k == "dt_proj.bias"]
+    missing = [k for k in required if k not in shapes]
+    if unknown or missing:
+        raise FormatError(
+            f"state_dict: expected the official Mamba parameters {list(OFFICIAL_PARAMETERS)}; "
+            f"missing {missing}, unknown {unknown}"
+        )
+    two_inner, d_in = shapes["in_proj.weight"]
+    d_inner, n = shapes["A_log"]
+    rank = shapes["dt_proj.weight"][1]
+    if d_model is not None and d_model != d_in:
+        raise ShapeError(f"d_model: expected {d_in} (in_proj.weight); got {d_model}")
+    if two_inner != 2 * d_inner or d_inner % d_in:
+        raise ShapeError(
+            f"in_proj.weight: expected shape (2·d_inner, d_model) with d_inner = {d_inner} a "
+            f"multiple of d_model; got {tuple(shapes['in_proj.weight'])}"
+        )
+    if dt_rank is not None and dt_rank != "auto" and dt_rank != rank:
+        raise ShapeError(f"dt_rank: expected {rank} (dt_proj.weight); got {dt_rank}")
+    return {
+        "d_model": d_in,
+        "d_state": n,
+        "d_conv": shapes["conv1d.weight"][-1],
+        "expand": d_inner // d_in,
+        "dt_rank": rank,
+        "conv_bias": "conv1d.bias" in shapes,
+        "bias": "in_proj.bias" in shapes,
+    }
+
+
+def check_official_shapes(
+    shapes: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]
+) -> None:
+    """Every official parameter has the shape of the module built from :func:`official_config`."""
+    for name, shape in shapes.items():
+        if tuple(expected[name]) != tuple(shape):
+            raise ShapeError(
+                f"state_dict[{name!r}]: expected shape {tuple(expected[name])}; got {tuple(shape)}"
+            )

@@ -22,14 +22,13 @@ from .s4 import S4, S4Kernel
 from .s4d import S4D, S4DKernel, SSMLayer, load_official_state_dict
 from .s5 import S5
 from .scan import linear_scan, linear_scan_sequential
-from .selective_scan import associative_linear_scan, selective_scan, selective_scan_ref
+from .selective_scan import selective_scan, selective_scan_ref
 
 __all__ = [
     "ConvS5",
     "ConvS5Operator",
     "InferenceParams",
     "Mamba",
-    "associative_linear_scan",
     "from_official_state_dict",
     "selective_scan",
     "selective_scan_ref",

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import FormatError, OptionError, ShapeError
-from ...mamba import OFFICIAL_PARAMETERS, mamba_options
+from ...mamba import check_official_shapes, mamba_options, official_config
 from .selective_scan import selective_scan
 
 __all__ = ["InferenceParams", "Mamba", "from_official_state_dict"]
@@ -314,47 +314,14 @@ def from_official_state_dict(
     keep the dtype of the given arrays unless ``dtype`` is passed.
     """
     raw = {k.removeprefix("mixer."): torch.as_tensor(v) for k, v in state_dict.items()}
-    unknown = sorted(set(raw) - set(OFFICIAL_PARAMETERS))
-    missing = [k for k in OFFICIAL_PARAMETERS if k not in raw and not k.endswith(".bias")]
-    if "dt_proj.bias" not in raw:
-        missing.append("dt_proj.bias")
-    if unknown or missing:
-        raise FormatError(
-            f"state_dict: expected the official Mamba parameters {list(OFFICIAL_PARAMETERS)}; "
-            f"missing {missing}, unknown {unknown}"
-        )
-    two_inner, d_in = raw["in_proj.weight"].shape
-    d_inner, N = raw["A_log"].shape
-    rank = raw["dt_proj.weight"].shape[1]
-    if d_model is not None and d_model != d_in:
-        raise ShapeError(f"d_model: expected {d_in} (in_proj.weight); got {d_model}")
-    if two_inner != 2 * d_inner or d_inner % d_in:
-        raise ShapeError(
-            f"in_proj.weight: expected shape (2·d_inner, d_model) with d_inner = {d_inner} a "
-            f"multiple of d_model; got {tuple(raw['in_proj.weight'].shape)}"
-        )
-    if dt_rank is not None and dt_rank != "auto" and dt_rank != rank:
-        raise ShapeError(f"dt_rank: expected {rank} (dt_proj.weight); got {dt_rank}")
+    config = official_config({k: tuple(v.shape) for k, v in raw.items()}, d_model, dt_rank)
     dtype = kwargs.pop("dtype", None) or raw["in_proj.weight"].dtype
     if not dtype.is_floating_point:
         raise FormatError(f"state_dict: expected floating arrays; got {dtype}")
-    model = Mamba(
-        d_in,
-        d_state=N,
-        d_conv=raw["conv1d.weight"].shape[-1],
-        expand=d_inner // d_in,
-        dt_rank=rank,
-        conv_bias="conv1d.bias" in raw,
-        bias="in_proj.bias" in raw,
-        dtype=dtype,
-        **kwargs,
+    model = Mamba(**config, dtype=dtype, **kwargs)
+    check_official_shapes(
+        {k: tuple(v.shape) for k, v in raw.items()},
+        {k: tuple(v.shape) for k, v in model.state_dict().items()},
     )
-    own = model.state_dict()
-    for name, value in raw.items():
-        if own[name].shape != value.shape:
-            raise ShapeError(
-                f"state_dict[{name!r}]: expected shape {tuple(own[name].shape)}; "
-                f"got {tuple(value.shape)}"
-            )
     model.load_state_dict({k: v.to(dtype) for k, v in raw.items()})
     return model

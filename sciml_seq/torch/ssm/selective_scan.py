@@ -13,8 +13,9 @@ Per batch ``b``, channel ``d`` and state ``n`` (real ``A``; the official
 Implementations (``implementation=``):
 
 * ``"reference"``: a sequential loop over time (the official algorithm, written here).
-* ``"parallel"``: a work-efficient associative scan in plain PyTorch (``O(L)`` work,
-  ``O(log L)`` sequential steps); materialises ``(batch, d, N, L)`` like the reference.
+* ``"parallel"``: the work-efficient associative scan of :func:`~sciml_seq.torch.ssm.linear_scan`
+  in plain PyTorch (``O(L)`` work, ``O(log L)`` sequential steps); materialises
+  ``(batch, d, N, L)`` like the reference.
 * ``"triton"``: :func:`sciml_seq.kernels.selective_scan_triton` (CUDA tensors, or the
   CPU interpreter); fused discretisation, never materialises ``(batch, d, N, L)``.
 * ``"auto"``: ``"triton"`` on CUDA tensors when Triton is installed, else ``"parallel"``.
@@ -32,8 +33,9 @@ from torch import Tensor
 from ...checks import check_choice
 from ...errors import DTypeError
 from ...mamba import SCAN_IMPLEMENTATIONS, check_scan_shapes
+from .scan import linear_scan
 
-__all__ = ["associative_linear_scan", "selective_scan", "selective_scan_ref"]
+__all__ = ["selective_scan", "selective_scan_ref"]
 
 
 def _compute_dtype(u: Tensor) -> torch.dtype:
@@ -117,33 +119,6 @@ def selective_scan_ref(
     return (out, x) if return_last_state else out
 
 
-def associative_linear_scan(a: Tensor, b: Tensor) -> Tensor:
-    """All ``h_t = a_t h_{t-1} + b_t`` (``h_{-1} = 0``) along the last dimension.
-
-    Work-efficient (odd/even) associative scan: pairs of steps are combined
-    into one, the half-length problem is solved recursively, and the even
-    positions are filled in; ``O(L)`` work, ``2 log2 L`` dependent steps.
-    ``a`` broadcasts against ``b``.
-    """
-    a, b = torch.broadcast_tensors(a, b)
-    L = b.shape[-1]
-    if L <= 1:
-        return b
-    odd_len = L // 2
-    a_even, b_even = a[..., 0::2], b[..., 0::2]
-    a_odd, b_odd = a[..., 1::2], b[..., 1::2]
-    # step (2k, 2k+1) as one: h_{2k+1} = a_{2k+1} a_{2k} h_{2k-1} + a_{2k+1} b_{2k} + b_{2k+1}
-    pa = a_odd * a_even[..., :odd_len]
-    pb = a_odd * b_even[..., :odd_len] + b_odd
-    h_odd = associative_linear_scan(pa, pb)  # h at 1, 3, 5, ...
-    h_even = torch.cat(
-        [b_even[..., :1], a_even[..., 1:] * h_odd[..., : a_even.shape[-1] - 1] + b_even[..., 1:]],
-        dim=-1,
-    )  # h at 0, 2, 4, ...
-    h = torch.stack([h_even[..., :odd_len], h_odd], dim=-1).flatten(-2)
-    return torch.cat([h, h_even[..., odd_len:]], dim=-1) if L % 2 else h
-
-
 def _selective_scan_parallel(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last):
     shapes, dtype, dtype_in, u, delta, A = _prepare(
         u, delta, A, B, C, D, z, delta_bias, delta_softplus
@@ -154,7 +129,8 @@ def _selective_scan_parallel(u, delta, A, B, C, D, z, delta_bias, delta_softplus
         dBu = du * B.to(dtype)[None, :, :, None]
     else:
         dBu = du * _expand_bc(B.to(dtype), shapes.d)
-    x = associative_linear_scan(dA, dBu)  # (batch, d, N, L)
+    # the shared parallel scan (sciml_seq.torch.ssm.scan) runs along dim 1
+    x = linear_scan(dA.movedim(-1, 1), dBu.movedim(-1, 1)).movedim(1, -1)  # (batch, d, N, L)
     if shapes.c_kind == "fixed":
         y = torch.einsum("bdnl,dn->bdl", x, C.to(dtype))
     else:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sciml_seq.errors import DTypeError, OptionError, ShapeError
-from sciml_seq.torch.ssm import associative_linear_scan, selective_scan
+from sciml_seq.torch.ssm import selective_scan
 
 from ...mamba_reference import assert_close, fixture_names, load, scan_call
 
@@ -93,18 +93,6 @@ def test_layouts_match_numpy_loop(layout):
         )
         assert_close(out.numpy(), want, f"{impl} out", rtol=1e-12)
         assert_close(last.numpy(), want_last, f"{impl} last_state", rtol=1e-12)
-
-
-@pytest.mark.parametrize("L", [1, 2, 5, 8, 13])
-def test_associative_linear_scan_matches_loop(L):
-    g = torch.Generator().manual_seed(L)
-    a = torch.rand(3, L, generator=g, dtype=torch.float64)
-    b = torch.randn(3, L, generator=g, dtype=torch.float64)
-    h, want = torch.zeros(3, dtype=torch.float64), []
-    for t in range(L):
-        h = a[:, t] * h + b[:, t]
-        want.append(h)
-    assert_close(associative_linear_scan(a, b).numpy(), torch.stack(want, -1).numpy(), "h", 1e-14)
 
 
 def test_errors():
