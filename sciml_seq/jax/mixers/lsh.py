@@ -7,7 +7,9 @@ log-normalisers with duplicate counts removed: exactly dense attention under
 The rotations are the array ``rotations (n_hashes, head_dim, n_buckets / 2)``
 behind ``jax.lax.stop_gradient`` (same values in both frameworks through
 :func:`sciml_seq.convert.torch_to_jax`); :meth:`LSHAttention.redraw` with a new
-key returns a copy with new ones.  Acts on one example.
+key returns a copy with new ones.  With RoPE the tokens are hashed by their
+unrotated vectors and attend with the rotated ones (relative positions only).
+Acts on one example.
 """
 
 from __future__ import annotations
@@ -170,14 +172,10 @@ class LSHAttention(eqx.Module):
         new = jax.random.normal(key, self.rotations.shape).astype(self.rotations.dtype)
         return eqx.tree_at(lambda m: m.rotations, self, new)
 
-    def shared_qk(self, x: Array, positions: ArrayLike | None = None) -> Array:
-        """The shared queries/keys ``(heads, length, head_dim)`` (RoPE applied)."""
+    def shared_qk(self, x: Array) -> Array:
+        """The shared queries/keys ``(heads, length, head_dim)`` (before RoPE): hashed."""
         length = x.shape[0]
-        qk = jnp.swapaxes(jax.vmap(self.qk)(x).reshape(length, self.heads, self.head_dim), 0, 1)
-        if self.rope is not None:
-            cos, sin = self.rope.angles(positions, x.dtype)  # (1, length, head_dim)
-            qk = qk * cos + rotate_half(qk) * sin
-        return qk
+        return jnp.swapaxes(jax.vmap(self.qk)(x).reshape(length, self.heads, self.head_dim), 0, 1)
 
     def __call__(
         self,
@@ -190,12 +188,16 @@ class LSHAttention(eqx.Module):
     ) -> Array:
         positions, padding_mask = check_call(x, self.dim, positions, padding_mask, self.rope)
         length = x.shape[0]
-        qk = self.shared_qk(x, positions)
+        qk = self.shared_qk(x)
+        buckets = lsh_buckets(qk, jax.lax.stop_gradient(self.rotations))
+        if self.rope is not None:
+            cos, sin = self.rope.angles(positions, x.dtype)  # (1, length, head_dim)
+            qk = qk * cos + rotate_half(qk) * sin
         v = jnp.swapaxes(jax.vmap(self.v)(x).reshape(length, self.heads, self.head_dim), 0, 1)
         o = lsh_attention(
             qk,
             v,
-            lsh_buckets(qk, jax.lax.stop_gradient(self.rotations)),
+            buckets,
             padding_mask,
             bucket_size=self.bucket_size,
             n_buckets=self.n_buckets,

@@ -23,6 +23,10 @@ given the same ones; the first chunk of a round looks back at nothing (not at
 the round's last chunk); ``n_buckets`` is fixed at construction (Reformer
 sets about ``length / bucket_size``).  The reversible layers of Reformer are
 the encoder's existing reversible depth (``sciml_seq.torch.depth``).
+
+RoPE: the tokens are hashed by their unrotated shared vectors (by content) and
+attend with the rotated ones, so the output depends on relative positions only
+(hashing the rotated vectors would tie the buckets to absolute positions).
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class LSHAttention(nn.Module):
     Parameters
     ----------
     dim, heads, rope, bias, dtype: as :class:`~sciml_seq.torch.attention.MultiheadAttention`
-        (``rope`` rotates the shared queries/keys before hashing).
+        (``rope`` rotates the shared queries/keys after hashing: see the module).
     dropout: must be 0.
     bucket_size: chunk length of the sorted order (Reformer's ``bucket_size``).
     n_hashes: hash rounds.
@@ -195,19 +199,10 @@ class LSHAttention(nn.Module):
             )
         )
 
-    def shared_qk(
-        self,
-        x: Tensor,
-        positions: Tensor | None = None,
-        rope_angles: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """The shared queries/keys ``(batch, heads, length, head_dim)`` (RoPE applied)."""
+    def shared_qk(self, x: Tensor) -> Tensor:
+        """The shared queries/keys ``(batch, heads, length, head_dim)`` (before RoPE): hashed."""
         batch, length, _ = x.shape
-        qk = self.qk(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
-        if self.rope is not None:
-            cos, sin = self.rope.angles(positions, x.dtype) if rope_angles is None else rope_angles
-            qk = self.rope.rotate(qk, cos, sin)
-        return qk
+        return self.qk(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
 
     def forward(
         self,
@@ -220,12 +215,16 @@ class LSHAttention(nn.Module):
     ) -> Tensor:
         check_call(x, self.dim, positions, padding_mask, self.rope, rope_angles)
         batch, length, _ = x.shape
-        qk = self.shared_qk(x, positions, rope_angles)
+        qk = self.shared_qk(x)
+        buckets = lsh_buckets(qk, self.rotations)
+        if self.rope is not None:
+            cos, sin = self.rope.angles(positions, x.dtype) if rope_angles is None else rope_angles
+            qk = self.rope.rotate(qk, cos, sin)
         v = self.v(x).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         o = lsh_attention(
             qk,
             v,
-            lsh_buckets(qk, self.rotations),
+            buckets,
             padding_mask,
             bucket_size=self.bucket_size,
             n_buckets=self.n_buckets,
