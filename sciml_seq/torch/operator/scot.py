@@ -27,6 +27,7 @@ from ...errors import DTypeError, OptionError, ShapeError
 from ...operator.checkpoint import check_names, read_checkpoint, write_checkpoint
 from ...operator.config import ScOTConfig
 from ...operator.geometry import stage_resolutions
+from ..checks import check_module_input
 from .convnext import ConvNeXtBlock
 from .norm import make_norm
 from .swin import PatchMerging, PatchUnmerging, SwinBlock
@@ -261,6 +262,7 @@ class ScOT(nn.Module):
                 f"pixel_values: expected (batch, {cfg.num_channels}, H, W), "
                 f"got {tuple(pixel_values.shape)}"
             )
+        check_module_input("pixel_values", pixel_values, self)
         batch = pixel_values.shape[0]
         if not isinstance(time, Tensor):
             time = torch.as_tensor(time, device=pixel_values.device)
