@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_int, check_real
-from ..errors import DTypeError, ShapeError
+from ..errors import DeviceError, DTypeError, ShapeError
 from ..position import (
     NEURAL_ODE_DEFAULT_INIT,
     check_even,
@@ -55,6 +55,7 @@ from ..position import (
 )
 from ..solver import SolveOptions, solve_options
 from .cache import cacheable_tensor
+from .checks import check_float_dtype
 from .fields import TimeMLP
 from .solve import solve
 
@@ -70,6 +71,11 @@ def _check_tensors(x: object, positions: object) -> None:
     for name, value in (("x", x), ("positions", positions)):
         if not isinstance(value, Tensor):
             raise DTypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if positions.device != x.device:  # type: ignore[union-attr]
+        raise DeviceError(
+            f"positions: expected a tensor on x's device ({x.device}); "  # type: ignore[union-attr]
+            f"got {positions.device}"  # type: ignore[union-attr]
+        )
 
 
 def _check_positions(positions: Tensor, ndim: int = 2) -> None:
@@ -220,6 +226,8 @@ class LearnedEncoding(nn.Module):
         self.dim = check_int("dim", dim)
         self.max_positions = check_int("max_positions", max_positions)
         self.interpolate = bool(interpolate)
+        if dtype is not None:
+            check_float_dtype("dtype", dtype)
         self.table = nn.Parameter(torch.randn(self.max_positions, self.dim, dtype=dtype) * 0.02)
 
     def encoding(self, positions: Tensor) -> Tensor:

@@ -85,7 +85,9 @@ class Equation:
         """A copy with the given settings replaced (``None`` keeps the default).
 
         Raises :class:`~sciml_seq.errors.OptionError` for a non-positive size or
-        time step and for a parameter the stepper does not take.
+        time step, for a parameter the stepper does not take and for a parameter
+        value that is not a finite real number (NaN would only show up later as an
+        "unstable" solve).
         """
         changes: dict[str, Any] = {}
         sizes = (("resolution", resolution, 4), ("n_times", n_times, 2), ("substeps", substeps, 1))
@@ -102,6 +104,7 @@ class Equation:
                     f"params: expected parameters of {self.name!r}, among "
                     f"{format_choices(sorted(merged))}; got {key!r}"
                 )
+            check_real(key, value)  # the value keeps its type (an int order stays an int)
             merged[key] = value
         return replace(self, params=MappingProxyType(merged), **changes)
 
