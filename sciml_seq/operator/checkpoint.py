@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ..errors import FormatError, OptionError
+from ..errors import FormatError, OptionError, ShapeError
 from .config import ScOTConfig
 
 WEIGHTS_NAME = "model.safetensors"
@@ -72,6 +72,36 @@ def write_checkpoint(
     save_file(contiguous, os.path.join(folder, WEIGHTS_NAME), metadata={"format": "pt"})
 
 
+def check_arrays(
+    shapes: Mapping[str, tuple[int, ...]],
+    arrays: Mapping[str, np.ndarray],
+    what: str,
+    *,
+    not_float: Iterable[str] = (),
+) -> None:
+    """Every array named in ``shapes`` has that shape and, unless named in ``not_float`` (the
+    model's integer buffers), a float dtype and finite entries.
+
+    :class:`~sciml_seq.errors.ShapeError` or :class:`~sciml_seq.errors.FormatError`
+    naming the tensor (a wrong-shaped bias must not load and then broadcast).
+    """
+    not_float = set(not_float)
+    for name, shape in shapes.items():
+        value = np.asarray(arrays[name])
+        if tuple(value.shape) != tuple(shape):
+            raise ShapeError(
+                f"{what}: tensor {name!r} has shape {tuple(value.shape)}; the model built from "
+                f"its config expects {tuple(shape)}"
+            )
+        if name in not_float:
+            continue
+        if value.dtype.kind != "f" and value.dtype.name != "bfloat16":
+            raise FormatError(f"{what}: tensor {name!r} is {value.dtype}; expected a float dtype")
+        if not np.isfinite(value.astype(np.float32)).all():
+            bad = int((~np.isfinite(value.astype(np.float32))).sum())
+            raise FormatError(f"{what}: tensor {name!r} has {bad} NaN or infinite entries")
+
+
 def check_names(expected: Iterable[str], given: Iterable[str], what: str = "checkpoint") -> None:
     """``OptionError`` listing the missing and unexpected names unless the two sets agree."""
     expected, given = list(expected), set(given)
@@ -86,4 +116,11 @@ def check_names(expected: Iterable[str], given: Iterable[str], what: str = "chec
         )
 
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "check_names", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "check_arrays",
+    "check_names",
+    "read_checkpoint",
+    "write_checkpoint",
+]

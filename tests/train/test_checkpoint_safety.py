@@ -4,6 +4,7 @@ damaged or mismatched checkpoint (the files, the CLI)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,13 +13,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from sciml_seq.cli import app
-from sciml_seq.errors import FormatError, OptionError
+from sciml_seq.errors import FormatError, OptionError, ShapeError
 from sciml_seq.train.checkpoint import (
     PAUSE_ENV,
     load_checkpoint,
@@ -319,3 +321,36 @@ def test_cli_run_killed_while_replacing_final_resumes_from_the_previous_one(run,
     a, b = _weights(out / "final"), _weights(straight / "final")
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_official_layout_loaders_check_every_tensor(tmp_path, framework):
+    """A wrong-shaped bias (which would broadcast), an integer weight and a NaN weight: each
+    refused by ScOT.from_pretrained, naming the tensor."""
+    from sciml_seq.operator.checkpoint import read_checkpoint, write_checkpoint
+    from sciml_seq.torch.operator import ScOT as TorchScOT
+
+    from ..operator.reference import micro_config
+
+    config = micro_config(image_size=8, num_channels=2)
+    if framework == "jax":
+        pytest.importorskip("jax")
+        from sciml_seq.jax.operator import ScOT
+    else:
+        ScOT = TorchScOT
+    torch.manual_seed(0)
+    TorchScOT(config).save_pretrained(tmp_path / "good")
+    _, arrays = read_checkpoint(tmp_path / "good")
+    bias = next(k for k, v in arrays.items() if k.endswith(".bias") and v.size > 1)
+    cases = {
+        "shape": ({bias: arrays[bias][:1]}, f"tensor {bias!r} has shape (1,); the model"),
+        "int": ({bias: arrays[bias].astype(np.int32)}, f"tensor {bias!r} is int32; expected a"),
+        "nan": ({bias: arrays[bias] * np.nan}, f"tensor {bias!r} has {arrays[bias].size} NaN"),
+    }
+    if framework == "jax":  # the issue's case (a broadcasting bias) in JAX; the rest in torch
+        ScOT.from_pretrained(tmp_path / "good")  # loads
+        cases = {"shape": cases["shape"]}
+    for name, (change, message) in cases.items():
+        write_checkpoint(tmp_path / name, config, {**arrays, **change})
+        with pytest.raises((ShapeError, FormatError), match=re.escape(message)):
+            ScOT.from_pretrained(tmp_path / name)

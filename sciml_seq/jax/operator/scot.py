@@ -18,7 +18,7 @@ from jax import Array
 
 from ...convert import path_name
 from ...errors import DTypeError, OptionError, ShapeError
-from ...operator.checkpoint import check_names, read_checkpoint, write_checkpoint
+from ...operator.checkpoint import check_arrays, check_names, read_checkpoint, write_checkpoint
 from ...operator.config import ScOTConfig
 from ...operator.geometry import stage_resolutions
 from .convnext import ConvNeXtBlock
@@ -293,7 +293,11 @@ class ScOT(eqx.Module):
         template = cls(config, key=None, dtype=dtype)
         leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
         names = [path_name(p) for p, _ in leaves]
-        check_names(names, arrays.keys(), f"checkpoint {os.fspath(path)!r}")
+        what = f"checkpoint {os.fspath(path)!r}"
+        check_names(names, arrays.keys(), what)
+        check_arrays(
+            {k: leaf.shape for k, (_, leaf) in zip(names, leaves, strict=True)}, arrays, what
+        )
         values = [
             jnp.asarray(np.asarray(arrays[k], dtype=leaf.dtype))
             for k, (_, leaf) in zip(names, leaves, strict=True)

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import DTypeError, OptionError, ShapeError
-from ...operator.checkpoint import check_names, read_checkpoint, write_checkpoint
+from ...operator.checkpoint import check_arrays, check_names, read_checkpoint, write_checkpoint
 from ...operator.config import ScOTConfig
 from ...operator.geometry import stage_resolutions
 from ..checks import check_module_input
@@ -365,7 +365,11 @@ class ScOT(nn.Module):
         config, arrays = read_checkpoint(path)
         with torch.device("meta"):
             model = cls(config)
-        check_names(model.state_dict().keys(), arrays.keys(), f"checkpoint {os.fspath(path)!r}")
+        what = f"checkpoint {os.fspath(path)!r}"
+        check_names(model.state_dict().keys(), arrays.keys(), what)
+        state = model.state_dict()
+        ints = [k for k, v in state.items() if not v.is_floating_point()]
+        check_arrays({k: tuple(v.shape) for k, v in state.items()}, arrays, what, not_float=ints)
         state = {k: torch.from_numpy(np.array(v)).to(dtype) for k, v in arrays.items()}
         model.load_state_dict(state, assign=True)
         # the non-persistent window tables were built on the meta device: rebuild them
