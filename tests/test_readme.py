@@ -109,8 +109,22 @@ def _ett(ns: dict, lines: list[str]) -> None:
     assert abs(float(match.group(2)) - 0.3932) < 5e-5
 
 
+def _scans(ns: dict, lines: list[str]) -> None:
+    import torch
+
+    assert tuple(ns["y"].shape) == (2, 100, 8) and tuple(ns["state"].shape) == (2, 8)
+    stats = ns["stats"]
+    assert stats.converged and 3 <= stats.iterations <= 5  # "Newton iterations (3-5)"
+    assert lines == ["(2, 100, 8) (2, 100, 32) True"]
+    loop = ns["ParaRNN"](8, 32, method="sequential")  # the reference: the same weights
+    loop.load_state_dict(ns["rnn"].state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(ns["h"], loop(ns["u"])[0], rtol=1e-4, atol=1e-5)
+
+
 #: A line only one block has -> the check of what that block claims.
 CHECKS: dict[str, Callable[[dict, list[str]], None]] = {
+    "h, stats = rnn(u)": _scans,
     "ResidualStack(field, n_layers=8)(h)": _torch_quick_start,
     "eqx.filter_value_and_grad(loss)(block, h)": _jax_quick_start,
     "run_grid(config,": _compare,
