@@ -18,7 +18,8 @@ Implementations (``implementation=``):
   ``(batch, d, N, L)`` like the reference.
 * ``"triton"``: :func:`sciml_seq.kernels.selective_scan_triton` (CUDA tensors, or the
   CPU interpreter); fused discretisation, never materialises ``(batch, d, N, L)``.
-* ``"auto"``: ``"triton"`` on CUDA tensors when Triton is installed, else ``"parallel"``.
+* ``"auto"``: ``"parallel"`` (Triton is opt-in, as the S4 kernels' ``backend="auto"`` is
+  ``"lean"``: the kernel has not been run on a GPU yet, only in Triton's interpreter).
 
 ``out (batch, d, L)`` has ``u``'s dtype; computation runs in at least float32.
 With ``return_last_state`` also ``last_state (batch, d, N)`` (``x_{L-1}``).
@@ -26,12 +27,14 @@ With ``return_last_state`` also ``last_state (batch, d, N)`` (``x_{L-1}``).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ...checks import check_choice
-from ...errors import DTypeError
+from ...errors import DTypeError, OptionError
 from ...mamba import SCAN_IMPLEMENTATIONS, check_scan_shapes
 from .scan import linear_scan
 
@@ -178,15 +181,18 @@ def selective_scan(
         function's); the others are.
     """
     impl = check_choice("implementation", implementation, SCAN_IMPLEMENTATIONS)
-    if impl == "auto":
-        from ...kernels.common import triton_available
-
-        impl = "triton" if u.device.type == "cuda" and triton_available() else "parallel"
+    impl = "parallel" if impl == "auto" else impl
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     if impl == "reference":
         return selective_scan_ref(*args)
     if impl == "parallel":
         return _selective_scan_parallel(*args)
+    interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if u.device.type != "cuda" and not interpret:
+        raise OptionError(
+            f"implementation: 'triton' runs on CUDA tensors (or on the CPU with "
+            f"TRITON_INTERPRET=1); got a tensor on {u.device}. Use implementation='parallel'"
+        )
     from ...kernels.selective_scan import selective_scan_triton
 
     return selective_scan_triton(*args)

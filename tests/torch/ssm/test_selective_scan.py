@@ -95,7 +95,7 @@ def test_layouts_match_numpy_loop(layout):
         assert_close(last.numpy(), want_last, f"{impl} last_state", rtol=1e-12)
 
 
-def test_errors():
+def test_errors(monkeypatch):
     u = torch.zeros(2, 4, 5)
     A, B = torch.zeros(4, 3), torch.zeros(2, 3, 5)
     with pytest.raises(ShapeError, match="delta: expected the shape of u"):
@@ -110,5 +110,8 @@ def test_errors():
         selective_scan(u, u, A, B, B, D=torch.zeros(3))
     with pytest.raises(OptionError, match="implementation: expected one of"):
         selective_scan(u, u, A, B, B, implementation="cuda")
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(OptionError, match="implementation: 'triton' runs on CUDA tensors"):
+        selective_scan(u, u, A, B, B, implementation="triton")
     with pytest.raises(DTypeError, match="u: expected a real floating tensor"):
         selective_scan(u.long(), u, A, B, B)
