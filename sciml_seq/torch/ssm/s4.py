@@ -209,6 +209,9 @@ class S4(SSMLayer):
         is needed (state forwarding over a longer chunk, or rounding at odd
         lengths) C-tilde is doubled as the official layer does, without
         changing the stored parameter.
+        As for S4D, the convolution sees only the last ``l_max`` inputs and
+        the recurrence (``step``) all of them: they agree on the first ``l_max``
+        outputs from a zero state and differ after.
     init:
         HiPPO measure: ``"legs"`` (default), ``"legt"`` (rank 2), ``"lagt"``,
         ``"fout"`` (alias ``"fourier"``).

@@ -157,6 +157,12 @@ class S4D(SSMLayer):
     l_max:
         Maximum kernel length; ``None`` (default) gives a kernel as long as the
         input.  At rate ``r`` the kernel is ``min(L, round(l_max / r))`` long.
+        Convolution mode vs step mode: the convolution (``forward``) sees only
+        the last ``l_max`` inputs, while the recurrence (``step``,
+        :class:`~sciml_seq.torch.ssm.StepGenerator`) keeps every input in its
+        state.  From a zero state the two agree on the first ``l_max`` outputs
+        and differ after, by the kernel's tail beyond ``l_max`` (which decays as
+        ``exp(Re λ Δ l)``); with ``l_max=None`` they agree at every length.
     channels:
         ``C``, kernel heads per feature (the SSM maps 1 to C channels).
     bidirectional:
