@@ -545,6 +545,7 @@ CLI = [
     ("cli-compare-device-tpu", ["compare", "--device", "tpu"], "device"),
     ("cli-compare-device-cuda", ["compare", "--device", "cuda:7"], "device"),
     ("cli-compare-seeds", ["compare", "--seeds", "0"], "--seeds"),
+    ("cli-forecast-device", ["forecast", "ett", "--root", "{tmp}", "--device", "tpu"], "device"),
     ("cli-compare-framework", ["compare", "--framework", "tf"], "framework"),
     ("cli-compare-task", ["compare", "--task", "weather"], "tasks"),
     ("cli-compare-engine", ["compare", "--engines", "rk45"], "engines"),

@@ -63,6 +63,8 @@ def ssm_cases(kind: str) -> list[Case]:
         Case("lr-negative", lambda: cls(3, 4, lr=-1.0), OptionError, "lr"),
         Case("wd-nan", lambda: cls(3, 4, wd=math.nan), OptionError, "wd"),
         Case("init-unknown", lambda: cls(3, 4, init="legx"), OptionError, "init"),
+        Case("dtype-int", lambda: cls(3, 4, dtype=torch.int32), DTypeError, "dtype"),
+        Case("dtype-str", lambda: cls(3, 4, dtype="float32"), DTypeError, "dtype"),
         Case("u-list", run([[0.0] * 3]), DTypeError, "u"),
         Case("u-2d", run(u(5, 3)), ShapeError, "u"),
         Case("u-channels", run(u(2, 5, 4)), ShapeError, "u"),
@@ -136,8 +138,9 @@ def ssm_cases(kind: str) -> list[Case]:
     return [c._replace(id=f"{kind}-{c.id}") for c in cases]
 
 
-def positions(length=5, batch=2, **kw):
-    return torch.arange(float(length), **kw).expand(batch, length)
+def positions(length=5, batch=2, device="cpu"):
+    # built on the CPU and moved: arange on the meta device costs seconds (decompositions)
+    return torch.arange(float(length)).expand(batch, length).to(device)
 
 
 def enc_cases() -> list[Case]:

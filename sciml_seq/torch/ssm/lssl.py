@@ -24,6 +24,7 @@ from ...ssm import (
     check_common,
     dense_init,
 )
+from ..checks import check_float_dtype
 from .kernels import krylov, power
 from .layer import SSMLayer, init_log_dt, real_dtype
 
@@ -50,7 +51,7 @@ class LSSLKernel(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = check_float_dtype("dtype", torch.get_default_dtype() if dtype is None else dtype)
         self.H, self.N, self.channels = int(d_model), int(d_state), int(channels)
         self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         det = dense_init(init, d_state, d_model)

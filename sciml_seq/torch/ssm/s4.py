@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ...ssm import check_backend, check_common, dplr_init, retune_ctilde
+from ..checks import check_float_dtype
 from .kernels import conj_ext, dplr_dense, dplr_kernel, power
 from .layer import (
     SSMLayer,
@@ -57,7 +58,7 @@ class S4Kernel(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = check_float_dtype("dtype", torch.get_default_dtype() if dtype is None else dtype)
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.l_max = int(l_max)
         self.backend = check_backend(backend)

@@ -30,6 +30,7 @@ from ...ssm import (
     check_common,
     diag_init,
 )
+from ..checks import check_float_dtype
 from .kernels import vandermonde, vandermonde_transpose
 from .layer import SSMLayer as SSMLayer
 from .layer import as_complex as as_complex
@@ -66,7 +67,7 @@ class S4DKernel(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        dtype = torch.get_default_dtype() if dtype is None else dtype
+        dtype = check_float_dtype("dtype", torch.get_default_dtype() if dtype is None else dtype)
         self.H, self.N2, self.channels = int(d_model), int(d_state) // 2, int(channels)
         self.disc = check_choice("disc", disc, DISCRETIZATIONS)
         self.backend = check_backend(backend)
