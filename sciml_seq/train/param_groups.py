@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..convert import path_name
 from ..errors import OptionError
 
 __all__ = ["collect_hints", "optax_labels", "param_groups"]
@@ -55,22 +56,6 @@ def collect_hints(module: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _path_name(path) -> str:
-    import jax
-
-    parts = []
-    for entry in path:
-        if isinstance(entry, jax.tree_util.GetAttrKey):
-            parts.append(entry.name)
-        elif isinstance(entry, jax.tree_util.SequenceKey):
-            parts.append(str(entry.idx))
-        elif isinstance(entry, jax.tree_util.DictKey):
-            parts.append(str(entry.key))
-        else:  # pragma: no cover
-            parts.append(str(getattr(entry, "key", entry)))
-    return ".".join(parts)
-
-
 def _jax_hints(node: Any, prefix: str, out: dict[str, dict[str, Any]]) -> None:
     import equinox as eqx
     import jax
@@ -82,7 +67,7 @@ def _jax_hints(node: Any, prefix: str, out: dict[str, dict[str, Any]]) -> None:
     )
     for path, child in children:
         if isinstance(child, eqx.Module) and child is not node:
-            _jax_hints(child, _join(prefix, _path_name(path)), out)
+            _jax_hints(child, _join(prefix, path_name(path)), out)
 
 
 def param_groups(module: Any, base_lr: float, weight_decay: float = 0.0) -> list[dict[str, Any]]:
@@ -143,7 +128,7 @@ def optax_labels(module: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
             hints[label_of[key]] = dict(by_name[name])
 
     def label(path, leaf):
-        hint = by_name.get(_path_name(path))
+        hint = by_name.get(path_name(path))
         return "default" if hint is None else label_of[tuple(sorted(hint.items()))]
 
     def label_fn(params: Any) -> Any:
