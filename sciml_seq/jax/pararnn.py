@@ -21,7 +21,8 @@ from jax import Array
 
 from ..errors import DTypeError, ShapeError
 from ..pararnn import NewtonStats, check_pararnn, default_tol
-from .ssm.s4d import _check_finite, default_float
+from .ssm.s4d import default_float
+from .ssm.s5 import check_finite_array
 from .ssm.scan import linear_scan
 
 __all__ = [
@@ -206,7 +207,7 @@ class ParaRNN(eqx.Module):
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise DTypeError(f"x: expected a floating-point array; got {x.dtype}")
         if self.check_finite:
-            x = _check_finite(x, "x")
+            x = check_finite_array(x, "x")
         if h0 is None:
             h0 = jnp.zeros(self.d_hidden, dtype=x.dtype)
         elif tuple(jnp.shape(h0)) != (self.d_hidden,):

@@ -20,8 +20,8 @@ from ...checks import check_choice
 from ...errors import DTypeError, ShapeError
 from ...s5 import CONV_PADDINGS, check_kernel_size, check_s5, s5_init, trunc_normal_scale
 from ...ssm import check_rate, hints
-from .s4d import _check_finite, complex_dtype, default_float, real_dtype
-from .s5 import check_dt, s5_discretize
+from .s4d import complex_dtype, default_float, real_dtype
+from .s5 import check_dt, check_finite_array, s5_discretize
 from .scan import SCAN_METHODS, linear_scan
 
 __all__ = ["CONV_PADDINGS", "ConvS5"]
@@ -168,7 +168,7 @@ class ConvS5(eqx.Module):
             )
         if not jnp.issubdtype(u.dtype, jnp.floating):
             raise DTypeError(f"{name}: expected a floating-point array; got {u.dtype}")
-        return _check_finite(u, name) if self.check_finite else u
+        return check_finite_array(u, name) if self.check_finite else u
 
     def _check_state(self, state: object, u: Array) -> Array:
         want = (self.n_states, *u.shape[-2:])

@@ -17,13 +17,23 @@ import jax.numpy as jnp
 from jax import Array
 
 from ...checks import check_choice
-from ...errors import DTypeError, OptionError, ShapeError
+from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...s5 import check_s5, s5_init, trunc_normal_scale
 from ...ssm import check_rate, hints
-from .s4d import _check_finite, as_complex, complex_dtype, default_float, real_dtype
+from .s4d import as_complex, complex_dtype, default_float, real_dtype
 from .scan import SCAN_METHODS, linear_scan
 
-__all__ = ["S5", "check_dt", "s5_discretize", "s5_init_params"]
+__all__ = ["S5", "check_dt", "check_finite_array", "s5_discretize", "s5_init_params"]
+
+
+def check_finite_array(x: Array, name: str) -> Array:
+    """``x`` if finite: NonFiniteError now, or ``eqx.error_if`` under a trace."""
+    msg = f"{name}: expected finite values; got NaN or infinity"
+    if isinstance(x, jax.core.Tracer):
+        return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), msg)
+    if not bool(jnp.all(jnp.isfinite(x))):
+        raise NonFiniteError(msg)
+    return x
 
 
 def s5_discretize(lam: Array, step: Array, disc: str) -> tuple[Array, Array]:
@@ -88,7 +98,7 @@ def check_dt(dt: object, shape: tuple[int, ...], what: str, check_finite: bool) 
     if not jnp.issubdtype(dt.dtype, jnp.floating):
         raise DTypeError(f"dt: expected a real floating-point tensor; got {dt.dtype}")
     if check_finite:
-        dt = _check_finite(dt, "dt")
+        dt = check_finite_array(dt, "dt")
         if isinstance(dt, jax.core.Tracer):
             dt = eqx.error_if(dt, ~jnp.all(dt > 0), "dt: expected values > 0 (time steps)")
         elif not bool(jnp.all(dt > 0)):
@@ -205,7 +215,7 @@ class S5(eqx.Module):
             )
         if not jnp.issubdtype(u.dtype, jnp.floating):
             raise DTypeError(f"{name}: expected a floating-point array; got {u.dtype}")
-        return _check_finite(u, name) if self.check_finite else u
+        return check_finite_array(u, name) if self.check_finite else u
 
     def _check_state(self, state: object) -> Array:
         want = (self.n_states,)
