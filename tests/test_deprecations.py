@@ -39,6 +39,16 @@ def test_step_generator_batch():
         StepGenerator(layer, 3, batch=3)
 
 
+def test_default_state_batch():
+    from sciml_seq.torch.ssm import S4D
+
+    layer = S4D(2, 4)
+    with pytest.warns(DeprecationWarning, match=f"^default_state: {RENAMED}"):
+        old = layer.default_state(batch=3)
+    assert torch.equal(old, layer.default_state(batch_size=3))
+    assert old.shape == layer.default_state(3).shape == (3, 2, 2)
+
+
 def test_fit_forecaster_batch():
     from sciml_seq.data import make_irregular_task
     from sciml_seq.torch.models import Forecaster, fit_forecaster

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...checks import check_int
+from ...deprecation import renamed_argument
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...ssm import (
     check_rate,
@@ -196,12 +197,15 @@ class SSMLayer(nn.Module):
         return self._head(y), next_state
 
     # ---------------------------------------------------------------- step mode
-    def default_state(self, batch: int) -> Tensor:
-        """Zero state ``(batch, H, state size)`` (complex for S4D/S4, real for LSSL)."""
+    def default_state(self, batch_size: int | None = None, *, batch: int | None = None) -> Tensor:
+        """Zero state ``(batch_size, H, state size)`` (complex for S4D/S4, real for LSSL).
+
+        ``batch`` is the deprecated name of ``batch_size``."""
         self._no_state_bidirectional("default_state")
-        batch = check_int("batch", batch)
+        batch_size = renamed_argument("default_state", "batch", batch, "batch_size", batch_size)
+        batch_size = check_int("batch_size", batch_size)
         shape, dtype = self.kernel.state_spec()
-        return torch.zeros(batch, *shape, dtype=dtype, device=self.D.device)
+        return torch.zeros(batch_size, *shape, dtype=dtype, device=self.D.device)
 
     def step_params(self, rate: float = 1.0) -> dict[str, Tensor]:
         """The discretised matrices :meth:`step` uses; compute once per generation."""

@@ -296,9 +296,9 @@ def test_errors_name_the_argument():
         layer(u, rate=0.0)
     with pytest.raises(OptionError, match=r"^rate: expected a finite real number > 0\.0; got nan$"):
         layer.step_params(rate=float("nan"))
-    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 0$"):
+    with pytest.raises(OptionError, match=r"^batch_size: expected an integer >= 1; got 0$"):
         layer.default_state(0)
-    with pytest.raises(OptionError, match=r"^batch: expected an integer >= 1; got 2\.0$"):
+    with pytest.raises(OptionError, match=r"^batch_size: expected an integer >= 1; got 2\.0$"):
         layer.default_state(2.0)
 
 
