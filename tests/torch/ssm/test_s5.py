@@ -181,6 +181,19 @@ def test_rate_change_and_unit_dt():
         torch.testing.assert_close(y_step, layer(u, rate=0.5)[0], rtol=1e-10, atol=1e-12)
 
 
+def test_a_long_step_equals_repeated_unit_steps_under_zoh():
+    """Continuous time: a token held for dt = k is k tokens of dt = 1 with the same input
+    (ZOH is exact for a piecewise-constant input), so irregular sampling is consistent."""
+    layer = make()
+    k = torch.tensor([1, 3, 2, 1, 4])
+    u = rand(2, 5, 3)
+    with torch.no_grad():
+        y_irr, s_irr = layer(u, dt=k.to(F64).expand(2, 5))
+        y_reg, s_reg = layer(u.repeat_interleave(k, dim=1))
+    torch.testing.assert_close(s_irr, s_reg, rtol=1e-11, atol=1e-12)
+    torch.testing.assert_close(y_irr, y_reg[:, k.cumsum(0) - 1], rtol=1e-11, atol=1e-12)
+
+
 def test_step_equals_scan_with_state_and_dt_and_chunks():
     layer = make(d_state=6, disc="bilinear")
     u = rand(2, 8, 3)
