@@ -417,7 +417,7 @@ def train_operator(
     data: Annotated[
         Path, typer.Option(exists=True, help="Trajectories (HDF5 from `sciml-seq data`).")
     ],
-    model: Annotated[str, typer.Option(help="scot-t, scot-b, scot-l or fno.")] = "scot-t",
+    model: Annotated[str, typer.Option(help="scot-t, scot-b, scot-l, fno or convs5.")] = "scot-t",
     out: Annotated[Path, typer.Option(help="Checkpoint directory.")] = Path("outputs/operator"),
     steps: Annotated[int, typer.Option(min=1)] = 1000,
     batch_size: Annotated[int, typer.Option(min=1, help="Global batch.")] = 16,
