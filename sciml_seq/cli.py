@@ -540,16 +540,19 @@ def evaluate(
             channel_slice_list=_ints(channel_slices, "--channel-slices"),
         )
     table = Table(title=f"{checkpoint} on {data}")
-    for column in ("mode", "lead steps", "lead time", "median rel L1", "median rel L2"):
+    baselines = metrics["baselines"]
+    columns = ("mode", "lead steps", "lead time", "median rel L1", "median rel L2")
+    for column in (*columns, *(f"{name} rel L1" for name in baselines)):
         table.add_column(column)
     for mode in ("one_shot", "rollout"):
-        for row in metrics[mode]:
+        for i, row in enumerate(metrics[mode]):
             table.add_row(
                 mode,
                 str(row["lead_steps"]),
                 f"{row['lead_time']:.3g}",
                 f"{row['median_rel_l1']:.4f}",
                 f"{row['median_rel_l2']:.4f}",
+                *(f"{b[mode][i]['median_rel_l1']:.4f}" for b in baselines.values()),
             )
     console.print(table)
     console.print(f"metrics and figures: {out}")

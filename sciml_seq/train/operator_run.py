@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,23 @@ from ..errors import OptionError
 from .evaluate import Evaluation, one_shot, rollout
 from .plots import plot_error_vs_lead, plot_sample
 
-__all__ = ["evaluate_operator", "load_operator", "train_operator"]
+__all__ = [
+    "BASELINES",
+    "Run",
+    "evaluate_operator",
+    "export_official",
+    "load_operator",
+    "load_run",
+    "run_checkpoints",
+    "train_operator",
+]
+
+BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "persistence": lambda x, lead: x,
+    "zero": lambda x, lead: np.zeros_like(x),
+}
+"""The guesses :func:`evaluate_operator` scores beside the model: ``persistence`` predicts
+no change (the input field), ``zero`` the zero field."""
 
 
 def _read(path: str | Path):
@@ -177,6 +194,102 @@ def _describe(spec: dict[str, Any]) -> str:
     return f"{spec.get('name')!r} {shown}"
 
 
+@dataclass
+class Run:
+    """A trained operator loaded from a run folder (:func:`load_run`).
+
+    Attributes
+    ----------
+    model:
+        The model as trained, ``model(x, time) -> y`` on fields in the data's units
+        (with the normalisation inside when the run had one); evaluation mode.
+    operator:
+        The bare operator (e.g. :class:`sciml_seq.torch.operator.ScOT`) that works on
+        standardised fields; ``model`` itself when the run had no normalisation.
+    normalization:
+        ``(mean, std)`` per channel (numpy), or ``None``.
+    time_scale:
+        Lead times are divided by it before the model sees them.
+    config:
+        The :class:`~sciml_seq.train.trainer.TrainConfig` entries of the run (a dict).
+    step, run_id, path:
+        Of the checkpoint that was loaded.
+    """
+
+    model: Any
+    operator: Any
+    normalization: tuple[np.ndarray, np.ndarray] | None
+    time_scale: float
+    config: dict[str, Any]
+    step: int
+    run_id: str
+    path: Path
+
+    def predict(self, x: np.ndarray, lead_time: np.ndarray | float) -> np.ndarray:
+        """``x (batch, C, *grid)`` after ``lead_time`` (data units), in numpy (float32)."""
+        import torch
+
+        x = np.asarray(x, dtype=np.float32)
+        lead = np.broadcast_to(np.asarray(lead_time, dtype=np.float32), (len(x),))
+        with torch.no_grad():
+            y = self.model(torch.from_numpy(x), torch.from_numpy(lead / self.time_scale))
+        return y.numpy()
+
+
+def load_run(path: str | Path) -> Run:
+    """A run of ``sciml-seq train operator``: its folder (``final`` is loaded) or one of its
+    checkpoints (``run/step_100``).  See :class:`Run`; the checks of
+    :func:`~sciml_seq.train.checkpoint.load_checkpoint` apply."""
+    from .checkpoint import load_checkpoint, read_checkpoint_meta
+    from .operator_models import rebuild_operator
+
+    path = Path(path)
+    if path.is_dir() and not (path / "model.safetensors").exists() and run_checkpoints(path):
+        path = path / "final"
+    meta = read_checkpoint_meta(path)
+    model = rebuild_operator(meta["model_spec"])
+    state = load_checkpoint(meta["path"], model=model, restore_rng=False)
+    model.eval()
+    stats = meta["model_spec"].get("normalization")
+    extra = state["extra"]
+    return Run(
+        model=model,
+        operator=model.model if stats is not None else model,
+        normalization=(np.asarray(stats["mean"]), np.asarray(stats["std"])) if stats else None,
+        time_scale=float(extra.get("time_scale", 1.0)),
+        config=dict(extra.get("train_config", {})),
+        step=state["step"],
+        run_id=state["run_id"],
+        path=meta["path"],
+    )
+
+
+def export_official(run: Run | str | Path, out: str | Path) -> Path:
+    """Write a scOT run in the official Poseidon layout: ``config.json`` + ``model.safetensors``
+    (``ScOT.from_pretrained(out)`` in torch, JAX or Poseidon loads it), plus
+    ``normalization.json`` (``mean``, ``std``, ``time_scale``: the official layout has no
+    place for them; the operator expects standardised fields and lead times divided by
+    ``time_scale``).  Returns ``out``."""
+    from ..torch.operator import ScOT
+
+    run = run if isinstance(run, Run) else load_run(run)
+    if not isinstance(run.operator, ScOT):
+        raise OptionError(
+            f"run: expected a scOT run to export in the official layout; got "
+            f"{type(run.operator).__name__}"
+        )
+    out = Path(out)
+    run.operator.save_pretrained(out)
+    mean, std = run.normalization if run.normalization is not None else (None, None)
+    extra = {
+        "mean": None if mean is None else [float(v) for v in mean],
+        "std": None if std is None else [float(v) for v in std],
+        "time_scale": run.time_scale,
+    }
+    (out / "normalization.json").write_text(json.dumps(extra, indent=1))
+    return out
+
+
 def load_operator(checkpoint: str | Path) -> tuple[Any, dict[str, Any]]:
     """``(model, extra)``: the model rebuilt from a checkpoint with its weights, and the
     checkpoint's ``extra`` entries (``time_scale``, ``data``, ``train_config``)."""
@@ -204,7 +317,10 @@ def evaluate_operator(
     """Evaluate a checkpoint on trajectories; write metrics JSON and figures to ``out``.
 
     One-shot predictions from ``t[0]`` at ``lead_steps`` (default: every step),
-    and an autoregressive rollout of ``rollout_step`` steps per call.  Figures:
+    and an autoregressive rollout of ``rollout_step`` steps per call, each also for
+    the baselines of :data:`BASELINES` (``metrics["baselines"][name]["one_shot"]``,
+    ...): a model must beat "no change" (persistence) to be worth running, and the
+    zero field scores a relative error of 1.  Figures:
     ``sample_<i>_lead_<k>.png`` for the first ``n_plots`` trajectories at each
     one-shot lead, and ``error_vs_lead.png`` (median relative L1).  Returns the
     metrics dict that is written to ``metrics.json``.
@@ -221,6 +337,14 @@ def evaluate_operator(
     common = {"batch_size": batch_size, "channel_slice_list": channel_slice_list}
     shot = one_shot(predict, traj.u, t, lead_steps, **common)
     roll = rollout(predict, traj.u, t, step=rollout_step, **common)
+    baselines = {}
+    for name, guess in BASELINES.items():
+        if name == "persistence" and traj.u.shape[2] != shot.predictions.shape[2]:
+            continue  # no "no change" guess when the model's outputs are other channels
+        baselines[name] = {
+            "one_shot": one_shot(guess, traj.u, t, lead_steps, **common).summary(),
+            "rollout": rollout(guess, traj.u, t, step=rollout_step, **common).summary(),
+        }
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summaries = {"one-shot": shot.summary(), "rollout": roll.summary()}
@@ -233,6 +357,7 @@ def evaluate_operator(
         "time_scale": scale,
         "one_shot": summaries["one-shot"],
         "rollout": summaries["rollout"],
+        "baselines": baselines,
         "figures": [str(f.name) for f in figures],
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
