@@ -16,6 +16,9 @@ from sciml_seq.errors import DTypeError, OptionError, ShapeError
 from sciml_seq.jax.attention import MultiheadAttention
 from sciml_seq.jax.position import RotaryEncoding
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 try:
     import torch
 except ImportError:  # the parity test needs it; the rest do not

@@ -19,7 +19,8 @@ from sciml_seq.errors import ShapeError
 from sciml_seq.jax import ACTStack, ResidualStack, ReversibleStack, TimeMLP
 from sciml_seq.jax.depth import reversible_reference
 
-pytestmark = pytest.mark.usefixtures("quick_jax_compiles")
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
 
 KEY = jax.random.key(0)
 
@@ -39,7 +40,8 @@ def tanh(seed: int = 0) -> Tanh:
 
 
 TANH = tanh()
-XS = jnp.asarray(np.random.default_rng(1).normal(size=(5, 3)))
+with jax.enable_x64(True):  # float64 whatever the precision at import
+    XS = jnp.asarray(np.random.default_rng(1).normal(size=(5, 3)))
 
 
 def with_halting(act: ACTStack, weight, bias: float) -> ACTStack:

@@ -13,6 +13,9 @@ from sciml_seq.errors import OptionError, ShapeError
 from sciml_seq.fields import ACTIVATIONS, TIME_CONDITIONINGS
 from sciml_seq.jax.fields import TimeMLP
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 try:
     import torch
 except ImportError:  # the parity tests below need it; the rest do not

@@ -16,6 +16,9 @@ from sciml_seq.errors import DTypeError, OptionError, ShapeError
 from sciml_seq.jax.fields import TimeMLP
 from sciml_seq.jax.ode import ODEBlock, ResidualStack, block_keys
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 try:
     import torch
 except ImportError:  # the parity tests below need it; the rest do not

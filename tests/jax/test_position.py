@@ -26,9 +26,13 @@ from sciml_seq.jax.position import (
 )
 from sciml_seq.position import rotary_reference, sinusoidal_reference
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 KEY = jax.random.key(0)
 DIM = 6
-P = jnp.array([0.3, 1.45, 2.6, 3.2])  # inside the cells of a learned table
+with jax.enable_x64(True):  # float64 whatever the precision at import
+    P = jnp.array([0.3, 1.45, 2.6, 3.2])  # inside the cells of a learned table
 
 # Modules are arguments (arrays traced): one compilation per structure and shape.
 call = eqx.filter_jit(lambda m, x, p: m(x, p))

@@ -23,7 +23,8 @@ from sciml_seq.jax.regularizers import total_derivative
 from sciml_seq.regularization import local_time
 from tests.regularizer_reference import local_values, replay, symmetric_matrix, taylor_exact
 
-pytestmark = pytest.mark.usefixtures("quick_jax_compiles")
+#: float64 parity with numpy references (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
 
 T = 1.2
 LOOSE = dict(rtol=1e-5, atol=1e-7)

@@ -33,11 +33,15 @@ from sciml_seq.jax import Solution, SolveOptions, available_methods, solve
 from sciml_seq.methods import METHODS
 from sciml_seq.stats import RESULTS, SolveStats, result_name
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 A = np.array([[0.0, 1.0], [-4.0, -0.3]])  # damped oscillator
-TS = jnp.array([0.0, 0.3, 1.1, 2.0])
-Y0 = jnp.array([0.8, -0.4])
-Y0S = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2)))  # a batch
-W_OUT = jnp.asarray(np.random.default_rng(1).normal(size=(4, 2)))  # loss weights
+with jax.enable_x64(True):  # float64 whatever the precision at import
+    TS = jnp.array([0.0, 0.3, 1.1, 2.0])
+    Y0 = jnp.array([0.8, -0.4])
+    Y0S = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2)))  # a batch
+    W_OUT = jnp.asarray(np.random.default_rng(1).normal(size=(4, 2)))  # loss weights
 N_STEPS = 7  # per output interval: 21 steps over TS
 TIGHT = dict(rtol=1e-10, atol=1e-12, max_steps=2000)
 BOSH3 = dict(rtol=1e-8, atol=1e-8, max_steps=2000)  # third order: fewer steps than TIGHT

@@ -26,6 +26,7 @@ def build(key, **options):
 
 
 @pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.float64  # builds float64 models too
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_output_shape_and_dtype(pool, dtype):
     model = eqx.filter_eval_shape(

@@ -33,6 +33,7 @@ def shapes(model) -> list[tuple[str, list[int]]]:
     return [(path_name(p), list(v.shape)) for p, v in leaves]
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("folder", fixture_dirs())
 def test_official_output_hidden_states_and_loss_float64(folder):
     io = load_io(folder)
@@ -57,6 +58,7 @@ def test_official_output_hidden_states_and_loss_float64(folder):
     np.testing.assert_allclose(float(loss), io["loss"], rtol=1e-12)
 
 
+@pytest.mark.float64
 @pytest.mark.parametrize("folder", fixture_dirs())
 def test_official_fft_resampling_for_other_input_sizes(folder):
     io = load_io(folder)

@@ -14,6 +14,9 @@ from sciml_seq.math.hippo import transition
 
 from .util import template
 
+#: float64 twins of float64 torch layers, compared to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 
 def test_construction():
     layer = LSSL(3, 5, channels=2, init="legt", key=jax.random.key(0, impl="rbg"))

@@ -13,6 +13,9 @@ from tests.torch.ssm.reference import SHARED, assert_close, fixture_names, layer
 
 from .util import all_outputs, template
 
+#: float64 parity with torch / numpy references to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 KINDS = ("s4d", "s4")
 
 

@@ -15,6 +15,9 @@ from sciml_seq.jax.ssm import S4
 
 from .util import template
 
+#: float64 twins of float64 torch layers, compared to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 
 def test_construction_and_kernel_equals_power_series():
     # eval_shape traces the constructor: it must not need concrete values

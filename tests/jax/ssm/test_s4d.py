@@ -15,6 +15,9 @@ from sciml_seq.train.param_groups import optax_labels
 
 from .util import KEY, run_steps, template, twin
 
+#: float64 twins of float64 torch layers, compared to ~1e-12 (tests/jax/conftest.py).
+pytestmark = pytest.mark.float64
+
 torch = pytest.importorskip("torch")
 from sciml_seq.torch import ssm as tssm  # noqa: E402
 

@@ -38,6 +38,7 @@ def numpy_loop(a, b, h0, reverse=False):
     return out
 
 
+@pytest.mark.float64  # a float64 numpy loop to 1e-12
 def test_parallel_reverse_with_h0_equals_numpy_loop():
     a = 0.9 * rand(0, 13, 1, complex_=True)  # broadcasts over the 3 features
     b = rand(1, 13, 3, complex_=True)
