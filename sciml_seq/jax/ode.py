@@ -40,7 +40,7 @@ from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats, StepRecord
 from .regularizers import local_regularization, step_regularization, total_derivative
-from .solve import solve
+from .solve import Solution, solve
 
 
 def block_keys(key: Array) -> tuple[Array, Array]:
@@ -78,20 +78,32 @@ class BlockOutput(eqx.Module):
         when times were given.
     regularization: ``{name: scalar}`` values of the block's regularisers.
     t_end: the end time integrated to, a scalar array (random under STEER in training).
-    stats: the solver statistics (:class:`~sciml_seq.stats.SolveStats`).
+    solution: the underlying :class:`~sciml_seq.jax.solve.Solution` (its ``ys``
+        include the state at ``local_time`` when one was drawn, and the
+        regularisers' integrals).
     local_time: the time ``t_r`` of the local regularisers, or ``None`` (not drawn:
         none asked for, or inference).
-    steps: the solve's step records (:class:`~sciml_seq.stats.StepRecord`) when it
-        recorded them (``record_steps=True``, set by ``"error"``/``"stiffness"``),
-        else ``None``; PyTorch has them in ``BlockOutput.solution.steps``.
+
+    The same fields and properties as :class:`sciml_seq.torch.BlockOutput`.
     """
 
     ys: Array
     regularization: dict[str, Array]
     t_end: Array
-    stats: SolveStats
+    solution: Solution
     local_time: Array | None = None
-    steps: StepRecord | None = None
+
+    @property
+    def stats(self) -> SolveStats:
+        """The solver statistics (:class:`~sciml_seq.stats.SolveStats`)."""
+        return self.solution.stats
+
+    @property
+    def steps(self) -> StepRecord | None:
+        """The solve's step records (:class:`~sciml_seq.stats.StepRecord`) when it
+        recorded them (``record_steps=True``, set by ``"error"``/``"stiffness"``),
+        else ``None``."""
+        return self.solution.steps
 
 
 class _Regularized(eqx.Module):
@@ -274,9 +286,8 @@ class ODEBlock(eqx.Module):
             ys=ys[-1] if ts is None else ys,
             regularization={name: values[name] for name in self.regularizers},
             t_end=t_end if ts is None else jnp.asarray(times[-1]),
-            stats=solution.stats,
+            solution=solution,
             local_time=None if index is None else times[index],
-            steps=solution.steps,
         )
 
     def __call__(self, h0: Array, ts: Array | None = None, *, key: Array | None = None) -> Array:

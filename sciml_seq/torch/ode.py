@@ -28,7 +28,7 @@ from ..ode import (
 )
 from ..regularization import local_time
 from ..solver import SolveOptions, solve_options
-from ..stats import SolveStats
+from ..stats import SolveStats, StepRecord
 from .cache import cacheable_tensor
 from .checks import check_module_input
 from .regularizers import local_regularization, step_regularization, total_derivative
@@ -49,6 +49,8 @@ class BlockOutput:
         include the state at ``local_time`` when one was drawn).
     local_time: the time ``t_r`` of the local regularisers, or ``None`` (not drawn:
         none asked for, or evaluation mode).
+
+    The same fields and properties as :class:`sciml_seq.jax.BlockOutput`.
     """
 
     ys: Tensor
@@ -61,6 +63,12 @@ class BlockOutput:
     def stats(self) -> SolveStats:
         """Solver statistics; ``nfe_backward`` fills in after a backward pass."""
         return self.solution.stats
+
+    @property
+    def steps(self) -> StepRecord | None:
+        """The solve's step records when it recorded them (``record_steps=True``,
+        set by ``"error"``/``"stiffness"``), else ``None``."""
+        return self.solution.steps
 
 
 class _Regularized(nn.Module):
