@@ -78,7 +78,8 @@ def train_operator(
         A :class:`~sciml_seq.train.trainer.TrainConfig` (default ``steps=1000``).
     max_seconds:
         Stop early after this much training wall-clock time (a fixed budget for
-        comparisons); the schedule still spans ``config.steps``.
+        comparisons); the learning-rate schedule follows the budget, ending its
+        decay when the time runs out (:meth:`~sciml_seq.train.trainer.Trainer.fit`).
     resume:
         A checkpoint directory to continue from (same model, data and batch size;
         the run keeps its run id).  To continue a run in place, pass its

@@ -232,6 +232,9 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
         if config.compile is not None:
             self.model = torch.compile(self.model, mode=config.compile)
+        self._time_position: float | None = None
+        self.clock: Callable[[], float] = time.perf_counter
+        """The wall clock of :meth:`fit`'s time budget (replaceable in tests)."""
         groups = param_groups(self.module, config.lr, config.weight_decay)
         if optimizer is None:
             self.optimizer = torch.optim.AdamW(groups, betas=config.betas)
@@ -239,8 +242,11 @@ class Trainer:
             self.optimizer = optimizer(groups)
 
         def multiplier(step: int) -> float:
+            # under a time budget (fit(max_seconds=...)) the position on the schedule is the
+            # share of the budget spent, so that the decay ends when the time does
+            position = step if self._time_position is None else self._time_position
             return warmup_cosine(
-                step,
+                position,
                 total_steps=config.steps,
                 warmup_steps=config.warmup_steps,
                 min_ratio=config.min_lr_ratio,
@@ -348,6 +354,10 @@ class Trainer:
         self.step += 1
         return value
 
+    def lr(self) -> float:
+        """The learning rate of the first parameter group for the next step."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def _first_nonfinite_gradient(self) -> str:
         for name, param in self.module.named_parameters():
             if param.grad is not None and not torch.isfinite(param.grad).all():
@@ -365,27 +375,44 @@ class Trainer:
         progress: bool = False,
         callback: Callable[[int, float], None] | None = None,
         max_seconds: float | None = None,
+        schedule_fits_time: bool = True,
     ) -> list[float]:
         """Train from the current step to ``config.steps``; returns the losses.
 
         ``callback(step, loss)`` runs after each step (on every rank);
         ``progress`` shows a rich progress bar on rank 0; ``max_seconds`` stops
-        early once this much wall-clock time has passed (a fixed budget; the
-        schedule still spans ``config.steps``; rank 0's clock decides for all).
-        Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` steps and
-        at the end.
+        early once this much wall-clock time has passed (a fixed budget; rank 0's
+        clock decides for all).  With ``schedule_fits_time`` (and the default
+        warm-up + cosine schedule) the learning rate follows the budget: before
+        each step the position on the schedule is ``max(step + 1, steps * elapsed /
+        max_seconds)``, so that the decay reaches its end when the time runs out
+        rather than at a step count the budget never reaches; without it the
+        schedule spans ``config.steps``.  Checkpoints go to ``checkpoint_dir``
+        every ``checkpoint_every`` steps and at the end.
         """
         from rich.progress import Progress
 
         if max_seconds is not None:
             max_seconds = check_real("max_seconds", max_seconds, gt=0.0)
         losses: list[float] = []
-        start = time.perf_counter()
+        start = self.clock()
         show = progress and self.rank == 0
         with Progress(disable=not show, transient=True) as bar:
             task = bar.add_task("training", total=self.config.steps, completed=self.step)
-            while self.step < self.config.steps and not self._out_of_time(start, max_seconds):
-                loss = self.train_step()
+            while self.step < self.config.steps:
+                if max_seconds is not None:
+                    elapsed = self._elapsed(start)
+                    if elapsed >= max_seconds:
+                        break
+                    if schedule_fits_time:
+                        by_time = self.config.steps * elapsed / max_seconds
+                        self._time_position = min(
+                            float(self.config.steps), max(self.step + 1.0, by_time)
+                        )
+                try:
+                    loss = self.train_step()
+                finally:
+                    self._time_position = None
                 losses.append(loss)
                 bar.update(task, advance=1, description=f"step {self.step} loss {loss:.3e}")
                 if callback is not None:
@@ -399,17 +426,16 @@ class Trainer:
             self.save(self.checkpoint_dir / "final")
         return losses
 
-    def _out_of_time(self, start: float, max_seconds: float | None) -> bool:
-        if max_seconds is None:
-            return False
+    def _elapsed(self, start: float) -> float:
+        """Seconds since ``start`` on rank 0's clock (broadcast, so every rank agrees)."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        late = time.perf_counter() - start >= max_seconds
+        elapsed = self.clock() - start
         if self.world == 1:
-            return late
-        stop = torch.tensor(float(late), device=self.device)
-        torch.distributed.broadcast(stop, src=0)
-        return bool(stop.item())
+            return elapsed
+        value = torch.tensor(elapsed, dtype=torch.float64, device=self.device)
+        torch.distributed.broadcast(value, src=0)
+        return float(value.item())
 
     def save(self, path: str | Path | None) -> None:
         """Write a checkpoint of the current state (every rank calls it; rank 0 writes).

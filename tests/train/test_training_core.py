@@ -204,3 +204,25 @@ def test_the_old_forecaster_path_warns():
             assert module.fit_forecaster is forecasting.fit_forecaster
     with pytest.raises(AttributeError, match="no_such_name"):
         old.no_such_name  # noqa: B018
+
+
+def test_the_schedule_fits_a_time_budget():
+    """A budget of 4 s (a fake clock: 1 s per step) on a 1000-step schedule: the rate follows
+    the share of time spent (250, 500, 750 steps' worth) and the run stops after 4 steps."""
+    x, y = _regression()
+    config = TrainConfig(steps=1000, lr=1e-2, warmup_steps=0, clip_norm=None)
+    rates = []
+
+    def trainer() -> Trainer:
+        return Trainer(nn.Linear(3, 1), None, config, loss_fn=_mse, batches=lambda s: (x, y))
+
+    timed = trainer()
+    timed.clock = lambda: float(timed.step)
+    losses = timed.fit(max_seconds=4.0, callback=lambda s, loss: rates.append(timed.lr()))
+    assert len(losses) == 4 and timed.step == 4
+    expected = [1e-2 * warmup_cosine(p, total_steps=1000) for p in (1, 250, 500, 750)]
+    assert rates == pytest.approx(expected, rel=1e-12)
+    plain = trainer()
+    plain.clock = lambda: float(plain.step)
+    plain.fit(max_seconds=4.0, schedule_fits_time=False)
+    assert plain.lr() == pytest.approx(1e-2 * warmup_cosine(4, total_steps=1000), rel=1e-12)
