@@ -51,8 +51,10 @@ def _bc_tile(ptr, b, grp, c, n, t, mask_cn, mask_t, G, N, L, VAR: tl.constexpr):
     if VAR:
         off = ((b * G + grp[:, None, None]) * N + n[None, :, None]) * L + t[None, None, :]
         mask = mask_cn[:, :, None] & mask_t[None, None, :]
-        return tl.load(ptr + off, mask=mask, other=0.0)
-    return tl.load(ptr + c[:, None] * N + n[None, :], mask=mask_cn, other=0.0)[:, :, None]
+        tile = tl.load(ptr + off, mask=mask, other=0.0)
+    else:
+        tile = tl.load(ptr + c[:, None] * N + n[None, :], mask=mask_cn, other=0.0)[:, :, None]
+    return tile
 
 
 @triton.jit

@@ -45,6 +45,9 @@ __all__ = ["selective_scan_ref", "selective_scan_triton"]
 #: Channels per program and tokens per chunk (powers of two).
 BLOCK_D = 4
 BLOCK_L = 32
+#: Warps of the backward kernel: at 4 its (4, 16, 32) tiles spill a few bytes on sm_90
+#: (ptxas: 255 registers); at 8 none (245).  The forward uses Triton's default, 4 (176).
+BWD_WARPS = 8
 
 
 def _next_pow2(x: int) -> int:
@@ -178,6 +181,7 @@ class _SelectiveScan(torch.autograd.Function):
                     HAS_BIAS=bias is not None,
                     SOFTPLUS=bool(softplus),
                     BD=BD, BN=BN, BL=BL,
+                    num_warps=BWD_WARPS,
                 )  # fmt: skip
         t_u, t_delta, t_A, t_B, t_C, t_D, t_z = ctx.dtypes
         if not b_var:

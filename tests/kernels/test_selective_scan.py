@@ -5,6 +5,9 @@ through the kernel and the Mamba block with implementation="triton"."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +111,33 @@ def test_official_mamba_block_with_the_kernel(name):
     for k, gr in zip(params, grads[1:], strict=True):
         assert_close(gr.cpu().numpy(), arrays[f"grad/param/{k}"], f"grad/param/{k}")
     assert np.isfinite(out.detach().cpu().numpy()).all()
+
+
+COMPILE_FOR_H100 = """
+import inspect, triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from sciml_seq.kernels import _selective_scan_tl as K
+flags = dict(C_VAR=True, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True, BD=4, BN=16, BL=32)
+for dtype in ("fp32", "fp64"):
+    for fn, extra in ((K._fwd, {}), (K._bwd, {"B_ONE_GROUP": True, "C_ONE_GROUP": False})):
+        consts = dict(flags, B_VAR=dtype == "fp32", **extra)
+        sig = {n: "constexpr" if n in consts else ("*" + dtype if n.endswith("_ptr") else "i32")
+               for n in inspect.signature(fn.fn).parameters}
+        triton.compile(ASTSource(fn=fn, signature=sig, constexprs=consts),
+                       target=GPUTarget("cuda", 90, 32))
+print("compiled")
+"""
+
+
+@pytest.mark.slow
+def test_kernels_compile_for_sm90_without_a_gpu():
+    """The interpreter runs Python, not Triton's compiler: compile both kernels (float32
+    with variable B, float64 with fixed B) down to an sm_90 binary, in a process
+    without ``TRITON_INTERPRET``."""
+    pytest.importorskip("triton.backends.nvidia")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run(
+        [sys.executable, "-c", COMPILE_FOR_H100], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "compiled" in done.stdout, done.stderr[-3000:]
