@@ -4,8 +4,10 @@ engines (SciPy, Julia without Julia) and JAX constructors: each raises the libra
 error type naming the argument; each command line prints one ``error:`` line naming
 the option and exits 2 (issue 18's robustness suite).
 
-The checkpoint faults (NaN/integer tensors, truncated files, kills during a save)
-are the training core's tests: tests/train/ (test_checkpoint*.py).
+The checkpoint faults (NaN/integer tensors, truncated files, files of two saves,
+a writer killed between the files or the renames, resume with another batch size)
+are the training core's tests and are not repeated here:
+tests/train/test_checkpoint_safety.py (and tests/train/test_cli_errors.py).
 """
 
 from __future__ import annotations
