@@ -17,6 +17,8 @@ from sciml_seq.torch.ssm import selective_scan
 
 from ..mamba_reference import assert_close, fixture_names, load, official_params, scan_call
 
+#: On CUDA where there is one (``pytest -m gpu``), else in the Triton interpreter.
+pytestmark = pytest.mark.gpu
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 RTOL = {torch.float64: 1e-12, torch.float32: 2e-5}
 
