@@ -16,7 +16,9 @@ attention under :func:`sciml_seq.mixers.sliding_window_mask` (tested), but
 computed in blocks: the queries are cut into blocks of ``block`` tokens and
 each block attends the ``block + 2 * window * dilation`` keys around it plus
 the global keys, so time and memory are ``O(L (w + g))``; the ``g`` global
-queries attend all ``L`` keys.  Longformer gives global attention its own
+queries attend all ``L`` keys.  Each part is one call of
+``scaled_dot_product_attention`` with a boolean mask (a fused kernel where
+PyTorch has one for masks).  Longformer gives global attention its own
 projections; here the same ``qkv`` serves both (the parameters are those of
 dense attention, so the mixers compare at equal parameters).
 """
@@ -30,7 +32,15 @@ from torch import Tensor, nn
 
 from ...mixers import check_global_tokens, check_mixer_options, window_block_length
 from ..position import RotaryEncoding
-from .common import check_call, check_no_dropout, check_rope, masked_softmax
+from .common import check_call, check_no_dropout, check_rope
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, allowed: Tensor) -> Tensor:
+    """``scaled_dot_product_attention`` under ``allowed`` (``True`` = may attend); rows
+    without any allowed key give zeros (opened fully for the kernel, then zeroed)."""
+    rows = allowed.any(dim=-1, keepdim=True)
+    o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~rows)
+    return o.masked_fill(~rows, 0.0)
 
 
 def banded_attention(
@@ -55,7 +65,6 @@ def banded_attention(
     block = window_block_length(length, window, dilation)
     n = math.ceil(length / block)
     pad = n * block - length
-    scale = d**-0.5
     if valid is None:
         valid = torch.ones(b, length, dtype=torch.bool, device=device)
     key_valid = nn.functional.pad(valid, (0, pad), value=False)
@@ -79,29 +88,29 @@ def banded_attention(
         is_global[glob] = True
         band = band & ~is_global[idc][:, None, :]  # global keys get their own columns
     allowed = band[None] & key_valid[:, idc][:, :, None, :]  # (b, n, block, span)
-    qb = qp.view(b, h, n, block, d)
     kb, vb = kp[:, :, idc], vp[:, :, idc]  # (b, h, n, span, d)
-    logits = torch.einsum("bhnid,bhnsd->bhnis", qb, kb) * scale
-    if global_tokens:
-        kg, vg = k[:, :, glob], v[:, :, glob]  # (b, h, g, d)
-        glogits = torch.einsum("bhnid,bhgd->bhnig", qb, kg) * scale
-        gallowed = valid[:, glob][:, None, None, :].expand(b, n, block, len(global_tokens))
+    if global_tokens:  # the global keys as extra columns of every block
+        g = len(global_tokens)
+        kb = torch.cat([kb, k[:, :, None, glob].expand(b, h, n, g, d)], dim=-2)
+        vb = torch.cat([vb, v[:, :, None, glob].expand(b, h, n, g, d)], dim=-2)
+        gallowed = valid[:, glob][:, None, None, :].expand(b, n, block, g)
         if causal:
             gallowed = gallowed & (glob[None, None, :] <= t[:, :, None])[None]
-        logits = torch.cat([logits, glogits], dim=-1)
         allowed = torch.cat([allowed, gallowed], dim=-1)
-    weights, _ = masked_softmax(logits, allowed[:, None])
-    o = torch.einsum("bhnis,bhnsd->bhnid", weights[..., :span], vb)
-    if global_tokens:
-        o = o + torch.einsum("bhnig,bhgd->bhnid", weights[..., span:], vg)
-    o = o.reshape(b, h, n * block, d)[:, :, :length]
+    # one fused attention call over (batch x block) groups of block queries each
+    width = kb.shape[-2]
+    o = _attend(
+        qp.view(b, h, n, block, d).transpose(1, 2).reshape(b * n, h, block, d),
+        kb.transpose(1, 2).reshape(b * n, h, width, d),
+        vb.transpose(1, 2).reshape(b * n, h, width, d),
+        allowed.reshape(b * n, 1, block, width),
+    )
+    o = o.view(b, n, h, block, d).transpose(1, 2).reshape(b, h, n * block, d)[:, :, :length]
     if global_tokens:  # the global queries attend every key
-        qlogits = torch.einsum("bhgd,bhsd->bhgs", q[:, :, glob], k) * scale
         qallowed = valid[:, None, None, :].expand(b, 1, len(global_tokens), length)
         if causal:
             qallowed = qallowed & (torch.arange(length, device=device) <= glob[:, None])
-        qweights, _ = masked_softmax(qlogits, qallowed)
-        o = o.index_copy(2, glob, qweights @ v)
+        o = o.index_copy(2, glob, _attend(q[:, :, glob], k, v, qallowed))
     return o
 
 
