@@ -29,7 +29,8 @@ def _scan_grads(inputs, g, flags, impl):
     return jax.grad(loss, has_aux=True)(inputs)
 
 
-@pytest.mark.parametrize("impl", ["reference", pytest.param("parallel", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the fast block test runs the JAX scan (with gradients) on official numbers
+@pytest.mark.parametrize("impl", ["reference", "parallel"])
 @pytest.mark.parametrize("name", fixture_names("scan_ref_"))
 def test_official_scan_fixtures(name, impl):
     meta, arrays = load(name)
