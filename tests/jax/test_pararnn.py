@@ -17,16 +17,10 @@ from sciml_seq.jax.pararnn import ParaRNN  # noqa: E402
 from sciml_seq.torch import pararnn as tp  # noqa: E402
 from tests.jax.ssm.util import template, twin  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("quick_jax_compiles", "one_torch_thread")
-
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """These tests are about float64 (parity with torch to ~1e-12): x64 on, then restored."""
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = [
+    pytest.mark.usefixtures("quick_jax_compiles", "one_torch_thread"),
+    pytest.mark.float64,  # parity with torch to ~1e-12
+]
 
 
 @eqx.filter_jit

@@ -1,7 +1,9 @@
 """sciml_seq.jax.ssm.scan: jax.lax.associative_scan equals a numpy float64 loop
 and the lax.scan reference (complex, odd length, h0, reverse, gradients);
-float64 (x64 switched on for these tests alone).  Each associative-scan compile costs about a
-second here, so the fast test compiles one; the rest is slow."""
+float64 (the ``float64`` marker).  Each associative-scan compile costs seconds on a
+loaded CPU: the fast suite runs this scan through tests/jax/test_pararnn.py (forward
+with an initial state in the Newton steps, reverse in the implicit gradient), so the
+comparisons here are slow."""
 
 from __future__ import annotations
 
@@ -13,14 +15,7 @@ import pytest
 from sciml_seq.errors import ShapeError
 from sciml_seq.jax.ssm.scan import linear_scan, linear_scan_sequential
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """These tests are about float64 (against numpy to ~1e-12): x64 on, then restored."""
-    previous = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.float64  # against numpy float64 loops to ~1e-12
 
 
 def rand(key, *shape, complex_=False):
@@ -38,7 +33,7 @@ def numpy_loop(a, b, h0, reverse=False):
     return out
 
 
-@pytest.mark.float64  # a float64 numpy loop to 1e-12
+@pytest.mark.slow  # ParaRNN's JAX test runs this scan (forward with h0, reverse) fast
 def test_parallel_reverse_with_h0_equals_numpy_loop():
     a = 0.9 * rand(0, 13, 1, complex_=True)  # broadcasts over the 3 features
     b = rand(1, 13, 3, complex_=True)
