@@ -48,6 +48,7 @@ _SUBMODULES = (
     "s5",
     "pararnn",
     "transformer",
+    "mixers",
     "train",
     "operator",
 )
