@@ -56,7 +56,7 @@ def randomize(module) -> None:
 def encoder_pair(depth: str, encoding: str, per_layer: bool = False, solver=FIXED):
     kwargs = dict(
         depth=depth,
-        n_layers=2,
+        n_layers=1 if depth == "ode" else 2,  # depth="ode" is one field integrated
         encoding=encoding,
         per_layer=per_layer,
         encoding_options=ENCODING_OPTIONS.get(encoding, {}),
