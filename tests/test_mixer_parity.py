@@ -112,3 +112,31 @@ def test_encoder_parity(mixer, depth):
         jax.vmap(lambda m, a, p, v: m(a, p, padding_mask=v), in_axes=(None, 0, 0, 0))
     )(jm, *map(jnp.asarray, (x, positions, mask)))
     close(got, expected.detach().numpy(), f"{mixer} {depth}")
+
+
+@SLOW
+@pytest.mark.parametrize("mixer", list(OPTIONS))
+def test_input_gradient_parity(mixer):
+    torch.manual_seed(0)
+    head_dim = DIM // HEADS
+    tm = tmixers.make_mixer(
+        mixer, DIM, HEADS, rope=tpos.RotaryEncoding(head_dim, 20.0), dtype=F64, **OPTIONS[mixer]
+    )
+    randomize(tm)
+    jm = jmixers.make_mixer(
+        mixer, DIM, HEADS, rope=jpos.RotaryEncoding(head_dim, 20.0), key=KEY, **OPTIONS[mixer]
+    )
+    jm = torch_to_jax(tm, jm)
+    x, positions, mask = inputs()
+    weight = np.random.default_rng(3).standard_normal((2, 6, DIM)) * MASK[..., None]
+    xt = torch.tensor(x, requires_grad=True)
+    out = tm(xt, torch.tensor(positions), causal=True, padding_mask=torch.tensor(mask))
+    (out * torch.tensor(weight)).sum().backward()
+
+    def loss(a):
+        run = jax.vmap(lambda a, p, v: jm(a, p, causal=True, padding_mask=v))
+        return jnp.sum(run(a, jnp.asarray(positions), jnp.asarray(mask)) * weight)
+
+    got = jax.jit(jax.grad(loss))(jnp.asarray(x))
+    error = np.max(np.abs(np.asarray(got) - xt.grad.numpy()))
+    assert error < 1e-10, f"{mixer}: max |grad torch - grad JAX| = {error:.3g}"
