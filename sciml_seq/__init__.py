@@ -47,6 +47,7 @@ _SUBMODULES = (
     "ssm",
     "s5",
     "pararnn",
+    "mamba",
     "transformer",
     "mixers",
     "train",
