@@ -17,7 +17,7 @@ from .position import (
     SinusoidalEncoding,
 )
 from .solve import Solution, SolveOptions, available_methods, solve
-from .ssm import LSSL, S4, S4D, S5, load_official_state_dict
+from .ssm import LSSL, S4, S4D, S5, Mamba, load_official_state_dict
 from .transformer import TransformerEncoder, TransformerField
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "S4",
     "S4D",
     "S5",
+    "Mamba",
     "ParaRNN",
     "ACTOutput",
     "ACTStack",
