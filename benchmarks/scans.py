@@ -60,11 +60,11 @@ def scan_inputs(args, L: int):
     """The Mamba call's arguments (Δ as at init: softplus(dt_raw + bias) ~ 1e-3..1e-1)."""
     import torch
 
-    g = torch.Generator().manual_seed(0)
     dev, b, d, N = torch.device(args.device), args.batch_size, args.d, args.d_state
+    g = torch.Generator(device=dev).manual_seed(0)  # drawn on the device: GBs at 64K
 
     def r(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=g) * scale).to(dev)
+        return torch.randn(*shape, generator=g, device=dev) * scale
 
     inputs = {
         "u": r(b, d, L),
