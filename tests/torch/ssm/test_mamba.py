@@ -126,6 +126,10 @@ def test_state_dict_loading_and_errors():
         Mamba(8, dt_rank="full")
     with pytest.raises(OptionError, match="dt_init: expected one of"):
         Mamba(8, dt_init="zeros")
+    with pytest.raises(OptionError, match="dt_max: expected a value >= dt_min"):
+        Mamba(8, dt_min=0.1, dt_max=0.01)
+    with pytest.raises(OptionError, match="conv_bias: expected True or False"):
+        Mamba(8, conv_bias="yes")
     m.layer_idx = 3
     params = InferenceParams(5, 2, seqlen_offset=1)
     with pytest.raises(ShapeError, match="expected one token"):
