@@ -69,7 +69,13 @@ def test_a_config_difference_is_named_first_and_the_message_is_capped(scot_pair)
 
 @pytest.fixture(scope="module")
 def jax_relu_mlp():
-    return JaxTimeMLP(3, 6, 2, activation="relu", key=KEY)
+    """A JAX TimeMLP with relu holding the values of a torch one; built from a shape-only
+    template (``eqx.filter_eval_shape``: no initialisation, no compilation)."""
+    import equinox as eqx
+
+    template = eqx.filter_eval_shape(JaxTimeMLP, 3, 6, 2, activation="relu", key=KEY)
+    torch.manual_seed(1)
+    return torch_to_jax(st.TimeMLP(3, 6, 2, activation="relu"), template)
 
 
 def test_time_mlp_configuration_is_compared_both_ways(jax_relu_mlp):
@@ -81,12 +87,14 @@ def test_time_mlp_configuration_is_compared_both_ways(jax_relu_mlp):
 
 
 def test_same_configuration_converts(jax_relu_mlp):
+    torch.manual_seed(2)
     tm = st.TimeMLP(3, 6, 2, activation="relu")
     jm = torch_to_jax(tm, jax_relu_mlp)
     np.testing.assert_array_equal(np.asarray(jm.layers[0].weight), tm.layers[0].weight.detach())
+    assert not np.array_equal(np.asarray(jm.layers[0].weight), jax_relu_mlp.layers[0].weight)
     torch.nn.init.zeros_(tm.layers[0].weight)
     assert jax_to_torch(jm, tm) is tm
-    assert tm.layers[0].weight.abs().sum() > 0
+    np.testing.assert_array_equal(tm.layers[0].weight.detach(), np.asarray(jm.layers[0].weight))
 
 
 def test_unmatched_names_are_capped(jax_relu_mlp):
