@@ -13,6 +13,7 @@ tests/train/test_checkpoint_safety.py (and tests/train/test_cli_errors.py).
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 
@@ -421,6 +422,12 @@ def jax_cases() -> list[Case]:
 
     key = jax.random.key(0)
     mlp_ = functools.partial(sj.TimeMLP, key=key)
+    # the encoder's string depth: depth_mode (depth before its rename)
+    depth = (
+        "depth_mode"
+        if "depth_mode" in inspect.signature(sj.TransformerEncoder).parameters
+        else "depth"
+    )
     return [
         Case("jax-mlp-features", lambda: mlp_(0, 4), OptionError, "features"),
         Case(
@@ -435,13 +442,13 @@ def jax_cases() -> list[Case]:
         Case("jax-enc-heads", lambda: sj.TransformerEncoder(8, 3, key=key), OptionError, "heads"),
         Case(
             "jax-enc-depth",
-            lambda: sj.TransformerEncoder(8, 2, depth="deep", key=key),
+            lambda: sj.TransformerEncoder(8, 2, **{depth: "deep"}, key=key),
             OptionError,
-            "depth",
+            depth,
         ),
         Case(
             "jax-enc-ode-layers",
-            lambda: sj.TransformerEncoder(8, 2, depth="ode", n_layers=3, key=key),
+            lambda: sj.TransformerEncoder(8, 2, **{depth: "ode"}, n_layers=3, key=key),
             OptionError,
             "n_layers",
         ),

@@ -6,6 +6,7 @@ the library's error type naming the argument (issue 18's robustness suite)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import pytest
@@ -196,7 +197,17 @@ BLOCKS = [
 ]
 
 
+#: The encoder's string depth argument: ``depth_mode`` (``depth`` before its rename).
+DEPTH = (
+    "depth_mode"
+    if "depth_mode" in inspect.signature(st.TransformerEncoder).parameters
+    else "depth"
+)
+
+
 def encoder(**kw):
+    if "depth" in kw:
+        kw[DEPTH] = kw.pop("depth")
     return lambda: st.TransformerEncoder(8, 2, **kw)
 
 
@@ -204,8 +215,8 @@ TRANSFORMER = [
     Case("enc-dim-zero", lambda: st.TransformerEncoder(0, 2), OptionError, "dim"),
     Case("enc-heads-not-divisor", lambda: st.TransformerEncoder(8, 3), OptionError, "heads"),
     Case("enc-heads-zero", lambda: st.TransformerEncoder(8, 0), OptionError, "heads"),
-    Case("enc-depth-unknown", encoder(depth="deep"), OptionError, "depth"),
-    Case("enc-depth-int", encoder(depth=3), OptionError, "depth"),
+    Case("enc-depth-unknown", encoder(depth="deep"), OptionError, DEPTH),
+    Case("enc-depth-int", encoder(depth=3), OptionError, DEPTH),
     Case("enc-n-layers-zero", encoder(depth="tied", n_layers=0), OptionError, "n_layers"),
     Case("enc-n-layers-with-ode", encoder(depth="ode", n_layers=4), OptionError, "n_layers"),
     Case("enc-encoding-unknown", encoder(encoding="alibi"), OptionError, "encoding"),
