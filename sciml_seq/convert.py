@@ -5,7 +5,7 @@ A PyTorch ``state_dict`` key ``"a.b.0.c"`` names the JAX attribute path
 :mod:`sciml_seq.jax` are built so that these coincide (``nn.ModuleList`` on one
 side, a ``list`` of modules on the other; linear weights ``(out, in)`` on both).
 Both directions check that the two sides hold exactly the same names with the
-same shapes, and that the non-array configuration agrees (a static field of a
+same shapes, and that the non-array configuration agrees (a plain field of a
 JAX module — activation, sizes, modes, a config dataclass ... — against the
 torch attribute of the same name at the same path, where torch has one), and
 name the first differences (messages are capped at a few names).
@@ -103,7 +103,7 @@ def _normalised(value: Any) -> Any:
 
 
 def _jax_config(node: Any, prefix: str, out: dict[str, Any]) -> None:
-    """The plain static fields of every equinox module under ``node``, by torch-style name."""
+    """The plain (non-array) fields of every equinox module under ``node``, by torch name."""
     import equinox as eqx
 
     if isinstance(node, eqx.Module):
@@ -154,7 +154,7 @@ def _differences(name: str, torch_value: Any, jax_value: Any) -> list[str]:
 def _check_config(jax_module: Any, torch_module: Any) -> None:
     """Refuse a JAX module whose static configuration differs from the torch module's.
 
-    Each plain static field of a JAX module is compared with the attribute of
+    Each plain (non-array) field of a JAX module is compared with the attribute of
     the same name on the torch module at the same path; names torch lacks, and
     torch attributes that are not plain values (tensors, modules, dtypes), are
     not compared.
