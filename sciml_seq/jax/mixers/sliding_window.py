@@ -3,7 +3,9 @@
 Mirrors :mod:`sciml_seq.torch.mixers.sliding_window` (same mask, blocks and
 numbers; see its docstring): ``window`` is one-sided in dilated steps, global
 tokens attend and are attended by all, ``causal`` keeps ``s <= t``; time and
-memory ``O(L (w + g))``.  Acts on one example.
+memory ``O(L (w + g))``.  Each part is one ``jax.nn.dot_product_attention``
+call with a mask (float64: plain einsums, see :func:`_attend`).  Acts on one
+example.
 """
 
 from __future__ import annotations
@@ -20,6 +22,27 @@ from jax.typing import ArrayLike
 from ...mixers import check_global_tokens, check_mixer_options, window_block_length
 from ..position import RotaryEncoding, rotate_half
 from .common import check_call, check_no_dropout, check_rope, masked_softmax
+
+
+def _attend(q: Array, k: Array, v: Array, allowed: Array) -> Array:
+    """Attention of ``q (groups, heads, T, d)`` on ``k, v (groups, heads, S, d)`` under
+    ``allowed (groups, T, S)``; rows without any allowed key give zeros.
+
+    float64: einsums and :func:`masked_softmax` (``jax.nn.dot_product_attention``
+    takes the softmax in float32, as :mod:`sciml_seq.jax.attention` notes);
+    otherwise ``jax.nn.dot_product_attention`` with the mask (rows without a key
+    opened for it, then zeroed).
+    """
+    if q.dtype == jnp.float64:
+        logits = jnp.einsum("ghtd,ghsd->ghts", q, k) * q.shape[-1] ** -0.5
+        weights, _ = masked_softmax(logits, allowed[:, None])
+        return weights @ v
+    rows = jnp.any(allowed, axis=-1, keepdims=True)
+    mask = (allowed | ~rows)[:, None]
+    o = jax.nn.dot_product_attention(
+        jnp.swapaxes(q, 1, 2), jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2), mask=mask
+    )
+    return jnp.where(rows[:, None], jnp.swapaxes(o, 1, 2), 0.0)
 
 
 def banded_attention(
@@ -42,7 +65,6 @@ def banded_attention(
     block = window_block_length(length, window, dilation)
     n = math.ceil(length / block)
     pad = n * block - length
-    scale = d**-0.5
     if valid is None:
         valid = jnp.ones((length,), dtype=bool)
     key_valid = jnp.pad(valid, (0, pad), constant_values=False)
@@ -63,29 +85,28 @@ def banded_attention(
         is_global[glob] = True
         band = band & ~is_global[idc][:, None, :]
     allowed = jnp.asarray(band) & key_valid[idc][:, None, :]  # (n, block, span)
-    qb = qp.reshape(h, n, block, d)
     kb, vb = kp[:, idc], vp[:, idc]  # (h, n, span, d)
-    logits = jnp.einsum("hnid,hnsd->hnis", qb, kb) * scale
-    if global_tokens:
-        kg, vg = k[:, glob], v[:, glob]  # (h, g, d)
-        glogits = jnp.einsum("hnid,hgd->hnig", qb, kg) * scale
-        gallowed = jnp.broadcast_to(valid[glob], (n, block, len(global_tokens)))
+    if global_tokens:  # the global keys as extra columns of every block
+        g = len(global_tokens)
+        kb = jnp.concatenate([kb, jnp.broadcast_to(k[:, None, glob], (h, n, g, d))], axis=2)
+        vb = jnp.concatenate([vb, jnp.broadcast_to(v[:, None, glob], (h, n, g, d))], axis=2)
+        gallowed = jnp.broadcast_to(valid[glob], (n, block, g))
         if causal:
             gallowed = gallowed & (glob[None, None, :] <= t[:, :, None])
-        logits = jnp.concatenate([logits, glogits], axis=-1)
         allowed = jnp.concatenate([allowed, gallowed], axis=-1)
-    weights, _ = masked_softmax(logits, allowed[None])
-    o = jnp.einsum("hnis,hnsd->hnid", weights[..., :span], vb)
-    if global_tokens:
-        o = o + jnp.einsum("hnig,hgd->hnid", weights[..., span:], vg)
-    o = o.reshape(h, n * block, d)[:, :length]
+    o = _attend(
+        jnp.swapaxes(qp.reshape(h, n, block, d), 0, 1),
+        jnp.swapaxes(kb, 0, 1),
+        jnp.swapaxes(vb, 0, 1),
+        allowed,
+    )  # (n, h, block, d)
+    o = jnp.swapaxes(o, 0, 1).reshape(h, n * block, d)[:, :length]
     if global_tokens:  # the global queries attend every key
-        qlogits = jnp.einsum("hgd,hsd->hgs", q[:, glob], k) * scale
         qallowed = jnp.broadcast_to(valid[None, :], (len(global_tokens), length))
         if causal:
             qallowed = qallowed & (np.arange(length)[None, :] <= glob[:, None])
-        qweights, _ = masked_softmax(qlogits, qallowed[None])
-        o = o.at[:, glob].set(qweights @ v)
+        og = _attend(q[None, :, glob], k[None], v[None], qallowed[None])[0]
+        o = o.at[:, glob].set(og)
     return o
 
 
