@@ -114,14 +114,14 @@ def main(argv: list[str] | None = None) -> str:
     common = dict(encoding="rotary", encoding_options=dict(base=100.0))
     rows = {
         f"untied, {args.layers} blocks": (
-            args.dim, dict(depth="untied", n_layers=args.layers)),
-        f"tied, {args.layers} steps": (wide, dict(depth="tied", n_layers=args.layers)),
+            args.dim, dict(depth_mode="untied", n_layers=args.layers)),
+        f"tied, {args.layers} steps": (wide, dict(depth_mode="tied", n_layers=args.layers)),
         f"tied, {args.layers} steps, untied width (1/{args.layers} params)": (
-            args.dim, dict(depth="tied", n_layers=args.layers)),
+            args.dim, dict(depth_mode="tied", n_layers=args.layers)),
         f"ODE, euler {args.layers} steps": (
-            wide, dict(depth="ode", method="euler", n_steps=args.layers)),
+            wide, dict(depth_mode="ode", method="euler", n_steps=args.layers)),
         f"ODE, dopri5 tol {args.tol:g}": (
-            wide, dict(depth="ode", method="dopri5", rtol=args.tol, atol=args.tol)),
+            wide, dict(depth_mode="ode", method="dopri5", rtol=args.tol, atol=args.tol)),
     }  # fmt: skip
     problem = check_sdpa(
         args.sdpa, device, args.amp, args.heads, [dim // args.heads for dim, _ in rows.values()]

@@ -98,7 +98,7 @@ def build(args, name: str, dim: int, cells: int, dt: float):
         args.heads,
         position_mode=mode,
         time_scale=1.0 / dt,
-        depth=depth,
+        depth_mode=depth,
         n_layers=1 if depth == "ode" else args.layers,  # ODE depth: one block
         mlp_hidden=2 * dim,
         encoding="neural_ode" if encoding in NEURAL_ODE_INITS else encoding,

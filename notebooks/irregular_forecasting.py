@@ -100,9 +100,9 @@ fig.savefig(OUT / "data.png", dpi=100)
 
 # %%
 CONFIGS = {
-    "RoPE at index": dict(position_mode="index", depth="untied", n_layers=2),
-    "RoPE at time": dict(position_mode="time", depth="untied", n_layers=2),
-    "RoPE at time, ODE": dict(position_mode="time", depth="ode", rtol=1e-2, atol=1e-2),
+    "RoPE at index": dict(position_mode="index", depth_mode="untied", n_layers=2),
+    "RoPE at time": dict(position_mode="time", depth_mode="untied", n_layers=2),
+    "RoPE at time, ODE": dict(position_mode="time", depth_mode="ode", rtol=1e-2, atol=1e-2),
 }
 models, logs = {}, {}
 for name, config in CONFIGS.items():

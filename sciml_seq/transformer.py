@@ -1,7 +1,8 @@
 """Framework-free options and parameter counts of ``sciml_seq.{torch,jax}.transformer``.
 
 The transformer block is a vector field ``f(t, h)``; the encoder runs it in one
-of three :data:`DEPTH_MODES`:
+of three :data:`DEPTH_MODES` (its ``depth_mode`` argument; ``depth`` is the
+deprecated name, an integer layer count elsewhere, e.g. ``TimeMLP``):
 
 - ``"ode"``: one field integrated over ``[0, t_end]`` by an ``ODEBlock`` (any
   solver; depth = integration time);
@@ -52,7 +53,7 @@ def check_transformer_options(
     dim: int,
     heads: int,
     mlp_hidden: int,
-    depth: str,
+    depth_mode: str,
     n_layers: int,
     encoding: str,
     per_layer: bool,
@@ -70,12 +71,12 @@ def check_transformer_options(
     check_int("mlp_hidden", mlp_hidden)
     check_choice("activation", activation, ACTIVATIONS)
     check_int("n_layers", n_layers)
-    check_choice("depth", depth, DEPTH_MODES)
-    if depth == "ode" and n_layers != 1:
+    check_choice("depth_mode", depth_mode, DEPTH_MODES)
+    if depth_mode == "ode" and n_layers != 1:
         raise OptionError(
-            f"n_layers: depth='ode' integrates one field (its depth is t_end and the solver's "
-            f"steps), so n_layers must stay 1; got {n_layers!r} (use depth='tied' or "
-            "'untied' for layers)"
+            f"n_layers: depth_mode='ode' integrates one field (its depth is t_end and the "
+            f"solver's steps), so n_layers must stay 1; got {n_layers!r} (use "
+            "depth_mode='tied' or 'untied' for layers)"
         )
     check_choice("encoding", encoding, ENCODINGS)
     if per_layer and encoding not in ADDITIVE_ENCODINGS:

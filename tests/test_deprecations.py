@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 RENAMED = r"batch= is renamed batch_size="
+DEPTH = "^TransformerEncoder: depth= is renamed depth_mode="
 
 
 def test_renamed_argument():
@@ -67,3 +68,28 @@ def test_fit_forecaster_batch():
             assert str(deprecations[0].message).startswith(f"fit_forecaster: {RENAMED}")
             assert deprecations[0].filename == __file__  # points at the caller
     assert logs[0] == logs[1]
+
+
+def test_transformer_encoder_depth():
+    from sciml_seq.torch.transformer import TransformerEncoder
+
+    with pytest.warns(DeprecationWarning, match=DEPTH):
+        old = TransformerEncoder(8, 2, depth="tied", n_layers=2)
+    assert old.depth_mode == TransformerEncoder(8, 2, depth_mode="tied", n_layers=2).depth_mode
+    assert TransformerEncoder(8, 2).depth_mode == "ode"  # the default
+    with pytest.raises(OptionError, match="^depth: renamed depth_mode"):
+        TransformerEncoder(8, 2, depth="tied", depth_mode="tied")
+
+
+def test_jax_transformer_encoder_depth():
+    jax = pytest.importorskip("jax")
+    import equinox as eqx
+
+    from sciml_seq.jax.transformer import TransformerEncoder
+
+    def build(**kw):  # no initialisation runs: nothing compiles
+        return eqx.filter_eval_shape(TransformerEncoder, 8, 2, key=jax.random.key(0), **kw)
+
+    with pytest.warns(DeprecationWarning, match=DEPTH):
+        old = build(depth="untied", n_layers=2)
+    assert old.depth_mode == build(depth_mode="untied", n_layers=2).depth_mode == "untied"

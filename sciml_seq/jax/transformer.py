@@ -18,6 +18,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from ..checks import check_real
+from ..deprecation import renamed_argument
 from ..errors import ShapeError
 from ..solver import SolveOptions, solve_options
 from ..transformer import ENCODER_SOLVER, check_transformer_options
@@ -167,7 +168,7 @@ class TransformerEncoder(eqx.Module):
 
     Same arguments, parameter names and numbers as
     :class:`sciml_seq.torch.transformer.TransformerEncoder`, plus ``key``: the
-    solve options of ``depth="ode"`` are ``solver=SolveOptions(...)`` or its
+    solve options of ``depth_mode="ode"`` are ``solver=SolveOptions(...)`` or its
     fields as keywords, by default :data:`sciml_seq.transformer.ENCODER_SOLVER`
     (keywords change it), kept as the static field ``solver``.  ``mixer`` and
     ``mixer_options`` as in torch; a performer's random features are redrawn by
@@ -181,7 +182,7 @@ class TransformerEncoder(eqx.Module):
     layers: list[TransformerField]
     norm: eqx.nn.LayerNorm
     dim: int = eqx.field(static=True)
-    depth: str = eqx.field(static=True)
+    depth_mode: str = eqx.field(static=True)
     mixer: str = eqx.field(static=True)
     encoding_name: str = eqx.field(static=True)
     per_layer: bool = eqx.field(static=True)
@@ -195,7 +196,7 @@ class TransformerEncoder(eqx.Module):
         heads: int,
         *,
         mlp_hidden: int | None = None,
-        depth: str = "ode",
+        depth_mode: str | None = None,
         n_layers: int = 1,
         encoding: str = "sinusoidal",
         per_layer: bool = False,
@@ -209,13 +210,17 @@ class TransformerEncoder(eqx.Module):
         solver: SolveOptions | None = None,
         **options: Any,
     ) -> None:
+        depth_mode = renamed_argument(
+            "TransformerEncoder", "depth", options.pop("depth", None), "depth_mode", depth_mode
+        )
+        depth_mode = "ode" if depth_mode is None else depth_mode
         self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("jax")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
             dim,
             heads,
             mlp_hidden,
-            depth,
+            depth_mode,
             n_layers,
             encoding,
             per_layer,
@@ -225,13 +230,13 @@ class TransformerEncoder(eqx.Module):
         )
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
-        self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
+        self.dim, self.depth_mode, self.encoding_name = int(dim), depth_mode, encoding
         t_end = check_real("t_end", t_end, gt=0.0)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         self.mixer = mixer
         enc_key, layer_key = jax.random.split(key)
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype, enc_key)
-        count = n_layers if depth == "untied" else 1
+        count = n_layers if depth_mode == "untied" else 1
         self.layers = [
             TransformerField(
                 dim,
@@ -279,10 +284,10 @@ class TransformerEncoder(eqx.Module):
             mask = check_padding_mask(padding_mask, x)
             h = jnp.where(mask[:, None], h, jnp.zeros((), h.dtype))
         bound = [BoundField(f, positions, mask, bias, causal) for f in self.layers]
-        if self.depth == "ode":
+        if self.depth_mode == "ode":
             h = ODEBlock(bound[0], t_end=self.t_end, solver=self.solver)(h)
         else:  # "tied": one field in every layer; "untied": bound[k] in layer k
-            field = bound[0] if self.depth == "tied" else bound
+            field = bound[0] if self.depth_mode == "tied" else bound
             h = ResidualStack(field, self.n_layers, t_end=self.t_end)(h)
         return jax.vmap(self.norm)(h)
 

@@ -139,7 +139,7 @@ def _transformer_ode(source: WindowSource, patch: int = 16, heads: int = 4) -> n
 
     def forecaster(dim: int) -> Forecaster:
         return Forecaster(
-            patch, dim, heads, position_mode="time", depth="ode", mlp_hidden=2 * dim,
+            patch, dim, heads, position_mode="time", depth_mode="ode", mlp_hidden=2 * dim,
             encoding="rotary", method="dopri5", rtol=1e-2, atol=1e-2,
         )  # fmt: skip
 

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_real
+from ..deprecation import renamed_argument
 from ..errors import OptionError, ShapeError
 from ..solver import SolveOptions, solve_options
 from ..stats import SolveStats
@@ -200,7 +201,7 @@ class TransformerEncoder(nn.Module):
     Parameters
     ----------
     dim, heads, mlp_hidden, activation: of each :class:`TransformerField`.
-    depth: ``"ode"`` (one field, :class:`ODEBlock` over ``[0, t_end]``),
+    depth_mode: ``"ode"`` (default: one field, :class:`ODEBlock` over ``[0, t_end]``),
         ``"tied"`` (one field, :class:`ResidualStack` of ``n_layers``) or
         ``"untied"`` (``n_layers`` fields, ``h += dt * f_k(t_k, h)`` on the same
         grid); see :mod:`sciml_seq.transformer`.
@@ -212,13 +213,13 @@ class TransformerEncoder(nn.Module):
     encoding_options: keyword arguments of the encoding's constructor
         (``max_period``, ``max_positions``/``interpolate``, ``"neural_ode"``'s
         (FLOATER's) ``hidden``/``init``/``method``/...; for ``"rotary"``: ``base``).
-    t_end: the span of the ``ODEBlock`` of ``depth="ode"`` (also sets the discrete grid).
+    t_end: the span of the ``ODEBlock`` of ``depth_mode="ode"`` (also sets the discrete grid).
     dtype: parameter dtype.
     mixer, mixer_options: the token mixer of every field (see :class:`TransformerField`
         and :mod:`sciml_seq.mixers`); ``"softmax"`` (dense attention) by default.  A
         performer built with ``redraw=True`` gets new random features at every
         forward in training mode (before the solve: one vector field per solve).
-    solver, **options: the :class:`~sciml_seq.solver.SolveOptions` of ``depth="ode"``
+    solver, **options: the :class:`~sciml_seq.solver.SolveOptions` of ``depth_mode="ode"``
         (or its fields as keywords), by default
         :data:`sciml_seq.transformer.ENCODER_SOLVER` (``rtol=1e-3, atol=1e-4,
         max_steps=1024``).
@@ -237,7 +238,7 @@ class TransformerEncoder(nn.Module):
         heads: int,
         *,
         mlp_hidden: int | None = None,
-        depth: str = "ode",
+        depth_mode: str | None = None,
         n_layers: int = 1,
         encoding: str = "sinusoidal",
         per_layer: bool = False,
@@ -251,13 +252,17 @@ class TransformerEncoder(nn.Module):
         **options: Any,
     ) -> None:
         super().__init__()
+        depth_mode = renamed_argument(
+            "TransformerEncoder", "depth", options.pop("depth", None), "depth_mode", depth_mode
+        )
+        depth_mode = "ode" if depth_mode is None else depth_mode
         self.solver = solve_options(solver, ENCODER_SOLVER, **options).for_framework("torch")
         mlp_hidden = 2 * dim if mlp_hidden is None else mlp_hidden
         check_transformer_options(
             dim,
             heads,
             mlp_hidden,
-            depth,
+            depth_mode,
             n_layers,
             encoding,
             per_layer,
@@ -267,14 +272,14 @@ class TransformerEncoder(nn.Module):
         )
         encoder_options = dict(encoding_options or {})
         rope_base = encoder_options.pop("base", 10000.0) if encoding == "rotary" else None
-        self.dim, self.depth, self.encoding_name = int(dim), depth, encoding
+        self.dim, self.depth_mode, self.encoding_name = int(dim), depth_mode, encoding
         t_end = check_real("t_end", t_end, gt=0.0)
         if dtype is not None:
             check_float_dtype("dtype", dtype)
         self.per_layer, self.n_layers, self.t_end = bool(per_layer), int(n_layers), float(t_end)
         self.mixer = mixer
         self.encoding = make_encoding(encoding, dim, encoder_options, dtype)
-        if per_layer and depth == "ode" and self.solver.adjoint == "backsolve":
+        if per_layer and depth_mode == "ode" and self.solver.adjoint == "backsolve":
             # The backsolve adjoint differentiates the field's parameters only, and a
             # per-layer encoding enters the field as a bias tensor.
             if any(True for _ in self.encoding.parameters()):
@@ -283,7 +288,7 @@ class TransformerEncoder(nn.Module):
                     "the encoding's parameters no gradient; use adjoint='direct' or "
                     "per_layer=False"
                 )
-        count = n_layers if depth == "untied" else 1
+        count = n_layers if depth_mode == "untied" else 1
         self.layers = nn.ModuleList(
             TransformerField(
                 dim,
@@ -341,13 +346,13 @@ class TransformerEncoder(nn.Module):
         bound = [
             BoundField(f, positions, padding_mask, causal, bias, rope_angles) for f in self.layers
         ]
-        if self.depth == "ode":
+        if self.depth_mode == "ode":
             block = ODEBlock(bound[0], t_end=self.t_end, solver=self.solver)
             h = block(h)
             self.last_stats = block.last_stats
         else:  # "tied": one field in every layer; "untied": bound[k] in layer k
             stack = ResidualStack(
-                bound[0] if self.depth == "tied" else bound, self.n_layers, t_end=self.t_end
+                bound[0] if self.depth_mode == "tied" else bound, self.n_layers, t_end=self.t_end
             )
             h = stack(h)
             self.last_stats = stack.last_stats

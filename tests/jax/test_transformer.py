@@ -107,8 +107,8 @@ def test_errors():
         r"encoding='rotary'.*got 2 \(head_dim 3\)",
     ):
         TransformerEncoder(6, 2, encoding="rotary", key=KEY)
-    with pytest.raises(OptionError, match="depth: expected one of 'ode', 'tied', 'untied'"):
-        TransformerEncoder(DIM, HEADS, depth="deep", key=KEY)
+    with pytest.raises(OptionError, match="depth_mode: expected one of 'ode', 'tied', 'untied'"):
+        TransformerEncoder(DIM, HEADS, depth_mode="deep", key=KEY)
     with pytest.raises(
         OptionError, match="encoding: expected one of .*'neural_ode'; got 'floater'"
     ):

@@ -333,9 +333,9 @@ def test_error_x_shape():
 
 def test_error_unknown_depth_and_encoding():
     with pytest.raises(
-        OptionError, match="depth: expected one of 'ode', 'tied', 'untied'; got 'deep'"
+        OptionError, match="depth_mode: expected one of 'ode', 'tied', 'untied'; got 'deep'"
     ):
-        TransformerEncoder(DIM, HEADS, depth="deep")
+        TransformerEncoder(DIM, HEADS, depth_mode="deep")
     every = "'none', 'sinusoidal', 'learned', 'rotary', 'complex_order', 'neural_ode'"
     with pytest.raises(OptionError, match=f"encoding: expected one of {every}; got 'alibi'"):
         TransformerEncoder(DIM, HEADS, encoding="alibi")

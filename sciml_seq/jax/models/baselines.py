@@ -139,7 +139,7 @@ def residual_encoder(
     """As the torch twin: ``n_layers`` untied blocks over ``[0, n_layers]``."""
     n_layers = check_int("n_layers", n_layers)
     return TransformerEncoder(
-        d_model, heads, mlp_hidden=mlp_hidden, depth="untied", n_layers=n_layers,
+        d_model, heads, mlp_hidden=mlp_hidden, depth_mode="untied", n_layers=n_layers,
         t_end=float(n_layers), dtype=dtype, key=key, **options,
     )  # fmt: skip
 

@@ -25,7 +25,7 @@ channels)``; the closed-form linear baseline is
   ``Linear(d_model, pred_len)`` reads each token's forecast.
 
 The transformers are :class:`~sciml_seq.torch.transformer.TransformerEncoder`
-with ``depth="untied"`` and ``t_end = n_layers`` (a pre-norm residual stack,
+with ``depth_mode="untied"`` and ``t_end = n_layers`` (a pre-norm residual stack,
 ``h += f_k(h)``, final LayerNorm); unlike the papers' code there is no dropout
 and PatchTST uses LayerNorm, not BatchNorm.
 """
@@ -179,7 +179,7 @@ def residual_encoder(
     """A pre-norm stack of ``n_layers`` untied transformer blocks, ``h += f_k(h)``."""
     n_layers = check_int("n_layers", n_layers)
     return TransformerEncoder(
-        d_model, heads, mlp_hidden=mlp_hidden, depth="untied", n_layers=n_layers,
+        d_model, heads, mlp_hidden=mlp_hidden, depth_mode="untied", n_layers=n_layers,
         t_end=float(n_layers), dtype=dtype, **options,
     )  # fmt: skip
 

@@ -55,7 +55,7 @@ class SequenceClassifier(_PooledModel):
     """Class logits of a sequence observed at real-valued positions.
 
     ``embed = Linear(in_features, dim)``, a :class:`TransformerEncoder`
-    (``encoder_options`` are its keyword arguments: ``depth``, ``n_layers``,
+    (``encoder_options`` are its keyword arguments: ``depth_mode``, ``n_layers``,
     ``encoding``, solver options, ...), the mean over valid tokens and
     ``head = Linear(dim, n_classes)``.
 
