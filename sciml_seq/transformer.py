@@ -44,7 +44,7 @@ bias on Q, K and V)."""
 ADDITIVE_ENCODINGS = position.ADDITIVE_ENCODINGS
 
 ENCODER_SOLVER = SolveOptions(rtol=1e-3, atol=1e-4, max_steps=1024)
-"""The encoder's solve options for ``depth="ode"`` unless it is given others (keywords
+"""The encoder's solve options for ``depth_mode="ode"`` unless it is given others (keywords
 change these): looser tolerances than :class:`~sciml_seq.solver.SolveOptions`'s, as a
 transformer block needs."""
 
