@@ -93,7 +93,7 @@ def test_module_parity(mixer):
 @pytest.mark.parametrize("mixer", list(OPTIONS))
 def test_encoder_parity(mixer, depth):
     kwargs = dict(
-        depth=depth,
+        depth_mode=depth,
         n_layers=1 if depth == "ode" else 2,
         encoding="rotary",
         encoding_options={"base": 20.0},

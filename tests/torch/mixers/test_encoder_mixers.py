@@ -1,5 +1,5 @@
 """The encoder with the Performer, sliding-window and LSH mixers in torch: every depth
-mode runs with RoPE and padding, ``depth="ode"`` with Euler steps equals the tied stack
+mode runs with RoPE and padding, ``depth_mode="ode"`` with Euler steps equals the tied stack
 (the identity the library is built on), the mixer replaces the attention module, and
 the encoder refuses unknown mixers and options, and RoPE with a mixer that takes none."""
 
@@ -32,7 +32,7 @@ def encoder(mixer: str, depth: str, **kwargs) -> TransformerEncoder:
     return TransformerEncoder(
         DIM,
         HEADS,
-        depth=depth,
+        depth_mode=depth,
         n_layers=1 if depth == "ode" else 2,
         encoding="rotary",
         mixer=mixer,
@@ -66,7 +66,13 @@ def test_every_depth_runs_and_euler_equals_the_tied_stack(mixer):
 def test_forecaster_takes_a_mixer():
     torch.manual_seed(0)
     model = Forecaster(
-        2, DIM, HEADS, depth="tied", n_layers=2, mixer="sliding_window", mixer_options={"window": 2}
+        2,
+        DIM,
+        HEADS,
+        depth_mode="tied",
+        n_layers=2,
+        mixer="sliding_window",
+        mixer_options={"window": 2},
     )
     out = model(torch.randn(3, 5, 2), torch.rand(3, 5), torch.rand(3, 4) + 1)
     assert out.shape == (3, 4, 2)

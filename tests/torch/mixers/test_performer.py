@@ -144,7 +144,7 @@ def test_redraw_and_the_encoder_redraws_in_training():
     encoder = TransformerEncoder(
         DIM,
         HEADS,
-        depth="tied",
+        depth_mode="tied",
         n_layers=2,
         mixer="performer",
         mixer_options={"n_features": 6, "redraw": True},
