@@ -89,6 +89,7 @@ def _prefill(model, h):
     return jax.vmap(model.prefill)(h)
 
 
+@pytest.mark.slow  # two compiles per configuration; the torch step tests are fast
 @pytest.mark.parametrize("name", fixture_names("mamba_step_"))
 def test_steps_and_full_prefill(name):
     meta, arrays = load(name)
