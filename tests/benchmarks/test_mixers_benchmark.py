@@ -26,3 +26,19 @@ def test_mixers_benchmark_smoke(run_script):
     assert "| fnet | 16 | — |" in causal and "causal: expected False for mixer='fnet'" in causal
     assert causal.count("(baseline)") == 1 and bidirectional.count("(baseline)") == 1
     assert re.search(r"\| 8 \| \d+\.\d \| \d+\.\d \|", text)  # decoding at prefix 8
+
+
+@pytest.mark.slow
+def test_long_range_mixers_smoke(run_script):
+    """long_range.py --mixers: one transformer row per mixer, sized to the same budget."""
+    argv = ["--task", "digits", "--model", "transformer", "--mixers", "fnet", "gmlp", "aaren"]
+    argv += ["--params", "20000", "--epochs", "1", "--max-steps", "2", "--n-train", "16"]
+    argv += ["--n-test", "8", "--threads", "1"]
+    pytest.importorskip("sklearn")  # the digits task
+    text = run_script("long_range", argv)
+    for mixer in ("fnet", "gmlp", "aaren"):
+        row = next(line for line in text.splitlines() if f"| transformer[{mixer}] |" in line)
+        assert f"mixer={mixer}, no positional encoding" in row
+        params = int(row.split("|")[6])
+        assert abs(params - 20000) < 500, row  # the width refitted to the budget
+    assert "causal" in next(line for line in text.splitlines() if "[aaren]" in line)
