@@ -44,6 +44,7 @@ from sciml_seq.data.timeseries import DATASETS, HORIZONS, mean_std, parse_grid
 from sciml_seq.data.timeseries.protocol import grid_tables
 from sciml_seq.torch.ett_protocol import (
     CLOSED_FORM,
+    CONTINUOUS,
     MODELS,
     ForecasterSeries,
     GridRecord,
@@ -182,12 +183,17 @@ def main(argv: list[str] | None = None) -> str:
         "",
         *report.header(__file__, argv, args.device, PACKAGES),
         f"data: {what}; features M (7 channels in and out), scaled on the training rows  ",
-        f"training: {settings.budget_seconds:g} s of training steps per fit"
-        + (f" or {settings.max_epochs} epochs" if settings.max_epochs else "")
-        + f", batch {settings.batch_size} windows, validation on {settings.val_windows} "
-        f"windows {settings.evals} times (best checkpoint kept"
-        + (f", patience {settings.patience}" if settings.patience else "")
-        + f"), seeds {', '.join(map(str, seeds))}; total {minutes:.1f} min  ",
+        (
+            f"training: {settings.budget_seconds:g} s of training steps per fit"
+            + (f" or {settings.max_epochs} epochs" if settings.max_epochs else "")
+            + f", batch {settings.batch_size} windows, validation on {settings.val_windows} "
+            f"windows {settings.evals} times (best checkpoint kept"
+            + (f", patience {settings.patience}" if settings.patience else "")
+            + f"), seeds {', '.join(map(str, seeds))}"
+            if trained
+            else "training: none (closed-form models only)"
+        )
+        + f"; total {minutes:.1f} min  ",
         "models: "
         + "; ".join(
             [f"{m}: closed-form least squares" for m in models if m in CLOSED_FORM]
@@ -197,7 +203,7 @@ def main(argv: list[str] | None = None) -> str:
         "Test MSE / MAE over every test window, step and channel (scaled data), mean ± sample "
         "std over the seeds.",
         "",
-        *grid_tables(records, compare=not args.tiny),
+        *grid_tables(records, compare=not args.tiny, continuous=CONTINUOUS),
         "",
         "Published: PatchTST/64 (input 512) and PatchTST/42 (input 336), Nie et al., ICLR "
         "2023, Table 3; DLinear and NLinear (input 336), Zeng et al., AAAI 2023, as reprinted "

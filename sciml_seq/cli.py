@@ -255,7 +255,7 @@ def forecast_ett(
 
     from .data.timeseries import DATASETS, parse_grid
     from .data.timeseries.protocol import grid_tables
-    from .torch.ett_protocol import TrainSettings, model_names, run_grid
+    from .torch.ett_protocol import CONTINUOUS, TrainSettings, model_names, run_grid
     from .train.param_groups import param_groups
 
     _check_device(device)
@@ -279,7 +279,7 @@ def forecast_ett(
             f"test MSE {r.test_mse:.4f} MAE {r.test_mae:.4f}"
         ),
     )
-    text = "\n".join(grid_tables(records))
+    text = "\n".join(grid_tables(records, continuous=CONTINUOUS))
     console.print(text, soft_wrap=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,7 @@ from .timeseries import ChannelIndependent
 
 __all__ = [
     "CLOSED_FORM",
+    "CONTINUOUS",
     "MODELS",
     "ForecasterSeries",
     "GridRecord",
@@ -72,6 +73,9 @@ __all__ = [
     "train_model",
 ]
 
+#: The continuous-time models of the library (those the issue's goals are about);
+#: ``register_model`` callers add theirs (e.g. ``"mamba"``, ``"s5"``) here too.
+CONTINUOUS = {"s4d", "transformer-ode", "mamba", "s5"}
 #: Closed-form models (numpy least squares): fitted once per cell, no seed.
 CLOSED_FORM = {"linear": False, "nlinear-cf": True}  # name -> ``relative``
 

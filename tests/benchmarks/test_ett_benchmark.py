@@ -80,19 +80,18 @@ def test_tiny_grid_run_reports_mean_and_std_and_the_library_linear_scores(run_sc
         mean / expected.mse, abs=2e-3
     )
     (summary,) = rows_of_summary(text)
-    assert summary["at or below PatchTST/64"] == "—"  # --tiny is not the protocol
+    assert summary["lowest / continuous-time at or below PatchTST/64"] == "— / —"  # --tiny
     lowest = min(rows.values(), key=lambda r: float(r["test MSE"].split(" ± ")[0]))
-    assert summary["our lowest mean test MSE (model, input)"].endswith(f"({lowest['model']}, 96)")
+    assert summary["lowest mean test MSE (model, input)"].endswith(f"({lowest['model']}, 96)")
+    assert summary["lowest continuous-time"] == "—"  # no s4d / transformer-ode in this run
 
 
 def rows_of_summary(text: str) -> list[dict[str, str]]:
-    """The rows of the per-(data set, horizon) summary table."""
-    lines = [line for line in table_lines(text) if "our lowest" in line or "| ETTh" in line]
-    start = next(i for i, line in enumerate(lines) if "our lowest" in line)
-    titles = [c.strip() for c in lines[start].strip("|").split("|")]
-    body = [line for line in lines[start + 1 :] if line.count("|") == lines[start].count("|")]
-    return [dict(zip(titles, (c.strip() for c in line.strip("|").split("|")), strict=True))
-            for line in body]  # fmt: skip
+    """The rows of the per-(data set, horizon) summary table (the block after its header)."""
+    block = next(b for b in text.split("\n\n") if "| lowest mean test MSE" in b)
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in block.split("\n")]
+    titles, _, *body = cells
+    return [dict(zip(titles, row, strict=True)) for row in body]
 
 
 @pytest.mark.parametrize(
@@ -122,7 +121,8 @@ def test_mean_std_in_the_table_is_the_sample_statistics():
     records = [GridRecord("ETTh2", 336, 192, "m", seed, mse_, mae_, 10)
                for seed, (mse_, mae_) in enumerate(values)]  # fmt: skip
     records.append(GridRecord("ETTh2", 336, 192, "linear", None, 0.5, 0.5, 10))
-    text = "\n".join(grid_tables(records))
+    records.append(GridRecord("ETTh2", 96, 192, "s4d", 0, 0.45, 0.44, 10))
+    text = "\n".join(grid_tables(records, continuous={"s4d"}))
     mses, maes = zip(*values, strict=True)
     mean, std = statistics.mean, statistics.stdev
     expected = (
@@ -130,4 +130,5 @@ def test_mean_std_in_the_table_is_the_sample_statistics():
         f"| {mean(maes):.4f} ± {std(maes):.4f} | {mean(mses) / 0.5:.3f} | 0.341 / 0.382 |"
     )
     assert expected in text
-    assert "| ETTh2 | 192 | 0.4200 (m, 336) | 0.341 | 0.339 | 0.383 | 0.344 | no |" in text
+    summary = "| ETTh2 | 192 | 0.4200 (m, 336) | 0.4500 (s4d, 96) | 0.341 | 0.339 | 0.383 | 0.344 |"
+    assert f"{summary} no / no |" in text

@@ -159,7 +159,11 @@ def _cell(mean: float, std: float, n: int) -> str:
 
 
 def grid_tables(
-    records: Iterable, reference: str = "PatchTST/64", *, compare: bool = True
+    records: Iterable,
+    reference: str = "PatchTST/64",
+    *,
+    compare: bool = True,
+    continuous: Iterable[str] = (),
 ) -> list[str]:
     """Markdown tables of grid records (objects with ``dataset, seq_len, pred_len, model,
     seed, test_mse, test_mae``, as :class:`sciml_seq.torch.ett_protocol.GridRecord`).
@@ -169,12 +173,14 @@ def grid_tables(
        fit), the seeds, the ratio of the mean MSE to the closed-form ``linear``
        of the same cell, and ``reference``'s published MSE / MAE of the same
        (data set, horizon).
-    2. One row per (data set, horizon): our lowest mean MSE (over models and
-       input lengths), which model and input, every published MSE of
-       :data:`PUBLISHED`, and (with ``compare``) whether ours is at or below
-       ``reference``'s (both rounded to 3 decimals, as published).  Leave
-       ``compare`` off for runs that are not the protocol (e.g. a few windows).
+    2. One row per (data set, horizon): the lowest mean MSE of the run (over
+       models and input lengths) and that of the ``continuous`` models alone
+       (the continuous-time ones, e.g. ``s4d``), which model and input, every
+       published MSE of :data:`PUBLISHED`, and (with ``compare``) whether each
+       is at or below ``reference``'s (rounded to 3 decimals, as published).
+       Leave ``compare`` off for runs that are not the protocol (a few windows).
     """
+    continuous = set(continuous)
     groups: dict[tuple, list] = {}
     for r in records:
         groups.setdefault((r.dataset, r.pred_len, r.seq_len, r.model), []).append(r)
@@ -185,6 +191,7 @@ def grid_tables(
         "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     best: dict[tuple, tuple[float, str, int]] = {}
+    best_continuous: dict[tuple, tuple[float, str, int]] = {}
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2])):
         dataset, horizon, seq_len, model = key
         rs = groups[key]
@@ -198,22 +205,33 @@ def grid_tables(
             f"| {_cell(m_mae, s_mae, n)} | {'—' if math.isnan(ratio) else f'{ratio:.3f}'} "
             f"| {'—' if ref is None else f'{ref.mse:.3f} / {ref.mae:.3f}'} |"
         )
-        if math.isfinite(m_mse) and m_mse < best.get((dataset, horizon), (math.inf,))[0]:
-            best[dataset, horizon] = (m_mse, model, seq_len)
+        for table in (best, best_continuous) if model in continuous else (best,):
+            if math.isfinite(m_mse) and m_mse < table.get((dataset, horizon), (math.inf,))[0]:
+                table[dataset, horizon] = (m_mse, model, seq_len)
     sources = list(PUBLISHED)
     summary = [
-        "| data | horizon | our lowest mean test MSE (model, input) | "
+        "| data | horizon | lowest mean test MSE (model, input) | lowest continuous-time | "
         + " | ".join(f"{name} ({next(iter(PUBLISHED[name].values())).seq_len})" for name in sources)
-        + f" | at or below {reference} |",
-        "|---|---:|---|" + "---:|" * len(sources) + "---|",
+        + f" | lowest / continuous-time at or below {reference} |",
+        "|---|---:|---|---|" + "---:|" * len(sources) + "---|",
     ]
-    for (dataset, horizon), (value, model, seq_len) in sorted(best.items()):
-        published = [PUBLISHED[name].get((dataset, horizon)) for name in sources]
-        ref = PUBLISHED[reference].get((dataset, horizon))
-        below = "—" if ref is None or not compare else "yes" if round(value, 3) <= ref.mse else "no"
+
+    def at_or_below(entry: tuple | None, ref: Published | None) -> str:
+        if entry is None or ref is None or not compare:
+            return "—"
+        return "yes" if round(entry[0], 3) <= ref.mse else "no"
+
+    def named(entry: tuple | None) -> str:
+        return "—" if entry is None else f"{entry[0]:.4f} ({entry[1]}, {entry[2]})"
+
+    for key in sorted(best):
+        dataset, horizon = key
+        published = [PUBLISHED[name].get(key) for name in sources]
+        ref = PUBLISHED[reference].get(key)
+        ours = best_continuous.get(key)
         summary.append(
-            f"| {dataset} | {horizon} | {value:.4f} ({model}, {seq_len}) | "
+            f"| {dataset} | {horizon} | {named(best[key])} | {named(ours)} | "
             + " | ".join("—" if p is None else f"{p.mse:.3f}" for p in published)
-            + f" | {below} |"
+            + f" | {at_or_below(best[key], ref)} / {at_or_below(ours, ref)} |"
         )
     return [*lines, "", *summary]
