@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -70,10 +71,13 @@ from .param_groups import param_groups
 from .predict import PRECISIONS, autocast
 from .schedule import warmup_cosine
 
-__all__ = ["COMPILE_MODES", "TrainConfig", "Trainer"]
+__all__ = ["COMPILE_MODES", "CUDA_GRAPH_MODES", "TrainConfig", "Trainer"]
 
 #: ``torch.compile`` modes that :class:`TrainConfig` accepts (``None``: eager).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: The modes that capture CUDA graphs: off a CUDA device the Trainer falls back to
+#: ``"default"`` with a warning saying so (:attr:`Trainer.compile_mode` is the mode used).
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -230,8 +234,16 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
-        if config.compile is not None:
-            self.model = torch.compile(self.model, mode=config.compile)
+        self.compile_mode = config.compile
+        if config.compile in CUDA_GRAPH_MODES and self.device.type != "cuda":
+            warnings.warn(
+                f"compile={config.compile!r} replays CUDA graphs, which need a CUDA device; on "
+                f"{self.device.type} the model is compiled without them (mode 'default')",
+                stacklevel=2,
+            )
+            self.compile_mode = "default"
+        if self.compile_mode is not None:
+            self.model = torch.compile(self.model, mode=self.compile_mode)
         self._time_position: float | None = None
         self.clock: Callable[[], float] = time.perf_counter
         """The wall clock of :meth:`fit`'s time budget (replaceable in tests)."""

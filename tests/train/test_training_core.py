@@ -226,3 +226,16 @@ def test_the_schedule_fits_a_time_budget():
     plain.clock = lambda: float(plain.step)
     plain.fit(max_seconds=4.0, schedule_fits_time=False)
     assert plain.lr() == pytest.approx(1e-2 * warmup_cosine(4, total_steps=1000), rel=1e-12)
+
+
+def test_cuda_graph_compile_modes_fall_back_on_the_cpu_and_say_so():
+    x, y = _regression()
+    for mode in ("reduce-overhead", "max-autotune"):
+        config = TrainConfig(steps=2, compile=mode)
+        with pytest.warns(UserWarning, match=f"compile='{mode}' replays CUDA graphs, which need"):
+            trainer = Trainer(nn.Linear(3, 1), None, config, loss_fn=_mse, batches=[(x, y)])
+        assert trainer.compile_mode == "default"
+    config = TrainConfig(steps=2, compile="max-autotune-no-cudagraphs")
+    assert Trainer(nn.Linear(3, 1), None, config, loss_fn=_mse, batches=[]).compile_mode == (
+        "max-autotune-no-cudagraphs"
+    )
