@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 
 import pytest
@@ -42,6 +43,10 @@ def nan_u():
     x = u()
     x[0, 1, 2] = math.nan
     return x
+
+
+#: The batch argument of ``default_state``: ``batch_size`` (``batch`` before its rename).
+BATCH = [n for n in inspect.signature(st.S4D.default_state).parameters if n != "self"][0]
 
 
 def ssm_cases(kind: str) -> list[Case]:
@@ -93,7 +98,7 @@ def ssm_cases(kind: str) -> list[Case]:
         Case(
             "step-state-shape", lambda: layer(kind).step(u(2, 3), state()[:1]), ShapeError, "state"
         ),
-        Case("default-state-zero", lambda: layer(kind).default_state(0), OptionError, "batch"),
+        Case("default-state-zero", lambda: layer(kind).default_state(0), OptionError, BATCH),
         Case(
             "bidirectional-state",
             lambda: cls(3, 4, bidirectional=True)(u(), state=state()),
