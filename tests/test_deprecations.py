@@ -52,7 +52,8 @@ def test_default_state_batch():
 
 def test_fit_forecaster_batch():
     from sciml_seq.data import make_irregular_task
-    from sciml_seq.torch.models import Forecaster, fit_forecaster
+    from sciml_seq.torch.models import Forecaster
+    from sciml_seq.train.forecasting import fit_forecaster
 
     task = make_irregular_task(8, n_context=4, n_forecast=2, seed=0)
     logs = []

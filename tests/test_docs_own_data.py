@@ -13,7 +13,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
 
 #: A line only that block has -> the lines it prints (its comments say so too).
 EXPECTED = {
-    "IrregularSeries(times, values": ["20 True"],
+    "IrregularSeries(times, values": ["8 True"],
     "Task.from_arrays(": ["sequence (360, 24, 3) (40, 24, 3) (100, 24, 3)"],
     "Trajectories(u, t, meta=": ["(4, 5, 2, 32, 32)", "(2, 5, 2, 32, 32)"],
 }
