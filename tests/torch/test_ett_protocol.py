@@ -88,6 +88,7 @@ def test_closed_form_records_and_model_table():
     assert all(torch.equal(a[k], b[k]) for k in a)  # the seed fixes the initialisation
 
 
+@pytest.mark.slow  # the CLI's imports; run_grid and grid_tables are tested fast elsewhere
 @pytest.mark.skipif(not ETTH1.is_file(), reason=f"ETTh1 not found at {ETTH1} (not shipped)")
 def test_cli_forecast_ett_writes_the_grid_table(tmp_path):
     from typer.testing import CliRunner
