@@ -31,6 +31,7 @@ _SUBMODULES = (
     "tableaus",
     "stats",
     "errors",
+    "deprecation",
     "losses",
     "fields",
     "ode",
