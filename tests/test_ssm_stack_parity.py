@@ -103,7 +103,9 @@ def twins(layer: str, pools: tuple[str, ...], **extra) -> tuple[dict, dict]:
     for pool in pools:
         t_models[pool] = TorchModel(D_IN, D_OUT, **options(layer, pool=pool, **extra)).double()
         t_models[pool].load_state_dict(base.state_dict())
-        j_models[pool] = twin(t_models[pool], JaxModel, D_IN, D_OUT, **options(layer, pool=pool, **extra))
+        j_models[pool] = twin(
+            t_models[pool], JaxModel, D_IN, D_OUT, **options(layer, pool=pool, **extra)
+        )
     return t_models, j_models
 
 
