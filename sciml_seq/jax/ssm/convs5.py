@@ -20,7 +20,7 @@ from ...checks import check_choice
 from ...errors import DTypeError, ShapeError
 from ...s5 import CONV_PADDINGS, check_kernel_size, check_s5, s5_init, trunc_normal_scale
 from ...ssm import check_rate, hints
-from .s4d import complex_dtype, default_float, real_dtype
+from .s4d import complex_dtype, default_float, glu_head, real_dtype
 from .s5 import check_dt, check_finite_array, s5_discretize
 from .scan import SCAN_METHODS, linear_scan
 
@@ -218,13 +218,9 @@ class ConvS5(eqx.Module):
         return y.astype(u.dtype), last
 
     def _head(self, y: Array, key: Array | None, inference: bool | None) -> Array:
-        y = jax.nn.gelu(y, approximate=False)
-        if self.dropout.p > 0:
-            y = self.dropout(y, key=key, inference=inference)
-        y = jnp.moveaxis(y, -3, -1)
-        z = y @ self.output_linear[0].weight.T + self.output_linear[0].bias
-        a, b = jnp.split(z, 2, axis=-1)
-        return jnp.moveaxis(a * jax.nn.sigmoid(b), -1, -3)
+        """:func:`~sciml_seq.jax.ssm.s4d.glu_head` over the channel axis (``-3``)."""
+        y = glu_head(jnp.moveaxis(y, -3, -1), self.output_linear[0], self.dropout, key, inference)
+        return jnp.moveaxis(y, -1, -3)
 
     def __call__(
         self,

@@ -186,6 +186,23 @@ def _check_finite(x: Array, name: str) -> Array:
     return x
 
 
+def glu_head(
+    y: Array,
+    linear: eqx.nn.Linear,
+    dropout: eqx.nn.Dropout,
+    key: Array | None,
+    inference: bool | None,
+) -> Array:
+    """The output head of the SSM layers (S4D, S4, LSSL, S5, ConvS5): GELU, dropout, then
+    ``linear`` (``H -> 2H``) over the last axis and a GLU.  ``y (..., H)`` -> ``(..., H)``."""
+    y = jax.nn.gelu(y, approximate=False)
+    if dropout.p > 0:
+        y = dropout(y, key=key, inference=inference)
+    z = y @ linear.weight.T if linear.bias is None else y @ linear.weight.T + linear.bias
+    a, b = jnp.split(z, 2, axis=-1)
+    return a * jax.nn.sigmoid(b)
+
+
 class SSMLayer(eqx.Module):
     """The full layer around an SSM kernel (see :class:`sciml_seq.torch.ssm.SSMLayer`).
 
@@ -307,12 +324,7 @@ class SSMLayer(eqx.Module):
         return y.astype(u.dtype), next_state
 
     def _head(self, y: Array, key: Array | None, inference: bool | None) -> Array:
-        y = jax.nn.gelu(y, approximate=False)
-        if self.dropout.p > 0:
-            y = self.dropout(y, key=key, inference=inference)
-        z = jax.vmap(self.output_linear[0])(y) if y.ndim == 2 else self.output_linear[0](y)
-        a, b = jnp.split(z, 2, axis=-1)
-        return a * jax.nn.sigmoid(b)
+        return glu_head(y, self.output_linear[0], self.dropout, key, inference)
 
     def __call__(
         self,

@@ -20,7 +20,7 @@ from ...checks import check_choice
 from ...errors import DTypeError, NonFiniteError, OptionError, ShapeError
 from ...s5 import check_s5, s5_init, trunc_normal_scale
 from ...ssm import check_rate, hints
-from .s4d import as_complex, complex_dtype, default_float, real_dtype
+from .s4d import as_complex, complex_dtype, default_float, glu_head, real_dtype
 from .scan import SCAN_METHODS, linear_scan
 
 __all__ = ["S5", "check_dt", "check_finite_array", "s5_discretize", "s5_init_params"]
@@ -276,12 +276,7 @@ class S5(eqx.Module):
         return y.astype(u.dtype), None if self.bidirectional else h[-1]
 
     def _head(self, y: Array, key: Array | None, inference: bool | None) -> Array:
-        y = jax.nn.gelu(y, approximate=False)
-        if self.dropout.p > 0:
-            y = self.dropout(y, key=key, inference=inference)
-        z = jax.vmap(self.output_linear[0])(y) if y.ndim == 2 else self.output_linear[0](y)
-        a, b = jnp.split(z, 2, axis=-1)
-        return a * jax.nn.sigmoid(b)
+        return glu_head(y, self.output_linear[0], self.dropout, key, inference)
 
     def __call__(
         self,
