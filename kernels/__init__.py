@@ -30,14 +30,13 @@ from __future__ import annotations
 
 from .cauchy import bilinear_cauchy_ref, bilinear_cauchy_triton
 from .common import require_triton, triton_available
-from .selective_scan import selective_scan_ref, selective_scan_triton
+from .selective_scan import selective_scan_triton
 from .vandermonde import vandermonde_ref, vandermonde_triton
 
 __all__ = [
     "bilinear_cauchy_ref",
     "bilinear_cauchy_triton",
     "require_triton",
-    "selective_scan_ref",
     "selective_scan_triton",
     "triton_available",
     "vandermonde_ref",

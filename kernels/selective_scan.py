@@ -7,8 +7,9 @@ names and shapes, as :func:`sciml_seq.torch.ssm.selective_scan`)::
     x_l = exp(Δ_l A) x_{l-1} + Δ_l B_l u_l    x_{-1} = 0
     out_l = (Σ_n x_l C_l + D u_l) · silu(z_l)
 
-:func:`selective_scan_ref` is the plain-PyTorch reference beside it (a
-sequential loop; materialises ``(batch, d, L, N)``).
+:func:`sciml_seq.torch.ssm.selective_scan_ref` is its plain-PyTorch reference (a
+sequential loop; materialises ``(batch, d, L, N)``); it lives in the torch layer,
+which dispatches between the two, because a kernel module imports nothing above it.
 :func:`selective_scan_triton` fuses the discretisation (``exp(Δ A)``,
 ``Δ B u``), softplus and bias, skip and gate into one kernel and never forms
 the ``(batch, d, L, N)`` tensor in memory: one program per (batch, block of
@@ -40,7 +41,7 @@ from ..errors import DTypeError
 from ..mamba import check_scan_shapes
 from .common import cdiv, on_device, require_triton
 
-__all__ = ["selective_scan_ref", "selective_scan_triton"]
+__all__ = ["selective_scan_triton"]
 
 #: Channels per program and tokens per chunk (powers of two).
 BLOCK_D = 4
@@ -52,24 +53,6 @@ BWD_WARPS = 8
 
 def _next_pow2(x: int) -> int:
     return 1 << max(0, int(x) - 1).bit_length()
-
-
-def selective_scan_ref(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None = None,
-    z: Tensor | None = None,
-    delta_bias: Tensor | None = None,
-    delta_softplus: bool = False,
-    return_last_state: bool = False,
-):
-    """The sequential reference (:func:`sciml_seq.torch.ssm.selective_scan_ref`)."""
-    from ..torch.ssm.selective_scan import selective_scan_ref as ref
-
-    return ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
 
 
 def _layout(u, delta, A, B, C, D, z, delta_bias):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from sciml_seq.kernels.selective_scan import selective_scan_ref, selective_scan_triton
-from sciml_seq.torch.ssm import selective_scan
+from sciml_seq.kernels.selective_scan import selective_scan_triton
+from sciml_seq.torch.ssm import selective_scan, selective_scan_ref
 
 from ..mamba_reference import assert_close, fixture_names, load, official_params, scan_call
 
